@@ -1,0 +1,105 @@
+// Model: the immutable weights, configuration and tokenizer of one model file, shared by any
+// number of Sessions and threads. Session: one sequence of tokens with its own KV cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "slm/sampler.h"
+#include "slm/tokenizer.h"
+
+namespace slm {
+
+enum class KvType { kF32, kF16 };
+
+struct LoadOptions {
+  // mmap the file (fast start, pages shared between processes) or read it into memory.
+  bool use_mmap = true;
+};
+
+struct ModelInfo {
+  std::string architecture;  // e.g. "llama"
+  std::string name;          // general.name, may be empty
+  int32_t vocab_size = 0;
+  int32_t context_length = 0;  // the model's trained context
+  int32_t embedding_length = 0;
+  int32_t block_count = 0;
+  int32_t head_count = 0;
+  int32_t head_count_kv = 0;
+  int32_t head_dim = 0;
+  int32_t feed_forward_length = 0;
+  uint64_t parameter_count = 0;
+  uint64_t weight_bytes = 0;  // bytes of tensor data
+  std::string weight_types;   // e.g. "q8_0 x32, f32 x16"
+};
+
+class Model {
+ public:
+  struct Impl;
+  // Loads a GGUF file. Throws slm::Error (FormatError, UnsupportedError, IoError).
+  static Model load(const std::string& path, const LoadOptions& options = {});
+
+  const ModelInfo& info() const;
+  const Tokenizer& tokenizer() const;
+  const std::shared_ptr<const Impl>& impl() const { return impl_; }
+
+ private:
+  explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+struct SessionOptions {
+  int32_t context_length = 0;  // 0: the model's, capped at 4096
+  int32_t threads = 0;         // 0: all cores
+  KvType kv_type = KvType::kF16;
+};
+
+class Session {
+ public:
+  explicit Session(const Model& model, const SessionOptions& options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // Appends `tokens` at the end of the sequence in one forward pass and returns the logits
+  // (vocab_size floats per row) of the last token, or of every token when all_logits is set.
+  // The returned span stays valid until the next call. Throws InvalidArgumentError for ids out
+  // of range or when the tokens do not fit in the context.
+  std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = false);
+
+  int32_t position() const;        // tokens in the sequence so far
+  int32_t context_length() const;  // the most it can hold
+  void reset();                    // forget the sequence, keep the memory
+
+  const Model& model() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct GenerateOptions {
+  int32_t max_tokens = 128;
+  SamplingOptions sampling;
+  bool ignore_eos = false;  // keep going past end-of-generation tokens
+  // Called with each complete UTF-8 piece as it is generated; return false to stop.
+  std::function<bool(std::string_view piece, TokenId id)> on_token;
+};
+
+struct GenerateResult {
+  std::vector<TokenId> tokens;  // generated ids (the prompt not included)
+  int32_t prompt_tokens = 0;
+  double prompt_ms = 0;  // time of the prompt's forward pass
+  double generate_ms = 0;  // time of all generation steps
+  bool stopped_by_eos = false;
+};
+
+// Evaluates `prompt` in `session` and samples up to max_tokens tokens after it.
+GenerateResult generate(Session& session, std::span<const TokenId> prompt,
+                        const GenerateOptions& options);
+
+}  // namespace slm

@@ -1,0 +1,38 @@
+// A whole file in memory, read-only: mmap'ed (fast start, pages shared between processes) or
+// read into an anonymous buffer (no page faults later). Movable, not copyable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace slm {
+
+class MappedFile {
+ public:
+  // Throws IoError naming the path when the file cannot be opened, read or mapped.
+  static MappedFile open(const std::string& path, bool use_mmap = true);
+
+  MappedFile() = default;
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  bool is_mapped() const { return mapped_; }
+
+ private:
+  void release() noexcept;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;  // munmap on release; otherwise free()
+};
+
+}  // namespace slm

@@ -1,0 +1,70 @@
+#include "tests/test_data.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace slm::test {
+
+std::filesystem::path data_root() {
+  if (const char* env = std::getenv("SLM_TEST_DATA"); env && *env) return env;
+  return SLM_DEFAULT_TEST_DATA;
+}
+
+std::filesystem::path data_path(const std::string& relative) { return data_root() / relative; }
+
+bool data_required() {
+  const char* env = std::getenv("SLM_REQUIRE_TEST_DATA");
+  return env && std::string(env) == "1";
+}
+
+std::vector<float> read_f32(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  in.seekg(0, std::ios::end);
+  const auto bytes = static_cast<size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<float> out(bytes / sizeof(float));
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size() * 4));
+  return out;
+}
+
+std::vector<int32_t> read_ids(const std::filesystem::path& path) {
+  std::istringstream in(read_text(path));
+  std::vector<int32_t> ids;
+  for (int32_t id; in >> id;) ids.push_back(id);
+  return ids;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double nmse(const float* a, const float* b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::filesystem::path temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "slm";
+  for (char& c : name) {
+    if (c == '/') c = '_';
+  }
+  auto dir = std::filesystem::temp_directory_path() / "slm_tests" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace slm::test

@@ -1,0 +1,42 @@
+// Locating ../shared test data. A test that needs it calls SLM_REQUIRE_DATA(path): when the data
+// is missing the test is skipped with a visible message, or fails when SLM_REQUIRE_TEST_DATA=1
+// (CI sets it, so missing data can never turn into a silent pass).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace slm::test {
+
+// $SLM_TEST_DATA, or ../shared beside the repository.
+std::filesystem::path data_root();
+// data_root() / relative.
+std::filesystem::path data_path(const std::string& relative);
+bool data_required();
+
+std::vector<float> read_f32(const std::filesystem::path& path);
+std::vector<int32_t> read_ids(const std::filesystem::path& path);  // whitespace-separated ints
+std::string read_text(const std::filesystem::path& path);
+
+// NMSE = sum((a-b)^2) / sum(b^2) over one row.
+double nmse(const float* a, const float* b, size_t n);
+
+// A scratch directory unique to the running test, removed and recreated on each call.
+std::filesystem::path temp_dir();
+
+}  // namespace slm::test
+
+#define SLM_REQUIRE_DATA(path_expr)                                                  \
+  do {                                                                               \
+    if (!std::filesystem::exists(path_expr)) {                                       \
+      if (::slm::test::data_required()) {                                            \
+        FAIL() << "test data missing: " << (path_expr) << " (SLM_REQUIRE_TEST_DATA=1)"; \
+      }                                                                              \
+      GTEST_SKIP() << "test data missing: " << (path_expr)                           \
+                   << " (set SLM_TEST_DATA to the shared data folder)";              \
+    }                                                                                \
+  } while (0)
