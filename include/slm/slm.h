@@ -2,6 +2,7 @@
 #pragma once
 
 #include "slm/error.h"      // IWYU pragma: export
+#include "slm/inspect.h"    // IWYU pragma: export
 #include "slm/model.h"      // IWYU pragma: export
 #include "slm/sampler.h"    // IWYU pragma: export
 #include "slm/tokenizer.h"  // IWYU pragma: export
