@@ -86,7 +86,9 @@ struct GenerateOptions {
   int32_t max_tokens = 128;
   SamplingOptions sampling;
   bool ignore_eos = false;  // keep going past end-of-generation tokens
-  // Called with each complete UTF-8 piece as it is generated; return false to stop.
+  // Called with each complete UTF-8 piece as it is generated (piece may be empty while a
+  // multi-byte character is incomplete); return false to stop. A final call with id -1 delivers
+  // text still pending at the end.
   std::function<bool(std::string_view piece, TokenId id)> on_token;
 };
 
@@ -95,7 +97,8 @@ struct GenerateResult {
   int32_t prompt_tokens = 0;
   double prompt_ms = 0;  // time of the prompt's forward pass
   double generate_ms = 0;  // time of all generation steps
-  bool stopped_by_eos = false;
+  bool stopped_by_eos = false;      // an end-of-generation token came (not included in tokens)
+  bool stopped_by_context = false;  // the context is full
 };
 
 // Evaluates `prompt` in `session` and samples up to max_tokens tokens after it.

@@ -1,0 +1,22 @@
+// Matrix products of a weight matrix (any supported block type) with float activations.
+// Knows nothing about models: W is `rows` rows of `cols` elements, row-major.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/dtype.h"
+
+namespace slm {
+
+// Bytes of scratch matmul() needs to hold n_tokens activation rows converted for `type`.
+size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
+
+// Y[t][r] = Σ_i W[r][i] · X[t][i]   for t < n_tokens, r < rows.
+// X is n_tokens rows of `cols` floats; Y rows are y_stride floats apart. Like ggml, X is first
+// converted to the weight type's activation format (e.g. Q8_0 blocks), then every weight row is
+// dotted with every converted X row. Each Y element is computed by one thread in a fixed order,
+// so the result does not depend on `threads`.
+void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
+            float* y, size_t y_stride, void* scratch, int threads);
+
+}  // namespace slm

@@ -1,0 +1,89 @@
+#include "kernels/ref/ops.h"
+
+#include <cmath>
+
+#include "kernels/ref/quant.h"
+
+namespace slm::ref {
+
+void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
+  double sum_sq = 0;  // double: the mean of squares over thousands of values
+  for (size_t i = 0; i < n; ++i) sum_sq += double(x[i]) * double(x[i]);
+  const float scale = 1.0f / std::sqrt(float(sum_sq / double(n)) + eps);
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] * scale * (w ? w[i] : 1.0f);
+}
+
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs) {
+  const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
+  float theta = float(pos);
+  for (size_t i = 0; i < n_rot / 2; ++i) {
+    cs[2 * i] = std::cos(theta);
+    cs[2 * i + 1] = std::sin(theta);
+    theta *= theta_scale;
+  }
+}
+
+void rope_interleaved(float* head, const float* cs, size_t n_rot) {
+  for (size_t i = 0; i < n_rot / 2; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
+    const float a = head[2 * i], b = head[2 * i + 1];
+    head[2 * i] = a * c - b * s;
+    head[2 * i + 1] = a * s + b * c;
+  }
+}
+
+void rope_half_split(float* head, const float* cs, size_t n_rot) {
+  const size_t half = n_rot / 2;
+  for (size_t i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
+    const float a = head[i], b = head[i + half];
+    head[i] = a * c - b * s;
+    head[i + half] = a * s + b * c;
+  }
+}
+
+void softmax(float* x, size_t n) {
+  float max = -INFINITY;
+  for (size_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(const float* g, const float* u, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void add(float* y, const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+namespace {
+float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
+  const auto* row = static_cast<const uint8_t*>(rows) + j * stride;
+  return f16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d])
+             : reinterpret_cast<const float*>(row)[d];
+}
+}  // namespace
+
+void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
+               float* out) {
+  for (size_t j = 0; j < n_keys; ++j) {
+    float dot = 0;
+    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_stride_bytes, kv_is_f16, j, d);
+    scores[j] = dot * scale;
+  }
+  softmax(scores, n_keys);
+  for (size_t d = 0; d < head_dim; ++d) out[d] = 0;
+  for (size_t j = 0; j < n_keys; ++j) {
+    for (size_t d = 0; d < head_dim; ++d)
+      out[d] += scores[j] * kv_at(v, kv_stride_bytes, kv_is_f16, j, d);
+  }
+}
+
+}  // namespace slm::ref

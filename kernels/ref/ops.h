@@ -1,0 +1,39 @@
+// Scalar reference versions of the element-wise and row ops of a decoder forward pass.
+// Pure functions on raw memory; they know nothing about models.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace slm::ref {
+
+// y = x / sqrt(mean(x²) + eps) * w        (w may be null: no weight)
+void rms_norm(const float* x, const float* w, float eps, float* y, size_t n);
+
+// Rotary embedding tables for one position: for pair i < n_rot/2,
+// θ_i = pos · base^(−2i/n_rot), cs[2i] = cos θ_i, cs[2i+1] = sin θ_i.
+// θ is built by repeated multiplication in float, like the reference implementation does.
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs);
+// "Normal" RoPE (GPT-J / llama.cpp LLAMA_ROPE_TYPE_NORM): rotates adjacent pairs (2i, 2i+1) of
+// the first n_rot dims of one head: (a, b) -> (a cos − b sin, a sin + b cos).
+void rope_interleaved(float* head, const float* cs, size_t n_rot);
+// NeoX RoPE: rotates pairs (i, i + n_rot/2).
+void rope_half_split(float* head, const float* cs, size_t n_rot);
+
+// In place: x = exp(x − max) / Σ exp(x − max)
+void softmax(float* x, size_t n);
+
+// y = silu(g) ⊙ u, silu(g) = g / (1 + exp(−g))
+void swiglu(const float* g, const float* u, float* y, size_t n);
+
+// y += x
+void add(float* y, const float* x, size_t n);
+
+// out = Σ_j softmax_j(scale · q·k_j) · v_j over n_keys key/value rows.
+// k_row(j) / v_row(j) are given as a base pointer plus a byte stride; `kv_is_f16` selects the
+// element type of the rows (fp16 or f32). scores must hold n_keys floats.
+void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
+               float* out);
+
+}  // namespace slm::ref

@@ -1,0 +1,50 @@
+#include <chrono>
+
+#include "slm/model.h"
+
+namespace slm {
+namespace {
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+GenerateResult generate(Session& session, std::span<const TokenId> prompt,
+                        const GenerateOptions& options) {
+  const Tokenizer& tokenizer = session.model().tokenizer();
+  Sampler sampler(options.sampling);
+  Tokenizer::StreamDecoder stream(tokenizer);
+  std::vector<TokenId> history(prompt.begin(), prompt.end());
+  GenerateResult result;
+  result.prompt_tokens = int32_t(prompt.size());
+
+  auto start = std::chrono::steady_clock::now();
+  std::span<const float> logits = session.eval(prompt);
+  result.prompt_ms = ms_since(start);
+
+  start = std::chrono::steady_clock::now();
+  for (int32_t i = 0; i < options.max_tokens; ++i) {
+    const TokenId next = sampler.sample(logits, history);
+    if (!options.ignore_eos && tokenizer.is_eog(next)) {
+      result.stopped_by_eos = true;
+      break;
+    }
+    result.tokens.push_back(next);
+    history.push_back(next);
+    if (options.on_token && !options.on_token(stream.push(next), next)) break;
+    // The last token needs no forward pass; a full context ends generation.
+    if (i + 1 == options.max_tokens) break;
+    if (session.position() >= session.context_length()) {
+      result.stopped_by_context = true;
+      break;
+    }
+    logits = session.eval(std::span(&next, 1));
+  }
+  if (options.on_token) {
+    if (std::string rest = stream.flush(); !rest.empty()) options.on_token(rest, -1);
+  }
+  result.generate_ms = ms_since(start);
+  return result;
+}
+
+}  // namespace slm

@@ -1,0 +1,38 @@
+// ModelConfig: everything the decoder needs to know about a model's shape, as plain data.
+// Architectures differ only in this data (DESIGN.md: a variant is data, not a subclass).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace slm {
+
+class GgufFile;
+
+enum class RopeLayout {
+  kInterleaved,  // rotate pairs (2i, 2i+1): llama.cpp's "normal" mode, GGUF llama files
+  kHalfSplit,    // rotate pairs (i, i + n_rot/2): NeoX / Hugging Face layout
+};
+
+struct ModelConfig {
+  std::string architecture;
+  std::string name;
+  int32_t n_vocab = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t head_dim = 0;
+  int32_t n_ff = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_rot = 0;  // rotated dims per head (≤ head_dim)
+  float rope_freq_base = 10000.0f;
+  float norm_eps = 1e-5f;
+  RopeLayout rope_layout = RopeLayout::kInterleaved;
+};
+
+// Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
+// architecture slm does not know, FormatError for missing or inconsistent values.
+ModelConfig read_config(const GgufFile& file);
+
+}  // namespace slm
