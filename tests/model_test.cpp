@@ -74,7 +74,9 @@ TEST_P(ReferenceModel, GreedyDecode) {
     logits = session.eval(std::span(&expected[k], 1));
   }
   EXPECT_LE(worst, c.max_nmse);
-  if (c.exact_greedy) EXPECT_EQ(got, expected);
+  if (c.exact_greedy) {
+    EXPECT_EQ(got, expected);
+  }
 }
 
 constexpr double kF32 = 1e-6, kHalf = 1e-4, kQuant = 1e-3, kZooQuant = 1e-2;
