@@ -1,3 +1,5 @@
+#include "slm/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -5,7 +7,6 @@
 #include <vector>
 
 #include "slm/error.h"
-#include "slm/sampler.h"
 
 namespace slm {
 namespace {
@@ -135,9 +136,8 @@ TEST(Sampler, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
   // Negative logits get more negative: -1 * 2 = -2 < -1.5.
   EXPECT_EQ(sampler.sample(std::vector<float>{-1.0f, -1.5f}, std::vector<TokenId>{0}), 1);
   // Only the last repeat_last_n tokens count: 0 is five tokens back.
-  EXPECT_EQ(sampler.sample(std::vector<float>{3.0f, 2.0f, 1.0f},
-                           std::vector<TokenId>{0, 2, 2, 2, 2}),
-            0);
+  EXPECT_EQ(
+      sampler.sample(std::vector<float>{3.0f, 2.0f, 1.0f}, std::vector<TokenId>{0, 2, 2, 2, 2}), 0);
   // With the penalty off, history does not matter.
   Sampler off(greedy());
   EXPECT_EQ(off.sample(std::vector<float>{3.0f, 2.0f}, std::vector<TokenId>{0}), 0);

@@ -1,6 +1,7 @@
-#include <gtest/gtest.h>
+#include "slm/tokenizer.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include "slm/error.h"
-#include "slm/tokenizer.h"
 #include "src/format/gguf.h"
 #include "src/tokenizer/gguf_tokenizer.h"
 #include "src/tokenizer/tokenizer_impl.h"
@@ -306,7 +306,8 @@ TEST(TokenizerGguf, Stories260K) {
   EXPECT_TRUE(t.adds_bos());
   EXPECT_TRUE(t.is_eog(2));
   // The reference greedy continuation decodes to text, byte by byte the same when streamed.
-  const Ids greedy = test::read_ids(test::data_path("models/stories260K/reference/stories260K.greedy.txt"));
+  const Ids greedy =
+      test::read_ids(test::data_path("models/stories260K/reference/stories260K.greedy.txt"));
   ASSERT_EQ(greedy.size(), 64u);
   Tokenizer::StreamDecoder stream(t);
   std::string streamed;

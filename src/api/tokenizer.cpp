@@ -1,9 +1,10 @@
 // slm::Tokenizer: encode (special-token split, SentencePiece segmentation), decode and
 // streaming decode over the tables in src/tokenizer/tokenizer_impl.h.
+#include "slm/tokenizer.h"
+
 #include <fmt/format.h>
 
 #include "slm/error.h"
-#include "slm/tokenizer.h"
 #include "src/tokenizer/special_split.h"
 #include "src/tokenizer/spm.h"
 #include "src/tokenizer/tokenizer_impl.h"

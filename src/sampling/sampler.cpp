@@ -3,6 +3,8 @@
 // Temperature 0 skips everything after the penalty and takes the argmax (lowest id on ties).
 // The draw uses our own 53-bit uniform double from std::mt19937_64 (whose output the standard
 // fixes), so the same seed gives the same tokens with any standard library.
+#include "slm/sampler.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include <limits>
 
 #include "slm/error.h"
-#include "slm/sampler.h"
 
 namespace slm {
 
@@ -41,9 +42,7 @@ void check_options(const SamplingOptions& o) {
 }
 
 // Uniform in [0, 1) from the top 53 bits of one 64-bit draw.
-double uniform01(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 }  // namespace
 
@@ -66,15 +65,16 @@ TokenId Sampler::sample(std::span<const float> logits, std::span<const TokenId> 
   // Repetition penalty (llama.cpp / CTRL): l > 0 ? l / penalty : l * penalty, once per distinct
   // token among the last repeat_last_n of the history.
   if (options_.repeat_penalty != 1.0f && options_.repeat_last_n != 0 && !history.empty()) {
-    const size_t window = options_.repeat_last_n < 0
-                              ? history.size()
-                              : std::min(history.size(), static_cast<size_t>(options_.repeat_last_n));
+    const size_t window =
+        options_.repeat_last_n < 0
+            ? history.size()
+            : std::min(history.size(), static_cast<size_t>(options_.repeat_last_n));
     const auto recent = history.subspan(history.size() - window);
     for (size_t i = 0; i < recent.size(); ++i) {
       const TokenId id = recent[i];
       if (id < 0 || static_cast<size_t>(id) >= n) {
-        throw InvalidArgumentError(fmt::format(
-            "history token id {} is outside the vocabulary of {} logits", id, n));
+        throw InvalidArgumentError(
+            fmt::format("history token id {} is outside the vocabulary of {} logits", id, n));
       }
       // Seen earlier in the window: already penalized (the window is small, so O(w^2) is fine
       // and needs no scratch memory).

@@ -28,20 +28,18 @@ TokenId read_id(const GgufFile& file, std::string_view key, TokenId fallback, in
   }
   const bool is_signed = value->type == GgufType::kInt8 || value->type == GgufType::kInt16 ||
                          value->type == GgufType::kInt32 || value->type == GgufType::kInt64;
-  if (is_signed ? value->i == -1
-                : (value->u == UINT32_MAX || value->u == UINT64_MAX)) {
+  if (is_signed ? value->i == -1 : (value->u == UINT32_MAX || value->u == UINT64_MAX)) {
     return -1;
   }
-  const bool in_range = is_signed ? (value->i >= 0 && value->i < n)
-                                  : value->u < static_cast<uint64_t>(n);
+  const bool in_range =
+      is_signed ? (value->i >= 0 && value->i < n) : value->u < static_cast<uint64_t>(n);
   if (!in_range) {
     // Some converters write a padding id one past the vocabulary; llama.cpp ignores it.
     if (lenient) return -1;
-    throw FormatError(fmt::format("{}: metadata key '{}' = {} is outside the vocabulary of {} "
-                                  "tokens",
-                                  file.path(), key,
-                                  is_signed ? fmt::to_string(value->i) : fmt::to_string(value->u),
-                                  n));
+    throw FormatError(fmt::format(
+        "{}: metadata key '{}' = {} is outside the vocabulary of {} "
+        "tokens",
+        file.path(), key, is_signed ? fmt::to_string(value->i) : fmt::to_string(value->u), n));
   }
   return static_cast<TokenId>(is_signed ? value->i : static_cast<int64_t>(value->u));
 }
@@ -117,6 +115,8 @@ Vocab load_vocab(const GgufFile& file) {
   return vocab;
 }
 
-Tokenizer load_tokenizer(const GgufFile& file) { return make_tokenizer(load_vocab(file), file.path()); }
+Tokenizer load_tokenizer(const GgufFile& file) {
+  return make_tokenizer(load_vocab(file), file.path());
+}
 
 }  // namespace slm

@@ -22,8 +22,7 @@ std::vector<Fragment> split_special(const Tokenizer::Impl& impl, std::string_vie
         continue;
       }
       std::string_view rest = fragment.text;
-      for (size_t at = rest.find(special); at != std::string_view::npos;
-           at = rest.find(special)) {
+      for (size_t at = rest.find(special); at != std::string_view::npos; at = rest.find(special)) {
         found = true;
         if (at > 0) next.push_back(Fragment{-1, rest.substr(0, at)});
         next.push_back(Fragment{id, {}});

@@ -12,7 +12,6 @@ namespace slm {
 // split into UTF-8 characters, then repeatedly merge the adjacent pair whose concatenation is
 // a vocabulary token with the highest score (ties: the leftmost pair); each final symbol is its
 // token, or else one byte-fallback token per byte.
-void spm_segment(const Tokenizer::Impl& impl, std::string_view escaped,
-                 std::vector<TokenId>& out);
+void spm_segment(const Tokenizer::Impl& impl, std::string_view escaped, std::vector<TokenId>& out);
 
 }  // namespace slm

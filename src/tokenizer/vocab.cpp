@@ -39,8 +39,8 @@ void validate_vocab(const Vocab& vocab, std::string_view source) {
       throw FormatError(fmt::format("{}: token {} has unknown token type {}", source, id, type));
     }
     if (vocab.types[id] == TokenType::kByte && parse_byte_token(vocab.tokens[id]) < 0) {
-      throw FormatError(fmt::format("{}: byte token {} is spelled '{}', not <0xXX>", source,
-                                    id, vocab.tokens[id]));
+      throw FormatError(fmt::format("{}: byte token {} is spelled '{}', not <0xXX>", source, id,
+                                    vocab.tokens[id]));
     }
   }
 }

@@ -36,9 +36,9 @@ struct Vocab {
   TokenId eos = -1;
   TokenId unk = -1;
   TokenId pad = -1;
-  TokenId eot = -1;  // end of turn, also ends generation
-  bool add_bos = true;   // the model's metadata asks for BOS on a prompt
-  bool add_eos = false;  // ... and EOS after it (kept for callers; encode never adds EOS)
+  TokenId eot = -1;              // end of turn, also ends generation
+  bool add_bos = true;           // the model's metadata asks for BOS on a prompt
+  bool add_eos = false;          // ... and EOS after it (kept for callers; encode never adds EOS)
   bool add_space_prefix = true;  // SentencePiece's "dummy prefix": prepend ' ' to the text
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
