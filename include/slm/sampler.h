@@ -1,4 +1,6 @@
-// Picks the next token from logits: repetition penalty, then top-k, top-p, min-p, temperature.
+// Picks the next token from logits. The chain is fixed: repetition penalty -> top-k ->
+// temperature -> softmax -> top-p -> min-p -> seeded draw. Temperature 0 is the argmax of the
+// penalized logits (ties: lowest id) and draws no random number.
 #pragma once
 
 #include <cstdint>

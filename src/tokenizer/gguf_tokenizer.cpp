@@ -1,0 +1,122 @@
+#include "src/tokenizer/gguf_tokenizer.h"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+
+#include "slm/error.h"
+#include "src/tokenizer/tokenizer_impl.h"
+
+namespace slm {
+
+namespace {
+
+constexpr std::string_view kModelKey = "tokenizer.ggml.model";
+constexpr std::string_view kTokensKey = "tokenizer.ggml.tokens";
+constexpr std::string_view kScoresKey = "tokenizer.ggml.scores";
+constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
+
+// A special token id: `fallback` when the key is absent; -1 when the file says "none" (-1 or
+// the all-ones u32/u64 that converters write); FormatError when out of range, unless `lenient`.
+TokenId read_id(const GgufFile& file, std::string_view key, TokenId fallback, int32_t n,
+                bool lenient = false) {
+  const GgufValue* value = file.find(key);
+  if (value == nullptr) return fallback < n ? fallback : -1;
+  if (!value->is_integer()) {
+    throw FormatError(fmt::format("{}: metadata key '{}' has type {}, expected an integer",
+                                  file.path(), key, gguf_type_name(value->type)));
+  }
+  const bool is_signed = value->type == GgufType::kInt8 || value->type == GgufType::kInt16 ||
+                         value->type == GgufType::kInt32 || value->type == GgufType::kInt64;
+  if (is_signed ? value->i == -1 : (value->u == UINT32_MAX || value->u == UINT64_MAX)) {
+    return -1;
+  }
+  const bool in_range =
+      is_signed ? (value->i >= 0 && value->i < n) : value->u < static_cast<uint64_t>(n);
+  if (!in_range) {
+    // Some converters write a padding id one past the vocabulary; llama.cpp ignores it.
+    if (lenient) return -1;
+    throw FormatError(fmt::format(
+        "{}: metadata key '{}' = {} is outside the vocabulary of {} "
+        "tokens",
+        file.path(), key, is_signed ? fmt::to_string(value->i) : fmt::to_string(value->u), n));
+  }
+  return static_cast<TokenId>(is_signed ? value->i : static_cast<int64_t>(value->u));
+}
+
+bool read_flag(const GgufFile& file, std::string_view key, bool fallback) {
+  return file.get_bool(key).value_or(fallback);
+}
+
+}  // namespace
+
+Vocab load_vocab(const GgufFile& file) {
+  const auto model = file.get_string(kModelKey);
+  if (!model) {
+    throw FormatError(
+        fmt::format("{}: metadata key '{}' is missing (no tokenizer)", file.path(), kModelKey));
+  }
+  if (*model != "llama") {
+    throw UnsupportedError(fmt::format("{}: {} tokenizers are not supported yet ({} = '{}')",
+                                       file.path(), *model, kModelKey, *model));
+  }
+
+  Vocab vocab;
+  vocab.kind = VocabKind::kLlama;
+  const auto tokens = file.get_string_array(kTokensKey);
+  if (!tokens) {
+    throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kTokensKey));
+  }
+  vocab.tokens.assign(tokens->begin(), tokens->end());
+  const auto n = static_cast<int32_t>(vocab.tokens.size());
+
+  // SentencePiece segmentation is driven by the scores: without them there is no tokenizer.
+  auto scores = file.get_float_array(kScoresKey);
+  if (!scores) {
+    throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kScoresKey));
+  }
+  if (scores->size() != vocab.tokens.size()) {
+    throw FormatError(fmt::format("{}: '{}' has {} entries but '{}' has {}", file.path(),
+                                  kScoresKey, scores->size(), kTokensKey, n));
+  }
+  vocab.scores = std::move(*scores);
+
+  // Token types are optional in llama.cpp (all normal when absent).
+  const auto types = file.get_int_array(kTypesKey);
+  if (types) {
+    if (types->size() != vocab.tokens.size()) {
+      throw FormatError(fmt::format("{}: '{}' has {} entries but '{}' has {}", file.path(),
+                                    kTypesKey, types->size(), kTokensKey, n));
+    }
+    vocab.types.reserve(types->size());
+    for (size_t i = 0; i < types->size(); ++i) {
+      const int64_t t = (*types)[i];
+      if (t < 0 || t > static_cast<int64_t>(TokenType::kByte)) {
+        throw FormatError(fmt::format("{}: '{}'[{}] = {} is not a ggml token type", file.path(),
+                                      kTypesKey, i, t));
+      }
+      vocab.types.push_back(static_cast<TokenType>(t));
+    }
+  } else {
+    vocab.types.assign(vocab.tokens.size(), TokenType::kNormal);
+  }
+
+  // llama.cpp's defaults for SentencePiece vocabularies: <unk> 0, <s> 1, </s> 2, BOS added.
+  vocab.bos = read_id(file, "tokenizer.ggml.bos_token_id", 1, n);
+  vocab.eos = read_id(file, "tokenizer.ggml.eos_token_id", 2, n);
+  vocab.unk = read_id(file, "tokenizer.ggml.unknown_token_id", 0, n);
+  vocab.pad = read_id(file, "tokenizer.ggml.padding_token_id", -1, n, /*lenient=*/true);
+  vocab.eot = read_id(file, "tokenizer.ggml.eot_token_id", -1, n);
+  vocab.add_bos = read_flag(file, "tokenizer.ggml.add_bos_token", true);
+  vocab.add_eos = read_flag(file, "tokenizer.ggml.add_eos_token", false);
+  vocab.add_space_prefix = read_flag(file, "tokenizer.ggml.add_space_prefix", true);
+
+  validate_vocab(vocab, file.path());
+  return vocab;
+}
+
+Tokenizer load_tokenizer(const GgufFile& file) {
+  return make_tokenizer(load_vocab(file), file.path());
+}
+
+}  // namespace slm

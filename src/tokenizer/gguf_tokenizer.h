@@ -1,0 +1,18 @@
+// Building a Tokenizer from the tokenizer.ggml.* metadata of a GGUF file.
+#pragma once
+
+#include "slm/tokenizer.h"
+#include "src/format/gguf.h"
+#include "src/tokenizer/vocab.h"
+
+namespace slm {
+
+// Reads tokenizer.ggml.model (only "llama", SentencePiece BPE, is supported: any other model is
+// an UnsupportedError naming it), .tokens, .scores, .token_type, the special ids
+// (.bos/.eos/.unknown/.padding/.eot_token_id) and the flags .add_bos_token, .add_eos_token,
+// .add_space_prefix. Missing required keys and inconsistent arrays are FormatErrors naming the
+// key and the file.
+Vocab load_vocab(const GgufFile& file);
+Tokenizer load_tokenizer(const GgufFile& file);
+
+}  // namespace slm

@@ -1,0 +1,51 @@
+// A tokenizer vocabulary as plain data, independent of the file it came from (GGUF today,
+// tokenizer.json later). Ids index the three parallel arrays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "slm/tokenizer.h"
+
+namespace slm {
+
+// ggml's token types (tokenizer.ggml.token_type). 0 is "undefined" in ggml.
+enum class TokenType : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+// Which segmentation algorithm the vocabulary belongs to (tokenizer.ggml.model).
+enum class VocabKind {
+  kLlama,  // SentencePiece BPE with scores and byte fallback ("llama" in GGUF)
+};
+
+struct Vocab {
+  VocabKind kind = VocabKind::kLlama;
+  std::vector<std::string> tokens;  // SentencePiece text: ' ' is written U+2581
+  std::vector<float> scores;        // merge priority: higher merges first
+  std::vector<TokenType> types;
+  TokenId bos = -1;  // -1: the vocabulary has none
+  TokenId eos = -1;
+  TokenId unk = -1;
+  TokenId pad = -1;
+  TokenId eot = -1;              // end of turn, also ends generation
+  bool add_bos = true;           // the model's metadata asks for BOS on a prompt
+  bool add_eos = false;          // ... and EOS after it (kept for callers; encode never adds EOS)
+  bool add_space_prefix = true;  // SentencePiece's "dummy prefix": prepend ' ' to the text
+
+  int32_t size() const { return static_cast<int32_t>(tokens.size()); }
+};
+
+// Checks that the arrays have one entry per token, the special ids are in range and byte
+// tokens are spelled <0xXX>. Throws FormatError naming `source` (a file or "vocabulary").
+void validate_vocab(const Vocab& vocab, std::string_view source);
+
+}  // namespace slm
