@@ -1,0 +1,114 @@
+#include "src/format/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "slm/error.h"
+
+namespace slm {
+namespace {
+
+[[noreturn]] void throw_io(const std::string& path, const char* what, int err) {
+  throw IoError(path + ": " + what + ": " + std::strerror(err));
+}
+
+// Closes the descriptor on every path out of open(), including exceptions.
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
+  FdGuard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) throw_io(path, "cannot open", errno);
+
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0) throw_io(path, "cannot stat", errno);
+  if (S_ISDIR(st.st_mode)) throw IoError(path + ": is a directory, not a file");
+  // Pipes and devices have no meaningful size to map or read up front.
+  if (!S_ISREG(st.st_mode)) throw IoError(path + ": not a regular file");
+  if (st.st_size < 0 ||
+      static_cast<unsigned long long>(st.st_size) > std::numeric_limits<size_t>::max()) {
+    throw IoError(path + ": file too large to map");
+  }
+
+  MappedFile file;
+  file.path_ = path;
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size == 0) return file;  // mmap of length 0 is EINVAL; an empty view is the right answer
+
+  if (use_mmap) {
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+    if (p == MAP_FAILED) throw_io(path, "cannot mmap", errno);
+    file.data_ = static_cast<const uint8_t*>(p);
+    file.size_ = size;
+    file.mapped_ = true;
+    return file;
+  }
+
+  auto* buf = static_cast<uint8_t*>(std::malloc(size));
+  if (buf == nullptr) throw IoError(path + ": cannot allocate " + std::to_string(size) + " bytes");
+  // Owned by `file` from here on, so an exception below frees it.
+  file.data_ = buf;
+  file.size_ = size;
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::read(fd.fd, buf + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io(path, "cannot read", errno);
+    }
+    if (n == 0) {
+      throw IoError(path + ": file shrank while reading (" + std::to_string(done) + " of " +
+                    std::to_string(size) + " bytes)");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, false)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, false);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() { release(); }
+
+void MappedFile::release() noexcept {
+  if (data_ != nullptr) {
+    if (mapped_) {
+      ::munmap(const_cast<uint8_t*>(data_), size_);
+    } else {
+      std::free(const_cast<uint8_t*>(data_));
+    }
+  }
+  data_ = nullptr;
+  size_ = 0;
+  mapped_ = false;
+}
+
+}  // namespace slm
