@@ -78,13 +78,13 @@ ArgParser::ArgParser(std::string command, std::string usage, std::string descrip
     : command_(std::move(command)), usage_(std::move(usage)), description_(std::move(description)) {}
 
 void ArgParser::add_flag(std::vector<std::string> names, std::string help, bool* out) {
-  options_.push_back({std::move(names), "", std::move(help), [out](std::string_view) { *out = true; }});
+  options_.push_back({std::move(names), "", std::move(help), [out](std::string_view, std::string_view) { *out = true; }});
 }
 
 void ArgParser::add_string(std::vector<std::string> names, std::string metavar, std::string help,
                            std::string* out, bool* seen) {
   options_.push_back({std::move(names), std::move(metavar), std::move(help),
-                      [out, seen](std::string_view v) {
+                      [out, seen](std::string_view, std::string_view v) {
                         *out = std::string(v);
                         if (seen) *seen = true;
                       }});
@@ -92,25 +92,24 @@ void ArgParser::add_string(std::vector<std::string> names, std::string metavar, 
 
 void ArgParser::add_int(std::vector<std::string> names, std::string metavar, std::string help,
                         int32_t* out, int32_t min, int32_t max) {
-  const std::string what = names.back();
   options_.push_back({std::move(names), std::move(metavar), std::move(help),
-                      [out, min, max, what](std::string_view v) {
+                      [out, min, max](std::string_view what, std::string_view v) {
                         *out = static_cast<int32_t>(parse_int(v, what, min, max));
                       }});
 }
 
 void ArgParser::add_uint64(std::vector<std::string> names, std::string metavar, std::string help,
                            uint64_t* out) {
-  const std::string what = names.back();
   options_.push_back({std::move(names), std::move(metavar), std::move(help),
-                      [out, what](std::string_view v) { *out = parse_uint64(v, what); }});
+                      [out](std::string_view what, std::string_view v) {
+                        *out = parse_uint64(v, what);
+                      }});
 }
 
 void ArgParser::add_float(std::vector<std::string> names, std::string metavar, std::string help,
                           float* out, double min, double max) {
-  const std::string what = names.back();
   options_.push_back({std::move(names), std::move(metavar), std::move(help),
-                      [out, min, max, what](std::string_view v) {
+                      [out, min, max](std::string_view what, std::string_view v) {
                         *out = static_cast<float>(parse_float(v, what, min, max));
                       }});
 }
@@ -158,15 +157,15 @@ bool ArgParser::parse(std::span<char* const> args) {
         if (!option) throw UsageError(fmt::format("unknown option '{}'", name), "");
         if (option->metavar.empty()) {
           if (has_inline) throw UsageError(fmt::format("option '{}' takes no value", name), "");
-          option->set("");
+          option->set(name, "");
         } else if (has_inline) {
-          option->set(inline_value);
+          option->set(name, inline_value);
         } else {
           if (i + 1 >= args.size()) {
             throw UsageError(fmt::format("option '{}' needs a value ({})", name, option->metavar),
                              "");
           }
-          option->set(args[++i]);
+          option->set(name, args[++i]);
         }
         continue;
       }

@@ -68,7 +68,8 @@ class ArgParser {
     std::vector<std::string> names;
     std::string metavar;  // empty for flags
     std::string help;
-    std::function<void(std::string_view)> set;  // value (or "" for flags)
+    // Called with the name as the user wrote it (for messages) and the value ("" for flags).
+    std::function<void(std::string_view name, std::string_view value)> set;
   };
   struct Positional {
     std::string metavar;

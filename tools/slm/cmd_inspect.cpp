@@ -75,8 +75,12 @@ void print_text(const FileInfo& info, bool list_tensors) {
   }
   uint64_t total = 0;
   const std::string summary = type_summary(info, &total);
-  fmt::print("tensors:  {} ({}), {} bytes ({})\n", info.tensors.size(), summary, total,
-             human_bytes(total));
+  if (info.tensors.empty()) {
+    fmt::print("tensors:  0\n");  // e.g. a vocabulary-only file
+  } else {
+    fmt::print("tensors:  {} ({}), {} bytes ({})\n", info.tensors.size(), summary, total,
+               human_bytes(total));
+  }
   if (!list_tensors) return;
   size_t name_width = 0;
   for (const FileInfo::Tensor& t : info.tensors) name_width = std::max(name_width, t.name.size());
