@@ -150,6 +150,12 @@ int cmd_run(std::span<char* const> args) {
   } else {
     write_stdout("\n");
   }
+  // generate() stops quietly when the context is full; say why the output is short.
+  if (!result.stopped_by_eos && static_cast<int32_t>(result.tokens.size()) < a.n_predict &&
+      session.position() >= session.context_length()) {
+    fmt::print(stderr, "slm: stopped after {} tokens: the context ({} tokens) is full (raise -c)\n",
+               result.tokens.size(), session.context_length());
+  }
   fmt::print(stderr, "slm: load {:.1f} ms | prompt {} tok, {:.1f} tok/s | gen {} tok, {:.1f} tok/s\n",
              load_ms, result.prompt_tokens, per_second(result.prompt_tokens, result.prompt_ms),
              result.tokens.size(), per_second(result.tokens.size(), result.generate_ms));
