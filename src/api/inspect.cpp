@@ -1,0 +1,159 @@
+// inspect_file: a GGUF file's metadata and tensor table as printable text. It reads only the
+// header (GgufFile validates it), so it works for any architecture.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "kernels/dtype.h"
+#include "slm/inspect.h"
+#include "src/format/gguf.h"
+
+namespace slm {
+namespace {
+
+constexpr size_t kMaxArrayItems = 8;     // arrays longer than this are abbreviated
+constexpr size_t kMaxStringBytes = 256;  // e.g. chat templates: show the start only
+
+std::string type_name(GgufType type) {
+  switch (type) {
+    case GgufType::kUint8: return "u8";
+    case GgufType::kInt8: return "i8";
+    case GgufType::kUint16: return "u16";
+    case GgufType::kInt16: return "i16";
+    case GgufType::kUint32: return "u32";
+    case GgufType::kInt32: return "i32";
+    case GgufType::kFloat32: return "f32";
+    case GgufType::kBool: return "bool";
+    case GgufType::kString: return "string";
+    case GgufType::kArray: return "array";
+    case GgufType::kUint64: return "u64";
+    case GgufType::kInt64: return "i64";
+    case GgufType::kFloat64: return "f64";
+  }
+  return fmt::format("type{}", static_cast<uint32_t>(type));
+}
+
+std::string value_type_name(const GgufValue& v) {
+  if (v.type != GgufType::kArray) return type_name(v.type);
+  // Nested arrays name their inner element type from the first item (GGUF arrays are uniform).
+  if (v.elem_type == GgufType::kArray && !v.items.empty()) {
+    return fmt::format("array[{}]", value_type_name(v.items.front()));
+  }
+  return fmt::format("array[{}]", type_name(v.elem_type));
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
+size_t utf8_length(std::string_view s, size_t i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (b < 0x80) return 1;
+  if ((b & 0xE0) == 0xC0) {
+    n = 2;
+    cp = b & 0x1F;
+  } else if ((b & 0xF0) == 0xE0) {
+    n = 3;
+    cp = b & 0x0F;
+  } else if ((b & 0xF8) == 0xF0) {
+    n = 4;
+    cp = b & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  // Reject overlong forms, surrogates and values past U+10FFFF.
+  constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return 0;
+  return n;
+}
+
+// Printable on one line: control characters and invalid UTF-8 become escapes; long strings are
+// cut (at a character boundary) with a note of the full length.
+std::string printable(std::string_view s) {
+  std::string out;
+  size_t i = 0;
+  for (; i < s.size() && i < kMaxStringBytes;) {
+    const char c = s[i];
+    const size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      i += 1;
+    } else if (n > 1) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\\': out += "\\\\"; break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+          } else {
+            out += c;
+          }
+      }
+      i += 1;
+    }
+  }
+  if (i < s.size()) out += fmt::format("... ({} bytes)", s.size());
+  return out;
+}
+
+std::string value_text(const GgufValue& v, bool quote_strings) {
+  switch (v.type) {
+    case GgufType::kUint8:
+    case GgufType::kUint16:
+    case GgufType::kUint32:
+    case GgufType::kUint64: return fmt::format("{}", v.u);
+    case GgufType::kInt8:
+    case GgufType::kInt16:
+    case GgufType::kInt32:
+    case GgufType::kInt64: return fmt::format("{}", v.i);
+    // Shortest text that reads back to the same value at the stored precision.
+    case GgufType::kFloat32: return fmt::format("{}", static_cast<float>(v.f));
+    case GgufType::kFloat64: return fmt::format("{}", v.f);
+    case GgufType::kBool: return v.u ? "true" : "false";
+    case GgufType::kString:
+      return quote_strings ? fmt::format("\"{}\"", printable(v.str)) : printable(v.str);
+    case GgufType::kArray: {
+      std::string out = "[";
+      const size_t shown = std::min(v.items.size(), kMaxArrayItems);
+      for (size_t k = 0; k < shown; ++k) {
+        if (k) out += ", ";
+        out += value_text(v.items[k], /*quote_strings=*/true);
+      }
+      if (shown < v.items.size()) out += fmt::format(", ... ({} items)", v.items.size());
+      return out + "]";
+    }
+  }
+  return "?";
+}
+
+}  // namespace
+
+FileInfo inspect_file(const std::string& path) {
+  const GgufFile file = GgufFile::open(path);
+  FileInfo info;
+  info.path = path;
+  info.format = fmt::format("gguf v{}", file.version());
+  info.file_bytes = file.file_size();
+  info.metadata.reserve(file.metadata().size());
+  for (const GgufKv& kv : file.metadata()) {
+    info.metadata.push_back({kv.key, value_type_name(kv.value), value_text(kv.value, false)});
+  }
+  info.tensors.reserve(file.tensors().size());
+  for (const GgufTensor& t : file.tensors()) {
+    info.tensors.push_back({t.name, std::string(dtype_name(t.type)), t.dims,
+                            file.data_offset() + t.offset, t.n_bytes});
+  }
+  return info;
+}
+
+}  // namespace slm

@@ -1,0 +1,76 @@
+#include "common.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "args.h"
+
+namespace slm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The running executable, for finding ../share/slm beside an installed binary.
+fs::path executable_dir() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return self.parent_path();
+}
+
+}  // namespace
+
+std::string resolve_model_path(const std::string& model) {
+  std::error_code ec;
+  if (!model.empty()) {
+    if (!fs::exists(model, ec)) throw IoError(fmt::format("model file not found: {}", model));
+    return model;
+  }
+  std::vector<fs::path> candidates = {SLM_SOURCE_MODEL, SLM_INSTALLED_MODEL};
+  if (const fs::path dir = executable_dir(); !dir.empty()) {
+    candidates.push_back(dir / ".." / "share" / "slm" / "stories260K.gguf");
+  }
+  std::string searched;
+  for (const fs::path& path : candidates) {
+    if (fs::is_regular_file(path, ec)) return path.string();
+    searched += (searched.empty() ? "" : ", ") + path.string();
+  }
+  throw IoError(
+      fmt::format("no model given (-m MODEL) and the bundled model was not found in: {}", searched));
+}
+
+KvType parse_kv_type(const std::string& text) {
+  if (text == "f32") return KvType::kF32;
+  if (text == "f16") return KvType::kF16;
+  if (text == "q8_0") throw UnsupportedError("--kv-type q8_0 is not supported yet (use f32 or f16)");
+  throw UsageError(fmt::format("invalid value '{}' for --kv-type: expected f32 or f16", text), "");
+}
+
+const char* kv_type_name(KvType type) { return type == KvType::kF32 ? "f32" : "f16"; }
+
+std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
+                                const std::string& text) {
+  const Tokenizer& tokenizer = model.tokenizer();
+  std::vector<TokenId> ids = tokens ? *tokens : tokenizer.encode(text, tokenizer.adds_bos());
+  if (ids.empty()) throw InvalidArgumentError("the prompt is empty (it gave no tokens)");
+  const int32_t vocab = model.info().vocab_size;
+  for (const TokenId id : ids) {
+    if (id < 0 || id >= vocab) {
+      throw InvalidArgumentError(
+          fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, vocab));
+    }
+  }
+  return ids;
+}
+
+void check_fits(std::span<const TokenId> prompt, int32_t context_length) {
+  if (static_cast<int64_t>(prompt.size()) > context_length) {
+    throw InvalidArgumentError(
+        fmt::format("the prompt has {} tokens but the context holds only {} (raise -c)",
+                    prompt.size(), context_length));
+  }
+}
+
+}  // namespace slm::cli
