@@ -17,7 +17,13 @@ struct Case {
   std::string reference;  // reference path prefix under the data root
   double max_nmse;        // per position, DESIGN.md "Numerics"
   bool exact_greedy;      // llama.cpp's greedy continuation must be reproduced exactly
+  // Bound on the decode path's logits. For quantized files a 1e-7 difference may flip one Q8
+  // activation rounding late in a long continuation (stories260K-Q4_0 matches llama.cpp to 1e-15
+  // for 44 steps, then one step reaches 1.1e-3), so these get DESIGN.md's quantized bound.
+  double decode_nmse = max_nmse;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model; }
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
   std::string name = info.param.reference.substr(info.param.reference.rfind('/') + 1);
@@ -73,7 +79,7 @@ TEST_P(ReferenceModel, GreedyDecode) {
     got.push_back(int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
     logits = session.eval(std::span(&expected[k], 1));
   }
-  EXPECT_LE(worst, c.max_nmse);
+  EXPECT_LE(worst, c.decode_nmse);
   if (c.exact_greedy) {
     EXPECT_EQ(got, expected);
   }
@@ -88,7 +94,7 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Case{kStories + "stories260K.gguf", kStoriesRef + "stories260K", kF32, true},
                     Case{kStories + "stories260K-F16.gguf", kStoriesRef + "stories260K-F16", kHalf, true},
                     Case{kStories + "stories260K-Q8_0.gguf", kStoriesRef + "stories260K-Q8_0", kQuant, true},
-                    Case{kStories + "stories260K-Q4_0.gguf", kStoriesRef + "stories260K-Q4_0", kQuant, false}),
+                    Case{kStories + "stories260K-Q4_0.gguf", kStoriesRef + "stories260K-Q4_0", kQuant, false, kZooQuant}),
     case_name);
 
 // The zoo's llama in every weight type it ships. Quantized files: DESIGN.md's bound (llama.cpp
