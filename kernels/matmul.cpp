@@ -6,6 +6,9 @@
 
 namespace slm {
 
+// Multiply-adds below which a matmul is not worth splitting across threads.
+constexpr size_t kMinParallelWork = size_t{1} << 16;
+
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
   return row_bytes(ref::vec_dot_type(type), cols) * n_tokens;
 }
@@ -20,7 +23,9 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   const auto n_rows = static_cast<int64_t>(rows);
   const auto n_tok = static_cast<int64_t>(n_tokens);
 
-#pragma omp parallel num_threads(threads)
+  // Small products run on the calling thread: waking a team costs more than they take.
+  const bool parallel = threads > 1 && rows * cols * n_tokens >= kMinParallelWork;
+#pragma omp parallel num_threads(threads) if (parallel)
   {
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < n_tok; ++t) {

@@ -13,7 +13,9 @@ GenerateResult generate(Session& session, std::span<const TokenId> prompt,
                         const GenerateOptions& options) {
   const Tokenizer& tokenizer = session.model().tokenizer();
   Sampler sampler(options.sampling);
+  // The stream starts with the prompt so the first generated piece keeps its leading space.
   Tokenizer::StreamDecoder stream(tokenizer);
+  for (const TokenId id : prompt) stream.push(id);
   std::vector<TokenId> history(prompt.begin(), prompt.end());
   GenerateResult result;
   result.prompt_tokens = int32_t(prompt.size());

@@ -100,8 +100,10 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   // h / (H / KV) (grouped-query attention).
   const float scale = 1.0f / std::sqrt(float(D));
   const size_t elem = f16 ? 2 : 4, stride = size_t(cache.capacity());
+  const size_t positions = size_t(pos0) + n;  // keys the last token attends to
   const auto jobs = static_cast<int64_t>(n * H);
-#pragma omp parallel for num_threads(threads) schedule(static)
+  const bool parallel = threads > 1 && n * H * positions * D >= (size_t{1} << 16);
+#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (int64_t job = 0; job < jobs; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
