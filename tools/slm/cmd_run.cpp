@@ -150,9 +150,7 @@ int cmd_run(std::span<char* const> args) {
   } else {
     write_stdout("\n");
   }
-  // generate() stops quietly when the context is full; say why the output is short.
-  if (!result.stopped_by_eos && static_cast<int32_t>(result.tokens.size()) < a.n_predict &&
-      session.position() >= session.context_length()) {
+  if (result.stopped_by_context) {
     fmt::print(stderr, "slm: stopped after {} tokens: the context ({} tokens) is full (raise -c)\n",
                result.tokens.size(), session.context_length());
   }
