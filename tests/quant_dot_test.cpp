@@ -47,23 +47,32 @@ double block_bound(DType t, const float* x, size_t len) {
   }
   const double fp16_slack = 1.0 / 1024;
   switch (t) {
-    case DType::kF16: return amax * fp16_slack / 2 + 6e-8;
-    case DType::kBF16: return amax / 256;
+    case DType::kF16:
+      return amax * fp16_slack / 2 + 6e-8;
+    case DType::kBF16:
+      return amax / 256;
     case DType::kQ8_0:
-    case DType::kQ8_1: return amax / 127 * (0.5 + 127 * fp16_slack);
-    case DType::kQ8_K: return amax / 127 * 0.5001;
-    case DType::kQ4_0: return amax / 8 * (1 + 8 * fp16_slack);
-    case DType::kQ5_0: return amax / 16 * (1 + 16 * fp16_slack);
-    case DType::kQ4_1: return (mx - mn) / 15 * (0.5 + 15 * fp16_slack) + std::fabs(mn) * fp16_slack;
-    case DType::kQ5_1: return (mx - mn) / 31 * (0.5 + 31 * fp16_slack) + std::fabs(mn) * fp16_slack;
-    default: return 0;
+    case DType::kQ8_1:
+      return amax / 127 * (0.5 + 127 * fp16_slack);
+    case DType::kQ8_K:
+      return amax / 127 * 0.5001;
+    case DType::kQ4_0:
+      return amax / 8 * (1 + 8 * fp16_slack);
+    case DType::kQ5_0:
+      return amax / 16 * (1 + 16 * fp16_slack);
+    case DType::kQ4_1:
+      return (mx - mn) / 15 * (0.5 + 15 * fp16_slack) + std::fabs(mn) * fp16_slack;
+    case DType::kQ5_1:
+      return (mx - mn) / 31 * (0.5 + 31 * fp16_slack) + std::fabs(mn) * fp16_slack;
+    default:
+      return 0;
   }
 }
 
 TEST(QuantRefNumerics, RoundTripErrorBounds) {
   std::mt19937 rng(42);
-  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_1, DType::kQ4_0,
-                  DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_K}) {
+  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_1, DType::kQ4_0, DType::kQ4_1,
+                  DType::kQ5_0, DType::kQ5_1, DType::kQ8_K}) {
     const size_t blk = t == DType::kQ8_K ? kQK_K : 32;
     for (size_t nblocks : {1u, 3u, 7u}) {
       const size_t n = blk * nblocks;
@@ -84,11 +93,36 @@ TEST(QuantRefNumerics, RoundTripErrorBounds) {
   }
 }
 
-// A weight row of type t: quantized from random floats where a quantizer exists, otherwise
-// random bytes with the fp16 super-block scales replaced by sane values (the bytes of every
-// other field are all valid quants/scales).
-std::vector<uint8_t> random_weight_row(std::mt19937& rng, DType t, size_t n) {
-  if (ref::can_quantize(t)) return quant(t, random_row(rng, n, 0.05f));
+TEST(QuantRefNumerics, KQuantRoundTripNmse) {
+  // ggml's reference K-quantizers on Gaussian data: relative squared error per type.
+  std::mt19937 rng(5);
+  const struct {
+    DType type;
+    double bound;
+  } cases[] = {{DType::kQ2_K, 0.15},  {DType::kQ3_K, 0.05},  {DType::kQ4_K, 0.012},
+               {DType::kQ5_K, 0.003}, {DType::kQ6_K, 0.001}, {DType::kQ8_K, 1e-4}};
+  for (const auto& c : cases) {
+    for (size_t nblocks : {1u, 3u, 7u}) {
+      const size_t n = kQK_K * nblocks;
+      const std::vector<float> x = random_row(rng, n, 0.02f);
+      const std::vector<uint8_t> q = quant(c.type, x);
+      const std::vector<float> y = dequant(c.type, q.data(), n);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < n; ++i) {
+        num += (static_cast<double>(y[i]) - x[i]) * (static_cast<double>(y[i]) - x[i]);
+        den += static_cast<double>(x[i]) * x[i];
+      }
+      EXPECT_LT(num / den, c.bound) << dtype_name(c.type) << " n=" << n;
+    }
+  }
+}
+
+// A weight row of type t: quantized from random floats, or (K-quants, when `raw`) random bytes
+// with the fp16 super-block scales replaced by sane values, so that every bit pattern of the
+// quants and packed group scales occurs.
+std::vector<uint8_t> random_weight_row(std::mt19937& rng, DType t, size_t n, bool raw) {
+  if (!raw || traits(t).block_elems != kQK_K || t == DType::kQ8_K)
+    return quant(t, random_row(rng, n, 0.05f));
   std::vector<uint8_t> w(row_bytes(t, n));
   std::uniform_int_distribution<int> byte(0, 255);
   for (uint8_t& v : w) v = static_cast<uint8_t>(byte(rng));
@@ -103,7 +137,9 @@ std::vector<uint8_t> random_weight_row(std::mt19937& rng, DType t, size_t n) {
         std::memcpy(blk + offsetof(BlockQ2_K, d), &d, 2);
         std::memcpy(blk + offsetof(BlockQ2_K, dmin), &dmin, 2);
         break;
-      case DType::kQ3_K: std::memcpy(blk + offsetof(BlockQ3_K, d), &d, 2); break;
+      case DType::kQ3_K:
+        std::memcpy(blk + offsetof(BlockQ3_K, d), &d, 2);
+        break;
       case DType::kQ4_K:
         std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
         std::memcpy(blk + offsetof(BlockQ4_K, dmin), &dmin, 2);
@@ -112,8 +148,11 @@ std::vector<uint8_t> random_weight_row(std::mt19937& rng, DType t, size_t n) {
         std::memcpy(blk + offsetof(BlockQ5_K, d), &d, 2);
         std::memcpy(blk + offsetof(BlockQ5_K, dmin), &dmin, 2);
         break;
-      case DType::kQ6_K: std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2); break;
-      default: break;
+      case DType::kQ6_K:
+        std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2);
+        break;
+      default:
+        break;
     }
   }
   return w;
@@ -141,9 +180,9 @@ double q8_1_min_term_correction(DType t, const uint8_t* w, const uint8_t* x, siz
 
 TEST(QuantRefNumerics, VecDotMatchesDequantizedDot) {
   std::mt19937 rng(7);
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1,
-                  DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ8_1, DType::kQ2_K,
-                  DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                  DType::kQ5_1, DType::kQ8_0, DType::kQ8_1, DType::kQ2_K, DType::kQ3_K,
+                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K}) {
     const DType xt = ref::vec_dot_type(t);
     const size_t blk = std::max(traits(t).block_elems, traits(xt).block_elems) == 1
                            ? 32
@@ -151,7 +190,7 @@ TEST(QuantRefNumerics, VecDotMatchesDequantizedDot) {
     for (size_t nblocks : {1u, 3u, 7u}) {
       const size_t n = blk * nblocks;
       for (int rep = 0; rep < 4; ++rep) {
-        const std::vector<uint8_t> w = random_weight_row(rng, t, n);
+        const std::vector<uint8_t> w = random_weight_row(rng, t, n, rep % 2 == 1);
         const std::vector<uint8_t> xq = quant(xt, random_row(rng, n, 1.0f));
         const std::vector<float> wf = dequant(t, w.data(), n);
         const std::vector<float> xf = dequant(xt, xq.data(), n);

@@ -49,8 +49,8 @@ int expect_requantized_bytes_equal(const std::string& master_file, const std::st
         if (bad_rows++ == 0) first_bad = r;
       }
     }
-    EXPECT_EQ(bad_rows, 0u) << t.name << " (" << dtype_name(t.type) << ") in " << quant_file
-                            << ": " << bad_rows << " of " << rows << " rows differ, first " << first_bad;
+    EXPECT_EQ(bad_rows, 0u) << t.name << " (" << dtype_name(t.type) << ") in " << quant_file << ": "
+                            << bad_rows << " of " << rows << " rows differ, first " << first_bad;
     ++compared;
   }
   return compared;
@@ -60,19 +60,32 @@ int expect_requantized_bytes_equal(const std::string& master_file, const std::st
 // llama-quantize's mixes reach on random (Gaussian-like) weights.
 double nmse_bound(DType t) {
   switch (t) {
-    case DType::kQ2_K: return 0.2;
-    case DType::kQ3_K: return 0.08;
-    case DType::kQ4_K: return 0.02;
-    case DType::kQ5_K: return 0.005;
-    case DType::kQ6_K: return 0.0015;
-    case DType::kQ4_0: return 0.03;
-    case DType::kQ4_1: return 0.02;
-    case DType::kQ5_0: return 0.008;
-    case DType::kQ5_1: return 0.005;
-    case DType::kQ8_0: return 1e-4;
-    case DType::kF16: return 1e-6;
-    case DType::kBF16: return 1e-4;
-    default: return 0.0;
+    case DType::kQ2_K:
+      return 0.2;
+    case DType::kQ3_K:
+      return 0.08;
+    case DType::kQ4_K:
+      return 0.02;
+    case DType::kQ5_K:
+      return 0.005;
+    case DType::kQ6_K:
+      return 0.0015;
+    case DType::kQ4_0:
+      return 0.03;
+    case DType::kQ4_1:
+      return 0.02;
+    case DType::kQ5_0:
+      return 0.008;
+    case DType::kQ5_1:
+      return 0.005;
+    case DType::kQ8_0:
+      return 1e-4;
+    case DType::kF16:
+      return 1e-6;
+    case DType::kBF16:
+      return 1e-4;
+    default:
+      return 0.0;
   }
 }
 
@@ -96,7 +109,8 @@ std::vector<DType> expect_dequantized_close(const std::string& master_file,
     std::vector<float> want(t.n_elements);
     std::memcpy(want.data(), m.data, t.n_elements * sizeof(float));
     const double e = test::nmse(deq.data(), want.data(), t.n_elements);
-    EXPECT_LT(e, nmse_bound(t.type)) << t.name << " (" << dtype_name(t.type) << ") in " << quant_file;
+    EXPECT_LT(e, nmse_bound(t.type))
+        << t.name << " (" << dtype_name(t.type) << ") in " << quant_file;
     seen.push_back(t.type);
   }
   return seen;
@@ -112,21 +126,25 @@ bool contains(const std::vector<DType>& v, DType t) {
 TEST(QuantRefGguf, LlamaGqaQ8_0BytesMatchLlamaQuantize) {
   const auto dir = test::data_path("zoo/gguf");
   SLM_REQUIRE_DATA(dir / "llama-gqa-Q8_0.gguf");
-  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-Q8_0.gguf"), 0);
+  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-Q8_0.gguf"),
+            0);
 }
 
 TEST(QuantRefGguf, LlamaGqaQ4_0BytesMatchLlamaQuantize) {
   const auto dir = test::data_path("zoo/gguf");
   SLM_REQUIRE_DATA(dir / "llama-gqa-Q4_0.gguf");
-  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-Q4_0.gguf"), 0);
+  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-Q4_0.gguf"),
+            0);
 }
 
 TEST(QuantRefGguf, LlamaGqaF16AndBF16BytesMatchLlamaQuantize) {
   const auto dir = test::data_path("zoo/gguf");
   SLM_REQUIRE_DATA(dir / "llama-gqa-F16.gguf");
   SLM_REQUIRE_DATA(dir / "llama-gqa-BF16.gguf");
-  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-F16.gguf"), 0);
-  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-BF16.gguf"), 0);
+  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-F16.gguf"),
+            0);
+  EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", dir / "llama-gqa-BF16.gguf"),
+            0);
 }
 
 TEST(QuantRefGguf, Stories260KBytesMatch) {
@@ -140,13 +158,22 @@ TEST(QuantRefGguf, Stories260KBytesMatch) {
   EXPECT_GT(expect_requantized_bytes_equal(master, dir / "stories260K-Q4_K_M-fallback.gguf"), 0);
 }
 
+TEST(QuantRefGguf, KQuantMixesBytesMatchLlamaQuantize) {
+  const auto dir = test::data_path("zoo/gguf");
+  SLM_REQUIRE_DATA(dir / "llama-gqa-Q4_K_M.gguf");
+  for (const char* name : {"Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"}) {
+    const std::string file = dir / ("llama-gqa-" + std::string(name) + ".gguf");
+    EXPECT_GT(expect_requantized_bytes_equal(dir / "llama-gqa-F32.gguf", file), 0) << file;
+  }
+}
+
 TEST(QuantRefGguf, KQuantMixesDequantizeCloseToMaster) {
   const auto dir = test::data_path("zoo/gguf");
   SLM_REQUIRE_DATA(dir / "llama-gqa-Q4_K_M.gguf");
   std::vector<DType> seen;
   for (const char* name : {"Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0"}) {
-    const std::vector<DType> s = expect_dequantized_close(dir / "llama-gqa-F32.gguf",
-                                                          dir / ("llama-gqa-" + std::string(name) + ".gguf"));
+    const std::vector<DType> s = expect_dequantized_close(
+        dir / "llama-gqa-F32.gguf", dir / ("llama-gqa-" + std::string(name) + ".gguf"));
     seen.insert(seen.end(), s.begin(), s.end());
   }
   for (DType t : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {

@@ -1,6 +1,8 @@
 // Layout tests of the reference kernels: blocks built by hand from the ggml layout description
 // (written here independently of kernels/ref) must dequantize to the values they encode, and
 // the quantizers must make ggml's exact choices (scale, rounding) on hand-picked inputs.
+#include "kernels/ref/quant.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "kernels/ref/blocks.h"
-#include "kernels/ref/quant.h"
 
 namespace slm {
 namespace {
@@ -27,13 +28,14 @@ TEST(QuantRef, SupportTable) {
                   DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K}) {
     EXPECT_TRUE(ref::supports(t)) << dtype_name(t);
   }
-  for (DType t : {DType::kIQ2_XXS, DType::kIQ4_NL, DType::kI8, DType::kF64, DType::kTQ1_0,
-                  DType::kMXFP4}) {
+  for (DType t :
+       {DType::kIQ2_XXS, DType::kIQ4_NL, DType::kI8, DType::kF64, DType::kTQ1_0, DType::kMXFP4}) {
     EXPECT_FALSE(ref::supports(t)) << dtype_name(t);
     EXPECT_FALSE(ref::can_quantize(t)) << dtype_name(t);
   }
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
-                  DType::kQ5_1, DType::kQ8_0, DType::kQ8_1, DType::kQ8_K}) {
+                  DType::kQ5_1, DType::kQ8_0, DType::kQ8_1, DType::kQ2_K, DType::kQ3_K,
+                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K}) {
     EXPECT_TRUE(ref::can_quantize(t)) << dtype_name(t);
   }
 }
@@ -93,7 +95,7 @@ TEST(QuantRef, Q4_1LiteralBlock) {
 
 TEST(QuantRef, Q5_0AndQ5_1LiteralBlocks) {
   // Element e has q = e (0..31): nibble e % 16, 5th bit = e >= 16 = bit e of the LE u32 qh.
-  uint8_t q50[22] = {0x00, 0x3c, 0x00, 0x00, 0xff, 0xff};  // d = 1, qh = 0xffff0000
+  uint8_t q50[22] = {0x00, 0x3c, 0x00, 0x00, 0xff, 0xff};              // d = 1, qh = 0xffff0000
   uint8_t q51[24] = {0x00, 0x3c, 0x00, 0x3c, 0x00, 0x00, 0xff, 0xff};  // d = 1, m = 1
   for (int j = 0; j < 16; ++j) q50[6 + j] = q51[8 + j] = static_cast<uint8_t>(j | (j << 4));
   const std::vector<float> a = dequant(DType::kQ5_0, q50, 32);
@@ -106,13 +108,15 @@ TEST(QuantRef, Q5_0AndQ5_1LiteralBlocks) {
   q50[4] = q50[5] = 0;
   q50[2] = 0x08;
   const std::vector<float> c = dequant(DType::kQ5_0, q50, 32);
-  for (int e = 0; e < 32; ++e) EXPECT_EQ(c[e], static_cast<float>((e % 16) + (e == 3 ? 16 : 0) - 16));
+  for (int e = 0; e < 32; ++e)
+    EXPECT_EQ(c[e], static_cast<float>((e % 16) + (e == 3 ? 16 : 0) - 16));
 }
 
 TEST(QuantRef, Q8LiteralBlocks) {
   uint8_t q80[34] = {0x00, 0x40};  // d = 2
   uint8_t q81[36] = {0x00, 0x40, 0x00, 0x00};
-  for (int j = 0; j < 32; ++j) q80[2 + j] = q81[4 + j] = static_cast<uint8_t>(static_cast<int8_t>(j * 8 - 128));
+  for (int j = 0; j < 32; ++j)
+    q80[2 + j] = q81[4 + j] = static_cast<uint8_t>(static_cast<int8_t>(j * 8 - 128));
   const std::vector<float> a = dequant(DType::kQ8_0, q80, 32);
   const std::vector<float> b = dequant(DType::kQ8_1, q81, 32);
   for (int j = 0; j < 32; ++j) {
@@ -222,8 +226,8 @@ TEST(QuantRef, Q8_KUsesNearestEvenAndSignedMax) {
 
 TEST(QuantRef, AllZeroBlocksQuantizeToZero) {
   const std::vector<float> z(64, 0.0f);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                  DType::kQ8_1}) {
+  for (DType t :
+       {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ8_1}) {
     std::vector<uint8_t> q(row_bytes(t, 64), 0xAA);
     ref::quantize_row(t, z.data(), q.data(), 64);
     for (float v : dequant(t, q.data(), 64)) EXPECT_EQ(v, 0.0f) << dtype_name(t);

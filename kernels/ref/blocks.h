@@ -77,9 +77,9 @@ struct BlockQ5_K {
   uint8_t qs[kQK_K / 2];
 };
 // 16 groups of 16. x = d * scales[g] * (q - 32), q 6 bits. Per half h (128 elements), for
-// l < 32: ql[64h + l] low/high nibble = elements 128h + l / 128h + l + 64, ql[64h + 32 + l] low/high
-// = elements 128h + l + 32 / 128h + l + 96; qh[32h + l] bits 2k..2k+1 = high bits of element
-// 128h + l + 32k.
+// l < 32: ql[64h + l] low/high nibble = elements 128h + l / 128h + l + 64, ql[64h + 32 + l]
+// low/high = elements 128h + l + 32 / 128h + l + 96; qh[32h + l] bits 2k..2k+1 = high bits of
+// element 128h + l + 32k.
 struct BlockQ6_K {
   uint8_t ql[kQK_K / 2];
   uint8_t qh[kQK_K / 4];

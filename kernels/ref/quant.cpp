@@ -71,6 +71,7 @@ struct Kernels {
 
 Kernels kernels_for(DType type) {
   using namespace detail;
+  // clang-format off
   switch (type) {
     case DType::kF32: return {dequantize_f32, quantize_f32, dot_f32, DType::kF32};
     case DType::kF16: return {dequantize_f16, quantize_f16, dot_f16, DType::kF16};
@@ -81,14 +82,15 @@ Kernels kernels_for(DType type) {
     case DType::kQ5_1: return {dequantize_q5_1, quantize_q5_1, dot_q5_1_q8_1, DType::kQ8_1};
     case DType::kQ8_0: return {dequantize_q8_0, quantize_q8_0, dot_q8_0_q8_0, DType::kQ8_0};
     case DType::kQ8_1: return {dequantize_q8_1, quantize_q8_1, dot_q8_1_q8_1, DType::kQ8_1};
-    case DType::kQ2_K: return {dequantize_q2_k, nullptr, dot_q2_k_q8_k, DType::kQ8_K};
-    case DType::kQ3_K: return {dequantize_q3_k, nullptr, dot_q3_k_q8_k, DType::kQ8_K};
-    case DType::kQ4_K: return {dequantize_q4_k, nullptr, dot_q4_k_q8_k, DType::kQ8_K};
-    case DType::kQ5_K: return {dequantize_q5_k, nullptr, dot_q5_k_q8_k, DType::kQ8_K};
-    case DType::kQ6_K: return {dequantize_q6_k, nullptr, dot_q6_k_q8_k, DType::kQ8_K};
+    case DType::kQ2_K: return {dequantize_q2_k, quantize_q2_k, dot_q2_k_q8_k, DType::kQ8_K};
+    case DType::kQ3_K: return {dequantize_q3_k, quantize_q3_k, dot_q3_k_q8_k, DType::kQ8_K};
+    case DType::kQ4_K: return {dequantize_q4_k, quantize_q4_k, dot_q4_k_q8_k, DType::kQ8_K};
+    case DType::kQ5_K: return {dequantize_q5_k, quantize_q5_k, dot_q5_k_q8_k, DType::kQ8_K};
+    case DType::kQ6_K: return {dequantize_q6_k, quantize_q6_k, dot_q6_k_q8_k, DType::kQ8_K};
     case DType::kQ8_K: return {dequantize_q8_k, quantize_q8_k, dot_q8_k_q8_k, DType::kQ8_K};
     default: return {};
   }
+  // clang-format on
 }
 
 }  // namespace

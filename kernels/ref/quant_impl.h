@@ -35,6 +35,12 @@ void dequantize_q5_k(const void* src, float* dst, size_t n);
 void dequantize_q6_k(const void* src, float* dst, size_t n);
 void dequantize_q8_k(const void* src, float* dst, size_t n);
 void quantize_q8_k(const float* src, void* dst, size_t n);
+// ggml quantize_row_qX_K_ref (quant_k_quantize.cpp).
+void quantize_q2_k(const float* src, void* dst, size_t n);
+void quantize_q3_k(const float* src, void* dst, size_t n);
+void quantize_q4_k(const float* src, void* dst, size_t n);
+void quantize_q5_k(const float* src, void* dst, size_t n);
+void quantize_q6_k(const float* src, void* dst, size_t n);
 float dot_q2_k_q8_k(const void* w, const void* x, size_t n);
 float dot_q3_k_q8_k(const void* w, const void* x, size_t n);
 float dot_q4_k_q8_k(const void* w, const void* x, size_t n);
