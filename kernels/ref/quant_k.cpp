@@ -16,12 +16,6 @@
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant_impl.h"
 
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace slm::ref::detail {
 
 int nearest_int(float x) {

@@ -12,14 +12,6 @@
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant_impl.h"
 
-// Byte-exact quantizers need x * id + 8.5f rounded twice, never fused into one FMA (which
-// -march=native would otherwise allow).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace slm::ref::detail {
 namespace {
 
