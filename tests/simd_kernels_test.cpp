@@ -165,6 +165,9 @@ TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
   std::vector<float> inf(32, 1.0f);
   inf[3] = std::numeric_limits<float>::infinity();
   expect_same_bytes(k(), DType::kQ8_0, inf);
+  std::vector<float> inf_k(256, -2.0f);
+  inf_k[200] = -std::numeric_limits<float>::infinity();
+  expect_same_bytes(k(), DType::kQ8_K, inf_k);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, SimdKernels, testing::ValuesIn(available_isas()), isa_label);

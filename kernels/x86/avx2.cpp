@@ -203,6 +203,51 @@ void quantize_q8_0(const float* src, void* dst, size_t n) {
   }
 }
 
+// Q8_K (ggml quantize_row_q8_K_ref): max = the signed value of largest |x| (the first on ties),
+// q = clamp(nearest_int(-127 / max * x), -128, 127), bsums = sums of 16, d = max / -127 as
+// 1 / iscale. vcvtps2dq rounds half to even under the default MXCSR mode, like nearest_int; NaN
+// products become 0, as nearest_int makes them.
+void quantize_q8_k(const float* src, void* dst, size_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (size_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (size_t k = 0; k < kQK_K; k += 8) {
+      vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(src + k)), vmax);
+    }
+    const float amax = hmax_ps(vmax);
+    if (amax == 0.0f) {
+      std::memset(&b[i], 0, sizeof b[i]);
+      continue;
+    }
+    float max = amax;
+    for (size_t k = 0; k < kQK_K; k += 8) {
+      const __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(src + k));
+      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (mask != 0) {
+        max = src[k + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    for (size_t g = 0; g < kQK_K / 16; ++g) {
+      __m256i q[2];
+      for (size_t h = 0; h < 2; ++h) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(src + 16 * g + 8 * h), vs);
+        v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+        q[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(-128)),
+                                _mm256_set1_epi32(127));
+      }
+      b[i].bsums[g] = static_cast<int16_t>(hsum_epi32(_mm256_add_epi32(q[0], q[1])));
+      const __m128i w0 = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+      const __m128i w1 = _mm_packs_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b[i].qs + 16 * g), _mm_packs_epi16(w0, w1));
+    }
+    b[i].d = 1.0f / iscale;
+  }
+}
+
 }  // namespace
 
 void add_avx2_kernels(KernelSet& k) {
@@ -212,6 +257,7 @@ void add_avx2_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
+  k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;
 }
 
 }  // namespace slm::isa
