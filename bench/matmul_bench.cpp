@@ -1,10 +1,14 @@
 // GEMV (decode) and GEMM (prefill) through slm::matmul at real model shapes, per weight type.
 // GEMV reports weight bytes streamed per second; GEMM reports FLOP/s (2·rows·cols·tokens).
+// The kernel set is the dispatched one (shown as "isa" in the context); compare ISAs with
+// SLM_ISA=scalar|avx2|avx512|neon.
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/ref/quant.h"
 
@@ -42,6 +46,7 @@ void BM_Matmul(benchmark::State& state, DType type, int threads) {
     return;
   }
   Problem p = make_problem(type, rows, cols, tokens);
+  state.SetLabel(std::string(active_isa_name()));
   for (auto _ : state) {
     matmul(type, p.w.data(), rows, cols, p.x.data(), tokens, p.y.data(), rows, p.scratch.data(),
            threads);
@@ -63,6 +68,7 @@ void shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_Matmul, f32_t1, DType::kF32, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, f16_t1, DType::kF16, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_t1, DType::kQ8_0, 1)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, q8_0_t2, DType::kQ8_0, 2)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q4_0_t1, DType::kQ4_0, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q4_0_t2, DType::kQ4_0, 2)->Apply(shapes);
 

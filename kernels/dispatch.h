@@ -1,0 +1,59 @@
+// Runtime choice of the kernel set (ISA) used by matmul: chosen once, at first use, from what the
+// CPU supports (CPUID on x86, HWCAP on aarch64), or forced with SLM_ISA=scalar|avx2|avx512|neon.
+//
+// A KernelSet holds function pointers; any entry an ISA does not implement falls back to the
+// scalar reference (kernels/ref), which stays the ground truth. Contract of every SIMD kernel:
+//   - quantizers (activation rows) produce bytes identical to the reference;
+//   - quantized dots compute each block's integer sum exactly as the reference does and the
+//     block term float(sumi) * (d_w * d_x) with the same float operations, so every term is
+//     bit-identical; only the order in which the block terms are added differs (several
+//     accumulators instead of one running sum), which moves the result by float rounding
+//     (~1e-7 of sum |term|);
+//   - F32/F16 dots form the exact products and accumulate them in double, as the reference does,
+//     in a different order.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "kernels/dtype.h"
+
+namespace slm {
+
+enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+
+using VecDotFn = float (*)(const void* w_row, const void* x_row, size_t n);
+using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
+
+// One more than the largest DType value (kMXFP4 = 39).
+constexpr size_t kDTypeSlots = 40;
+
+struct KernelSet {
+  Isa isa = Isa::kScalar;
+  std::string_view name = "scalar";
+  // vec_dot[weight type]: dot with a row of ref::vec_dot_type(weight type). Null: reference.
+  std::array<VecDotFn, kDTypeSlots> vec_dot{};
+  // quantize[activation type]: converts a float row (Q8_0, Q8_K, F16). Null: reference.
+  std::array<QuantizeRowFn, kDTypeSlots> quantize{};
+
+  // The dispatched entry points (reference where the set has no kernel for the type).
+  float dot(DType weight_type, const void* w_row, const void* x_row, size_t n) const;
+  void quantize_row(DType type, const float* src, void* dst, size_t n) const;
+};
+
+// The set matmul uses: SLM_ISA if set, else the best the CPU supports. Chosen on the first call
+// (thread-safe). Throws InvalidArgumentError for an unknown SLM_ISA name and UnsupportedError
+// for an ISA this CPU (or build) lacks, naming the ones available; call it outside parallel
+// regions (matmul does, before its team starts).
+const KernelSet& active_kernels();
+std::string_view active_isa_name();
+
+// Every ISA this binary was built with and this CPU can run, scalar first (tests loop over them).
+std::vector<Isa> available_isas();
+// The set of an available ISA (precondition: isa is in available_isas()).
+const KernelSet& kernel_set(Isa isa);
+std::string_view isa_name(Isa isa);
+
+}  // namespace slm
