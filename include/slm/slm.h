@@ -7,6 +7,11 @@
 #include "slm/sampler.h"    // IWYU pragma: export
 #include "slm/tokenizer.h"  // IWYU pragma: export
 
+#include <string>
+
 namespace slm {
 const char* version();
-}
+// The kernel set in use ("scalar", "avx2", "avx512", "neon"): the best the CPU runs, or the one
+// SLM_ISA names. Throws InvalidArgumentError / UnsupportedError for a bad SLM_ISA.
+std::string kernel_isa();
+}  // namespace slm

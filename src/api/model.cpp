@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "kernels/dispatch.h"
 #include "slm/error.h"
 #include "src/api/model_impl.h"
 #include "src/tokenizer/gguf_tokenizer.h"
@@ -36,6 +37,7 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& c) {
 }  // namespace
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
+  active_kernels();  // a bad SLM_ISA is reported now, before any work
   GgufFile file = GgufFile::open(path, options.use_mmap);
   ModelConfig config = read_config(file);
   Weights weights = load_weights(file, config);

@@ -120,8 +120,9 @@ int cmd_run(std::span<char* const> args) {
 
   if (a.verbose) {
     print_model_info(path, model.info());
-    fmt::print(stderr, "slm: context {} | threads {} | kv {} | prompt {} tokens\n",
-               session.context_length(), a.threads, kv_type_name(kv_type), prompt.size());
+    fmt::print(stderr, "slm: kernels {} | context {} | threads {} | kv {} | prompt {} tokens\n",
+               kernel_isa(), session.context_length(), a.threads, kv_type_name(kv_type),
+               prompt.size());
     fmt::print(stderr,
                "slm: sampling temp {} | top-k {} | top-p {} | min-p {} | repeat-penalty {} "
                "(last {}) | seed {}\n",
