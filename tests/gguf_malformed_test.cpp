@@ -81,7 +81,10 @@ Raw nested_arrays(int levels) {
 Raw one_tensor(std::vector<uint64_t> dims, uint32_t type = 0, uint64_t offset = 0,
                size_t data_bytes = 32) {
   Raw r;
-  r.header(1, 0).tensor("blk.0.attn_q.weight", std::move(dims), type, offset).pad().zeros(data_bytes);
+  r.header(1, 0)
+      .tensor("blk.0.attn_q.weight", std::move(dims), type, offset)
+      .pad()
+      .zeros(data_bytes);
   return r;
 }
 
@@ -97,9 +100,13 @@ std::vector<Case> cases() {
   const auto unsup = ErrorKind::kUnsupported;
   std::vector<Case> c;
   c.push_back({"Empty", [] { return std::vector<uint8_t>{}; }, fmt_, "not a GGUF file"});
-  c.push_back({"ThreeBytes", [] { return std::vector<uint8_t>{'G', 'G', 'U'}; }, fmt_,
-               "not a GGUF file"});
-  c.push_back({"BadMagic", [] {
+  c.push_back({"ThreeBytes",
+               [] {
+                 return std::vector<uint8_t>{'G', 'G', 'U'};
+               },
+               fmt_, "not a GGUF file"});
+  c.push_back({"BadMagic",
+               [] {
                  Raw r;
                  r.header(0, 0);
                  std::memcpy(r.b.data(), "GGML", 4);
@@ -110,15 +117,15 @@ std::vector<Case> cases() {
   c.push_back({"Version1", [] { return Raw().header(0, 0, 1).b; }, unsup, "version 1"});
   c.push_back({"Version0", [] { return Raw().header(0, 0, 0).b; }, unsup, "version 0"});
   c.push_back({"Version4", [] { return Raw().header(0, 0, 4).b; }, unsup, "version 4"});
-  c.push_back({"ByteSwappedVersion", [] { return Raw().header(0, 0, 0x03000000).b; }, unsup,
-               "big-endian"});
+  c.push_back(
+      {"ByteSwappedVersion", [] { return Raw().header(0, 0, 0x03000000).b; }, unsup, "big-endian"});
   c.push_back({"ByteSwappedVersion2", [] { return Raw().header(0, 0, 0x02000000).b; }, unsup,
                "big-endian"});
   c.push_back({"TruncatedCounts", [] { return Raw().bytes("GGUF", 4).u32(3).u64(0).b; }, fmt_,
                "truncated"});
   c.push_back({"HugeKvCount", [] { return Raw().header(0, kHuge).b; }, fmt_, "metadata count"});
-  c.push_back({"MaxKvCount", [] { return Raw().header(0, kMaxU64).zeros(64).b; }, fmt_,
-               "metadata count"});
+  c.push_back(
+      {"MaxKvCount", [] { return Raw().header(0, kMaxU64).zeros(64).b; }, fmt_, "metadata count"});
   c.push_back({"HugeTensorCount", [] { return Raw().header(kHuge, 0).b; }, fmt_, "tensor count"});
   c.push_back({"TensorCountTooBigAfterMetadata",
                [] {
@@ -131,22 +138,23 @@ std::vector<Case> cases() {
                "past the end"});
   c.push_back({"KeyLengthMax", [] { return Raw().header(0, 1).u64(kMaxU64).zeros(20).b; }, fmt_,
                "past the end"});
-  c.push_back({"StringValuePastEof",
-               [] { return Raw().header(0, 1).key("general.name", GgufType::kString).u64(kHuge).b; },
-               fmt_, "general.name"});
-  c.push_back({"UnknownValueType",
-               [] { return Raw().header(0, 1).str("k").u32(13).zeros(8).b; }, fmt_,
-               "unknown value type 13"});
+  c.push_back(
+      {"StringValuePastEof",
+       [] { return Raw().header(0, 1).key("general.name", GgufType::kString).u64(kHuge).b; }, fmt_,
+       "general.name"});
+  c.push_back({"UnknownValueType", [] { return Raw().header(0, 1).str("k").u32(13).zeros(8).b; },
+               fmt_, "unknown value type 13"});
   c.push_back({"BoolNotZeroOrOne",
                [] { return Raw().header(0, 1).key("b", GgufType::kBool).u8(2).b; }, fmt_,
                "not 0 or 1"});
-  c.push_back({"DuplicateKey",
-               [] {
-                 Raw r;
-                 r.header(0, 2).key("a.b", GgufType::kUint8).u8(1).key("a.b", GgufType::kUint8).u8(2);
-                 return r.b;
-               },
-               fmt_, "duplicate key"});
+  c.push_back(
+      {"DuplicateKey",
+       [] {
+         Raw r;
+         r.header(0, 2).key("a.b", GgufType::kUint8).u8(1).key("a.b", GgufType::kUint8).u8(2);
+         return r.b;
+       },
+       fmt_, "duplicate key"});
   c.push_back({"HugeArrayOfU8",
                [] {
                  Raw r;
@@ -161,6 +169,13 @@ std::vector<Case> cases() {
                  return r.b;
                },
                fmt_, "array of"});
+  c.push_back({"TooManyArrayItems",  // 17 M bytes that would decode to ~1.7 GB
+               [] {
+                 Raw r;
+                 r.header(0, 1).key("arr", GgufType::kArray).u32(0).u64((1u << 24) + 1);
+                 return r.zeros((1u << 24) + 1).b;
+               },
+               fmt_, "elements in all"});
   c.push_back({"ArrayOfStringsTruncated",
                [] {
                  Raw r;
@@ -180,17 +195,20 @@ std::vector<Case> cases() {
                [] { return Raw().header(0, 1).key("a", GgufType::kArray).u32(99).u64(0).b; }, fmt_,
                "unknown element type 99"});
   c.push_back({"ArraysNestedTooDeep", [] { return nested_arrays(65).b; }, fmt_, "nested deeper"});
-  c.push_back({"ArraysNestedVeryDeep", [] { return nested_arrays(100000).b; }, fmt_,
-               "nested deeper"});
-  c.push_back({"AlignmentZero",
-               [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint32).u32(0).b; },
-               fmt_, "general.alignment"});
-  c.push_back({"AlignmentNotPowerOfTwo",
-               [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint32).u32(48).b; },
-               fmt_, "power of two"});
-  c.push_back({"AlignmentWrongType",
-               [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint64).u64(32).b; },
-               fmt_, "expected uint32"});
+  c.push_back(
+      {"ArraysNestedVeryDeep", [] { return nested_arrays(100000).b; }, fmt_, "nested deeper"});
+  c.push_back(
+      {"AlignmentZero",
+       [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint32).u32(0).b; }, fmt_,
+       "general.alignment"});
+  c.push_back(
+      {"AlignmentNotPowerOfTwo",
+       [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint32).u32(48).b; },
+       fmt_, "power of two"});
+  c.push_back(
+      {"AlignmentWrongType",
+       [] { return Raw().header(0, 1).key("general.alignment", GgufType::kUint64).u64(32).b; },
+       fmt_, "expected uint32"});
   c.push_back({"TensorNameTruncated", [] { return Raw().header(1, 0).u64(100).zeros(30).b; }, fmt_,
                "past the end"});
   c.push_back({"TensorInfoTruncated",
@@ -202,18 +220,23 @@ std::vector<Case> cases() {
                fmt_, "truncated"});
   c.push_back({"NDimsFive", [] { return one_tensor({1, 1, 1, 1, 8}).b; }, fmt_, "n_dims is 5"});
   c.push_back({"NDimsZero", [] { return one_tensor({}).zeros(16).b; }, fmt_, "n_dims is 0"});
-  c.push_back({"NDimsHuge",
-               [] { return Raw().header(1, 0).str("t").u32(0xFFFFFFFF).zeros(64).b; }, fmt_,
-               "n_dims"});
+  c.push_back({"NDimsHuge", [] { return Raw().header(1, 0).str("t").u32(0xFFFFFFFF).zeros(64).b; },
+               fmt_, "n_dims"});
   c.push_back({"ZeroDim", [] { return one_tensor({8, 0}).b; }, fmt_, "dimension 1 is 0"});
-  c.push_back({"DimsProductOverflows", [] { return one_tensor({1ull << 32, 1ull << 32}).b; },
+  c.push_back({"DimsProductOverflows",
+               [] {
+                 return one_tensor({1ull << 32, 1ull << 32}).b;
+               },
                fmt_, "overflows"});
-  c.push_back({"ByteSizeOverflows", [] { return one_tensor({1ull << 62, 2}).b; }, fmt_,
-               "overflows"});
+  c.push_back({"ByteSizeOverflows",
+               [] {
+                 return one_tensor({1ull << 62, 2}).b;
+               },
+               fmt_, "overflows"});
   c.push_back({"UnknownTypeId", [] { return one_tensor({8}, 1000).b; }, unsup,
                "unknown ggml type id 1000"});
-  c.push_back({"RemovedTypeId", [] { return one_tensor({8}, 4).b; }, unsup,
-               "unknown ggml type id 4"});
+  c.push_back(
+      {"RemovedTypeId", [] { return one_tensor({8}, 4).b; }, unsup, "unknown ggml type id 4"});
   c.push_back({"RowNotMultipleOfBlock", [] { return one_tensor({33}, 2).b; }, fmt_,
                "not a multiple of the q4_0 block size 32"});
   c.push_back({"MisalignedOffset", [] { return one_tensor({4}, 0, 4).b; }, fmt_,
@@ -252,7 +275,8 @@ TEST_P(GgufMalformed, GivesAClearError) {
       const std::string what = e.what();
       EXPECT_EQ(e.kind(), c.kind) << what;
       EXPECT_EQ(what.rfind(path + ": ", 0), 0u) << "message does not start with the path: " << what;
-      EXPECT_NE(what.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << what;
+      EXPECT_NE(what.find(c.message), std::string::npos)
+          << "expected '" << c.message << "' in: " << what;
     }
   }
 }
@@ -314,8 +338,8 @@ TEST(GgufTruncation, AtEverySectionBoundary) {
   const std::vector<uint8_t> full = w.to_bytes();
   const GgufLayout l = w.layout();
   const size_t required = required_size(w);
-  std::vector<size_t> cuts = {0, 4, 8, 16, 24, l.tensor_infos_offset, l.data_offset,
-                              required - 1, required};
+  std::vector<size_t> cuts = {
+      0, 4, 8, 16, 24, l.tensor_infos_offset, l.data_offset, required - 1, required};
   for (size_t off : l.kv_offsets) cuts.insert(cuts.end(), {off, off + 8, off + 9});
   for (size_t off : l.tensor_info_offsets) cuts.insert(cuts.end(), {off, off + 8, off + 12});
   for (uint64_t off : l.tensor_offsets) cuts.insert(cuts.end(), {l.data_offset + off + 1});
@@ -332,8 +356,9 @@ TEST(GgufTruncation, AtEveryByte) {
       w = GgufWriter();
       w.set_string("general.architecture", "llama");
       w.set_array("a", std::vector<int32_t>{1, 2, 3});
-      w.set("n", GgufMetaValue::array_of(GgufType::kArray,
-                                         {GgufMetaValue::string_array(std::vector<std::string>{"x"})}));
+      w.set("n",
+            GgufMetaValue::array_of(GgufType::kArray,
+                                    {GgufMetaValue::string_array(std::vector<std::string>{"x"})}));
     }
     const std::vector<uint8_t> full = w.to_bytes();
     const size_t required = required_size(w);

@@ -1,6 +1,8 @@
 // GGUF reader and writer on well-formed files: round trips of every metadata type through the
 // writer (v2 and v3, mmap and read), alignment, tensor views, typed getters, and the real files
 // in the shared test data.
+#include "src/format/gguf.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "slm/error.h"
-#include "src/format/gguf.h"
 #include "src/format/gguf_writer.h"
 #include "src/format/mapped_file.h"
 #include "tests/gguf_test_util.h"
@@ -54,19 +55,17 @@ GgufWriter every_type_writer() {
   w.set_array("t.u8s", std::vector<uint8_t>{1, 2, 255});
   w.set_array("t.i64s", std::vector<int64_t>{});
   w.set("t.bools", GgufMetaValue::array_of(GgufType::kBool, {GgufMetaValue::boolean(true),
-                                                              GgufMetaValue::boolean(false)}));
+                                                             GgufMetaValue::boolean(false)}));
   // [[1, 2], [], [3]] as int16, then [["a"], [[7u]]] mixing inner element types.
   w.set("t.nested",
-        GgufMetaValue::array_of(
-            GgufType::kArray,
-            {GgufMetaValue::array(std::vector<int16_t>{1, 2}),
-             GgufMetaValue::array(std::vector<int16_t>{}), GgufMetaValue::array(std::vector<int16_t>{3})}));
-  w.set("t.mixed",
-        GgufMetaValue::array_of(
-            GgufType::kArray,
-            {GgufMetaValue::string_array(std::vector<std::string>{"a"}),
-             GgufMetaValue::array_of(GgufType::kArray,
-                                     {GgufMetaValue::array(std::vector<uint32_t>{7})})}));
+        GgufMetaValue::array_of(GgufType::kArray, {GgufMetaValue::array(std::vector<int16_t>{1, 2}),
+                                                   GgufMetaValue::array(std::vector<int16_t>{}),
+                                                   GgufMetaValue::array(std::vector<int16_t>{3})}));
+  w.set("t.mixed", GgufMetaValue::array_of(
+                       GgufType::kArray,
+                       {GgufMetaValue::string_array(std::vector<std::string>{"a"}),
+                        GgufMetaValue::array_of(
+                            GgufType::kArray, {GgufMetaValue::array(std::vector<uint32_t>{7})})}));
   return w;
 }
 
@@ -163,10 +162,10 @@ TEST(Gguf, TypedGetterErrorsNameTheKey) {
       EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     }
   };
-  expect_format_error([&] { (void)g.get_uint("t.i8"); }, "t.i8");         // negative
-  expect_format_error([&] { (void)g.get_uint("t.str"); }, "t.str");       // string
-  expect_format_error([&] { (void)g.get_uint("t.f32"); }, "t.f32");       // float
-  expect_format_error([&] { (void)g.get_int("t.u64"); }, "t.u64");        // too large
+  expect_format_error([&] { (void)g.get_uint("t.i8"); }, "t.i8");    // negative
+  expect_format_error([&] { (void)g.get_uint("t.str"); }, "t.str");  // string
+  expect_format_error([&] { (void)g.get_uint("t.f32"); }, "t.f32");  // float
+  expect_format_error([&] { (void)g.get_int("t.u64"); }, "t.u64");   // too large
   expect_format_error([&] { (void)g.get_float("t.str"); }, "t.str");
   expect_format_error([&] { (void)g.get_bool("t.u8"); }, "t.u8");
   expect_format_error([&] { (void)g.get_string("t.u32"); }, "t.u32");
@@ -198,9 +197,9 @@ TEST_P(GgufAlignment, TensorsAreAlignedAndPointIntoTheFile) {
     size_t n_bytes;
   };
   const std::vector<Spec> specs = {
-      {"a.f32", {3, 2}, DType::kF32, 24},       {"b.f16", {5}, DType::kF16, 10},
+      {"a.f32", {3, 2}, DType::kF32, 24},        {"b.f16", {5}, DType::kF16, 10},
       {"c.q4_0", {64, 2}, DType::kQ4_0, 4 * 18}, {"d.q8_0", {32, 1, 1, 3}, DType::kQ8_0, 3 * 34},
-      {"e.q4_k", {256}, DType::kQ4_K, 144},     {"f.bf16", {1}, DType::kBF16, 2},
+      {"e.q4_k", {256}, DType::kQ4_K, 144},      {"f.bf16", {1}, DType::kBF16, 2},
   };
   GgufWriter w;
   if (alignment != 32) w.set_alignment(alignment);
@@ -254,7 +253,8 @@ TEST(Gguf, DataPointersAreInsideTheMapping) {
     EXPECT_EQ(g.is_mapped(), use_mmap);
     EXPECT_EQ(g.file_size(), std::filesystem::file_size(path));
     for (const GgufTensor& t : g.tensors()) {
-      EXPECT_EQ(t.data - (g.tensors()[0].data - g.tensors()[0].offset), static_cast<ptrdiff_t>(t.offset));
+      EXPECT_EQ(t.data - (g.tensors()[0].data - g.tensors()[0].offset),
+                static_cast<ptrdiff_t>(t.offset));
       EXPECT_LE(g.data_offset() + t.offset + t.n_bytes, g.file_size());
     }
     // Moving the file keeps every view valid (the mapping does not move).

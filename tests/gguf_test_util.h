@@ -16,7 +16,8 @@ namespace slm::test {
 inline std::string write_temp(const std::string& name, const std::vector<uint8_t>& bytes) {
   const std::filesystem::path path = temp_dir() / name;
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   return path.string();
 }

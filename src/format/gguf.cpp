@@ -15,7 +15,8 @@ namespace slm {
 
 // GGUF stores numbers in the writer's byte order; slm reads only little-endian files and runs
 // only on little-endian hosts, so values are copied straight out of the file.
-static_assert(std::endian::native == std::endian::little, "slm's GGUF reader assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "slm's GGUF reader assumes a little-endian host");
 
 namespace {
 
@@ -26,8 +27,13 @@ constexpr uint32_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 64;
 // The fewest bytes an entry can take: they bound counts by the bytes left, so that a huge count
 // in a small file fails before anything is allocated for it.
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;             // key length, value type, a u8 value
-constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name length, n_dims, 1 dim, type, offset
+// Each decoded array element costs a GgufValue (~100 bytes), so a file of small elements would
+// decode to ~100x its size. Real files hold about a million (vocab, scores, merges); this cap
+// keeps a hostile file from exhausting memory.
+constexpr uint64_t kMaxArrayItems = uint64_t{1} << 24;
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;  // key length, value type, a u8 value
+constexpr uint64_t kMinTensorInfoBytes =
+    8 + 4 + 8 + 4 + 8;  // name length, n_dims, 1 dim, type, offset
 
 // Encoded size of a scalar of `type`, 0 for strings and arrays.
 uint64_t scalar_size(GgufType type) {
@@ -109,6 +115,7 @@ class Reader {
   const uint8_t* data_;
   size_t size_;
   size_t pos_ = 0;
+  uint64_t total_items_ = 0;
   std::string context_;
 };
 
@@ -116,23 +123,45 @@ GgufValue Reader::read_value(GgufType type, int depth) {
   GgufValue v;
   v.type = type;
   switch (type) {
-    case GgufType::kUint8: v.u = read<uint8_t>("uint8 value"); break;
-    case GgufType::kInt8: v.i = read<int8_t>("int8 value"); break;
-    case GgufType::kUint16: v.u = read<uint16_t>("uint16 value"); break;
-    case GgufType::kInt16: v.i = read<int16_t>("int16 value"); break;
-    case GgufType::kUint32: v.u = read<uint32_t>("uint32 value"); break;
-    case GgufType::kInt32: v.i = read<int32_t>("int32 value"); break;
-    case GgufType::kUint64: v.u = read<uint64_t>("uint64 value"); break;
-    case GgufType::kInt64: v.i = read<int64_t>("int64 value"); break;
-    case GgufType::kFloat32: v.f = read<float>("float32 value"); break;
-    case GgufType::kFloat64: v.f = read<double>("float64 value"); break;
+    case GgufType::kUint8:
+      v.u = read<uint8_t>("uint8 value");
+      break;
+    case GgufType::kInt8:
+      v.i = read<int8_t>("int8 value");
+      break;
+    case GgufType::kUint16:
+      v.u = read<uint16_t>("uint16 value");
+      break;
+    case GgufType::kInt16:
+      v.i = read<int16_t>("int16 value");
+      break;
+    case GgufType::kUint32:
+      v.u = read<uint32_t>("uint32 value");
+      break;
+    case GgufType::kInt32:
+      v.i = read<int32_t>("int32 value");
+      break;
+    case GgufType::kUint64:
+      v.u = read<uint64_t>("uint64 value");
+      break;
+    case GgufType::kInt64:
+      v.i = read<int64_t>("int64 value");
+      break;
+    case GgufType::kFloat32:
+      v.f = read<float>("float32 value");
+      break;
+    case GgufType::kFloat64:
+      v.f = read<double>("float64 value");
+      break;
     case GgufType::kBool: {
       const uint8_t b = read<uint8_t>("bool value");
       if (b > 1) fail("bool value is {} at offset {}, not 0 or 1", b, pos_ - 1);
       v.u = b;
       break;
     }
-    case GgufType::kString: v.str = read_string("string value"); break;
+    case GgufType::kString:
+      v.str = read_string("string value");
+      break;
     case GgufType::kArray: {
       if (depth >= kMaxArrayDepth) fail("arrays nested deeper than {} levels", kMaxArrayDepth);
       const uint32_t elem = read<uint32_t>("array element type");
@@ -146,6 +175,10 @@ GgufValue Reader::read_value(GgufType type, int depth) {
       if (count > remaining() / min_bytes) {
         fail("array of {} {} elements cannot fit in the {} bytes left at offset {}", count,
              gguf_type_name(v.elem_type), remaining(), pos_);
+      }
+      total_items_ += count;
+      if (total_items_ > kMaxArrayItems) {
+        fail("metadata arrays hold more than {} elements in all", kMaxArrayItems);
       }
       v.items.reserve(static_cast<size_t>(count));
       for (uint64_t k = 0; k < count; ++k) v.items.push_back(read_value(v.elem_type, depth + 1));
@@ -162,19 +195,32 @@ bool mul_u64(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_over
 
 std::string_view gguf_type_name(GgufType type) {
   switch (type) {
-    case GgufType::kUint8: return "uint8";
-    case GgufType::kInt8: return "int8";
-    case GgufType::kUint16: return "uint16";
-    case GgufType::kInt16: return "int16";
-    case GgufType::kUint32: return "uint32";
-    case GgufType::kInt32: return "int32";
-    case GgufType::kFloat32: return "float32";
-    case GgufType::kBool: return "bool";
-    case GgufType::kString: return "string";
-    case GgufType::kArray: return "array";
-    case GgufType::kUint64: return "uint64";
-    case GgufType::kInt64: return "int64";
-    case GgufType::kFloat64: return "float64";
+    case GgufType::kUint8:
+      return "uint8";
+    case GgufType::kInt8:
+      return "int8";
+    case GgufType::kUint16:
+      return "uint16";
+    case GgufType::kInt16:
+      return "int16";
+    case GgufType::kUint32:
+      return "uint32";
+    case GgufType::kInt32:
+      return "int32";
+    case GgufType::kFloat32:
+      return "float32";
+    case GgufType::kBool:
+      return "bool";
+    case GgufType::kString:
+      return "string";
+    case GgufType::kArray:
+      return "array";
+    case GgufType::kUint64:
+      return "uint64";
+    case GgufType::kInt64:
+      return "int64";
+    case GgufType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
@@ -216,8 +262,9 @@ GgufFile GgufFile::open(const std::string& path, bool use_mmap) {
           "{}: big-endian GGUF is not supported (version field reads 0x{:08x})", path, version));
     }
     if (version == 1) {
-      throw UnsupportedError(path + ": GGUF version 1 is not supported (slm reads versions 2 and 3; "
-                                    "re-convert the model with a current tool)");
+      throw UnsupportedError(path +
+                             ": GGUF version 1 is not supported (slm reads versions 2 and 3; "
+                             "re-convert the model with a current tool)");
     }
     throw UnsupportedError(
         fmt::format("{}: unknown GGUF version {} (slm reads versions 2 and 3)", path, version));
@@ -273,7 +320,8 @@ GgufFile GgufFile::open(const std::string& path, bool use_mmap) {
     GgufTensor info;
     info.name = std::string(name);
     const uint32_t n_dims = r.read<uint32_t>("n_dims");
-    if (n_dims == 0 || n_dims > kMaxDims) r.fail("n_dims is {}, expected 1 to {}", n_dims, kMaxDims);
+    if (n_dims == 0 || n_dims > kMaxDims)
+      r.fail("n_dims is {}, expected 1 to {}", n_dims, kMaxDims);
     info.dims.resize(n_dims);
     info.n_elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -286,8 +334,8 @@ GgufFile GgufFile::open(const std::string& path, bool use_mmap) {
     const uint32_t type_id = r.read<uint32_t>("type");
     const std::optional<DTypeTraits> tr = dtype_traits(type_id);
     if (!tr) {
-      throw UnsupportedError(fmt::format("{}: tensor '{}': unknown ggml type id {}", path, name,
-                                         type_id));
+      throw UnsupportedError(
+          fmt::format("{}: tensor '{}': unknown ggml type id {}", path, name, type_id));
     }
     info.type = tr->type;
     if (info.dims[0] % tr->block_elems != 0) {
@@ -324,9 +372,10 @@ GgufFile GgufFile::open(const std::string& path, bool use_mmap) {
         r.fail("tensor '{}': data [{}, {}) lies outside the file (size {})", t.name, begin, end,
                size);
       }
-      r.fail("tensor '{}': data at offset {} (+{} bytes) from the data section at {} lies outside "
-             "the file (size {})",
-             t.name, t.offset, t.n_bytes, g.data_offset_, size);
+      r.fail(
+          "tensor '{}': data at offset {} (+{} bytes) from the data section at {} lies outside "
+          "the file (size {})",
+          t.name, t.offset, t.n_bytes, g.data_offset_, size);
     }
     t.data = g.file_.data() + g.data_offset_ + t.offset;
   }

@@ -90,18 +90,30 @@ GgufMetaValue GgufMetaValue::array_of(GgufType elem_type, const std::vector<Gguf
 
 GgufMetaValue GgufMetaValue::from(const GgufValue& value) {
   switch (value.type) {
-    case GgufType::kUint8: return u8(static_cast<uint8_t>(value.u));
-    case GgufType::kInt8: return i8(static_cast<int8_t>(value.i));
-    case GgufType::kUint16: return u16(static_cast<uint16_t>(value.u));
-    case GgufType::kInt16: return i16(static_cast<int16_t>(value.i));
-    case GgufType::kUint32: return u32(static_cast<uint32_t>(value.u));
-    case GgufType::kInt32: return i32(static_cast<int32_t>(value.i));
-    case GgufType::kUint64: return u64(value.u);
-    case GgufType::kInt64: return i64(value.i);
-    case GgufType::kFloat32: return f32(static_cast<float>(value.f));
-    case GgufType::kFloat64: return f64(value.f);
-    case GgufType::kBool: return boolean(value.u != 0);
-    case GgufType::kString: return string(value.str);
+    case GgufType::kUint8:
+      return u8(static_cast<uint8_t>(value.u));
+    case GgufType::kInt8:
+      return i8(static_cast<int8_t>(value.i));
+    case GgufType::kUint16:
+      return u16(static_cast<uint16_t>(value.u));
+    case GgufType::kInt16:
+      return i16(static_cast<int16_t>(value.i));
+    case GgufType::kUint32:
+      return u32(static_cast<uint32_t>(value.u));
+    case GgufType::kInt32:
+      return i32(static_cast<int32_t>(value.i));
+    case GgufType::kUint64:
+      return u64(value.u);
+    case GgufType::kInt64:
+      return i64(value.i);
+    case GgufType::kFloat32:
+      return f32(static_cast<float>(value.f));
+    case GgufType::kFloat64:
+      return f64(value.f);
+    case GgufType::kBool:
+      return boolean(value.u != 0);
+    case GgufType::kString:
+      return string(value.str);
     case GgufType::kArray: {
       std::vector<GgufMetaValue> items;
       items.reserve(value.items.size());
@@ -159,7 +171,8 @@ GgufWriter::Tensor& GgufWriter::add_tensor_info(std::string name, std::vector<ui
   for (const Tensor& t : tensors_) {
     if (t.name == name) throw bad("duplicate tensor name");
   }
-  if (dims.empty() || dims.size() > 4) throw bad(fmt::format("{} dims (expected 1 to 4)", dims.size()));
+  if (dims.empty() || dims.size() > 4)
+    throw bad(fmt::format("{} dims (expected 1 to 4)", dims.size()));
   uint64_t n = 1;
   for (uint64_t d : dims) {
     if (d == 0) throw bad("a dimension is 0");
@@ -175,7 +188,8 @@ GgufWriter::Tensor& GgufWriter::add_tensor_info(std::string name, std::vector<ui
     throw bad("byte size overflows 64 bits");
   }
   if (expected != n_bytes) {
-    throw bad(fmt::format("{} bytes of data, expected {} for {} {}", n_bytes, expected, n, tr.name));
+    throw bad(
+        fmt::format("{} bytes of data, expected {} for {} {}", n_bytes, expected, n, tr.name));
   }
   tensors_.push_back(Tensor{std::move(name), std::move(dims), type, {}, {}});
   return tensors_.back();

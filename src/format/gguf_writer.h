@@ -63,17 +63,28 @@ class GgufMetaValue {
   static GgufMetaValue raw_array(GgufType elem, const void* p, size_t count, size_t elem_size);
   template <class T>
   static constexpr GgufType type_of() {
-    if constexpr (std::is_same_v<T, uint8_t>) return GgufType::kUint8;
-    else if constexpr (std::is_same_v<T, int8_t>) return GgufType::kInt8;
-    else if constexpr (std::is_same_v<T, uint16_t>) return GgufType::kUint16;
-    else if constexpr (std::is_same_v<T, int16_t>) return GgufType::kInt16;
-    else if constexpr (std::is_same_v<T, uint32_t>) return GgufType::kUint32;
-    else if constexpr (std::is_same_v<T, int32_t>) return GgufType::kInt32;
-    else if constexpr (std::is_same_v<T, uint64_t>) return GgufType::kUint64;
-    else if constexpr (std::is_same_v<T, int64_t>) return GgufType::kInt64;
-    else if constexpr (std::is_same_v<T, float>) return GgufType::kFloat32;
-    else if constexpr (std::is_same_v<T, double>) return GgufType::kFloat64;
-    else static_assert(sizeof(T) == 0, "no GGUF type for this C++ type");
+    if constexpr (std::is_same_v<T, uint8_t>)
+      return GgufType::kUint8;
+    else if constexpr (std::is_same_v<T, int8_t>)
+      return GgufType::kInt8;
+    else if constexpr (std::is_same_v<T, uint16_t>)
+      return GgufType::kUint16;
+    else if constexpr (std::is_same_v<T, int16_t>)
+      return GgufType::kInt16;
+    else if constexpr (std::is_same_v<T, uint32_t>)
+      return GgufType::kUint32;
+    else if constexpr (std::is_same_v<T, int32_t>)
+      return GgufType::kInt32;
+    else if constexpr (std::is_same_v<T, uint64_t>)
+      return GgufType::kUint64;
+    else if constexpr (std::is_same_v<T, int64_t>)
+      return GgufType::kInt64;
+    else if constexpr (std::is_same_v<T, float>)
+      return GgufType::kFloat32;
+    else if constexpr (std::is_same_v<T, double>)
+      return GgufType::kFloat64;
+    else
+      static_assert(sizeof(T) == 0, "no GGUF type for this C++ type");
   }
 
   GgufType type_ = GgufType::kUint8;
