@@ -293,3 +293,21 @@ TEST(CliEngine, PromptLongerThanContextExitsOne) {
   expect_error({"logits", "--tokens", "1 403 407 261 378", "-c", "3", "-o", out}, 1, "context");
   expect_error({"run", "--tokens", "1 403 407 261 378", "-c", "3", "--ids"}, 1, "context");
 }
+
+// `slm bench --json`: one JSON object per test with the fields DESIGN.md's contract names.
+TEST(CliEngine, BenchJsonLines) {
+  SLM_REQUIRE_DATA(fs::path(SLM_BUNDLED_MODEL));
+  const Result r = run_slm({"bench", "-p", "16", "-n", "8", "-r", "2", "-t", "1", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::string> tests;
+  for (std::string line; std::getline(lines, line);) {
+    for (const char* field : {"\"tokens_per_s\":", "\"stddev\":", "\"threads\":1,",
+                              "\"model_bytes\":", "\"isa\":\""}) {
+      EXPECT_NE(line.find(field), std::string::npos) << field << " missing in " << line;
+    }
+    tests.push_back(line.substr(0, line.find(',')));
+  }
+  EXPECT_EQ(tests, (std::vector<std::string>{R"({"test":"pp16")", R"({"test":"tg8")"}));
+  expect_error({"bench", "-r", "0"}, 2, "-r");
+}

@@ -16,6 +16,7 @@ namespace slm::cli {
 int cmd_run(std::span<char* const> args);
 int cmd_logits(std::span<char* const> args);
 int cmd_inspect(std::span<char* const> args);
+int cmd_bench(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
@@ -28,8 +29,8 @@ KvType parse_kv_type(const std::string& text);
 const char* kv_type_name(KvType type);
 
 // The prompt as ids: `tokens` when given (no BOS), else `text` tokenized with BOS when the
-// tokenizer adds one. Checks every id against the vocabulary and the length against the
-// context, throwing InvalidArgumentError with a message a user can act on.
+// tokenizer adds one. An empty prompt is an InvalidArgumentError; ids out of range are left to
+// the engine. check_fits says how to raise the context when the prompt does not fit.
 std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
                                 const std::string& text);
 void check_fits(std::span<const TokenId> prompt, int32_t context_length);
