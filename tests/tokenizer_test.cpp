@@ -14,9 +14,14 @@
 #include "src/tokenizer/gguf_tokenizer.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "tests/test_data.h"
+#include "tests/tokenizer_vectors.h"
 
 namespace slm {
 namespace {
+
+using test::ids_text;
+using test::read_vocab_case;
+using test::VocabCase;
 
 using Ids = std::vector<TokenId>;
 
@@ -216,39 +221,6 @@ TEST(Tokenizer, InvalidVocabulariesAreFormatErrors) {
 
 // ---- GGUF vocabularies ----
 
-struct VocabCase {
-  std::vector<std::string> inputs;
-  std::vector<Ids> outputs;
-};
-
-// llama.cpp's test-tokenizer-0 format: X.gguf.inp holds the strings, each followed by a line
-// "__ggml_vocab_test__"; X.gguf.out one line of space-separated ids per string (no BOS).
-VocabCase read_vocab_case(const std::filesystem::path& gguf) {
-  VocabCase c;
-  const std::string raw = test::read_text(gguf.string() + ".inp");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  for (size_t pos = 0; pos < raw.size();) {
-    const size_t next = raw.find(sep, pos);
-    if (next == std::string::npos) {
-      c.inputs.push_back(raw.substr(pos));
-      break;
-    }
-    c.inputs.push_back(raw.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::ifstream out(gguf.string() + ".out");
-  if (!out) throw std::runtime_error("cannot open " + gguf.string() + ".out");
-  for (std::string line; std::getline(out, line);) {
-    Ids ids;
-    std::istringstream in(line);
-    for (TokenId id; in >> id;) ids.push_back(id);
-    c.outputs.push_back(ids);
-  }
-  return c;
-}
-
-std::string ids_text(const Ids& ids) { return fmt::format("{}", fmt::join(ids, " ")); }
-
 void check_llamacpp_vectors(const std::string& name) {
   const auto path = test::data_path("tokenizer/llamacpp/" + name);
   const Tokenizer t = load_tokenizer(GgufFile::open(path.string()));
@@ -374,16 +346,16 @@ class GgufWriter {
 };
 
 TEST(TokenizerGguf, UnsupportedModelKind) {
-  const auto path = test::temp_dir() / "gpt2.gguf";
+  const auto path = test::temp_dir() / "t5.gguf";
   GgufWriter w;
-  w.add_string("tokenizer.ggml.model", "gpt2");
+  w.add_string("tokenizer.ggml.model", "t5");
   w.add_strings("tokenizer.ggml.tokens", {"a", "b"});
   w.write(path);
   try {
     load_tokenizer(GgufFile::open(path.string()));
     FAIL() << "expected UnsupportedError";
   } catch (const UnsupportedError& e) {
-    EXPECT_NE(std::string(e.what()).find("gpt2 tokenizers are not supported yet"),
+    EXPECT_NE(std::string(e.what()).find("t5 tokenizers are not supported yet"),
               std::string::npos)
         << e.what();
   }

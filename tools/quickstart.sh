@@ -38,7 +38,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # --- 1. Debian packages --------------------------------------------------------------------
 # g++ brings libgomp (GCC's OpenMP runtime and omp.h), so no separate OpenMP package is needed;
 # libomp-dev is LLVM's runtime and only matters for clang. libgmock-dev is not used.
-required=(g++ cmake git libeigen3-dev libxsimd-dev libfmt-dev libgtest-dev libbenchmark-dev)
+required=(g++ cmake git libeigen3-dev libxsimd-dev libfmt-dev libgtest-dev libbenchmark-dev
+  pkg-config libpcre2-dev libutf8proc-dev libsimdjson-dev)
 optional=(ninja-build)  # faster builds; CMake falls back to Makefiles without it
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

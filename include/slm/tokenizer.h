@@ -22,8 +22,9 @@ class Tokenizer {
   // are ordinary text.
   std::vector<TokenId> encode(std::string_view text, bool add_bos = true,
                               bool parse_special = false) const;
-  // Text of a sequence of ids (special tokens such as BOS/EOS render as nothing).
-  std::string decode(std::span<const TokenId> ids) const;
+  // Text of a sequence of ids. Special tokens such as BOS/EOS render as nothing, or as their
+  // text with render_special (what Hugging Face's decode(ids) gives).
+  std::string decode(std::span<const TokenId> ids, bool render_special = false) const;
   // The bytes one token stands for when it follows other tokens (may be a partial UTF-8 char).
   std::string token_to_piece(TokenId id) const;
 

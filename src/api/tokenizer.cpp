@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "slm/error.h"
+#include "src/tokenizer/bpe.h"
 #include "src/tokenizer/special_split.h"
 #include "src/tokenizer/spm.h"
 #include "src/tokenizer/tokenizer_impl.h"
@@ -20,6 +21,18 @@ const std::string& piece_of(const Tokenizer::Impl& impl, TokenId id) {
         fmt::format("token id {} is outside the vocabulary of {} tokens", id, impl.vocab.size()));
   }
   return impl.pieces[static_cast<size_t>(id)];
+}
+
+// What `id` renders as: its piece, or for special tokens their text when `render_special`.
+const std::string& text_of(const Tokenizer::Impl& impl, TokenId id, bool render_special) {
+  const std::string& piece = piece_of(impl, id);
+  if (piece.empty() && render_special) {
+    const TokenType type = impl.vocab.types[static_cast<size_t>(id)];
+    if (type == TokenType::kControl || type == TokenType::kUnknown) {
+      return impl.vocab.tokens[static_cast<size_t>(id)];
+    }
+  }
+  return piece;
 }
 
 // SentencePiece removes the dummy prefix it added when encoding: the first space of the text.
@@ -46,10 +59,19 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos,
   // follows a special token (each is tokenized as if it started a text), as in llama.cpp.
   bool prev_special = true;
   std::string escaped;
+  BpeCache cache;
   for (const Fragment& fragment : split_special(*impl_, text, parse_special)) {
     if (fragment.token >= 0) {
       out.push_back(fragment.token);
       prev_special = true;
+      continue;
+    }
+    if (vocab.kind == VocabKind::kBpe) {
+      // normalizer -> pre-tokenizer -> BPE per word, as Hugging Face tokenizers does.
+      const std::string normalized = normalize(impl_->pipeline.normalizer, fragment.text);
+      for (const auto& [begin, end] : pre_tokenize(impl_->pipeline.pre_tokenizer, normalized)) {
+        bpe_segment(*impl_, std::string_view(normalized).substr(begin, end - begin), out, &cache);
+      }
       continue;
     }
     escaped.clear();
@@ -61,10 +83,10 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos,
   return out;
 }
 
-std::string Tokenizer::decode(std::span<const TokenId> ids) const {
+std::string Tokenizer::decode(std::span<const TokenId> ids, bool render_special) const {
   std::string out;
-  bool strip_space = impl_->vocab.add_space_prefix;
-  for (const TokenId id : ids) append_piece(piece_of(*impl_, id), strip_space, out);
+  bool strip_space = impl_->strip_decoded_space;
+  for (const TokenId id : ids) append_piece(text_of(*impl_, id, render_special), strip_space, out);
   return out;
 }
 
@@ -82,7 +104,7 @@ bool Tokenizer::is_eog(TokenId id) const {
 
 std::string Tokenizer::StreamDecoder::push(TokenId id) {
   const Impl& impl = tokenizer_->impl();
-  bool strip_space = first_ && impl.vocab.add_space_prefix;
+  bool strip_space = first_ && impl.strip_decoded_space;
   const std::string& piece = piece_of(impl, id);
   if (!piece.empty()) {
     append_piece(piece, strip_space, pending_);

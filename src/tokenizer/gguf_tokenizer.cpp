@@ -15,6 +15,8 @@ constexpr std::string_view kModelKey = "tokenizer.ggml.model";
 constexpr std::string_view kTokensKey = "tokenizer.ggml.tokens";
 constexpr std::string_view kScoresKey = "tokenizer.ggml.scores";
 constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
+constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
+constexpr std::string_view kPreKey = "tokenizer.ggml.pre";
 
 // A special token id: `fallback` when the key is absent; -1 when the file says "none" (-1 or
 // the all-ones u32/u64 that converters write); FormatError when out of range, unless `lenient`.
@@ -44,25 +46,48 @@ TokenId read_id(const GgufFile& file, std::string_view key, TokenId fallback, in
   return static_cast<TokenId>(is_signed ? value->i : static_cast<int64_t>(value->u));
 }
 
+// tokenizer.ggml.pre; absent means "default", as in llama.cpp (old conversions).
+std::string pre_name(const GgufFile& file) {
+  return std::string(file.get_string(kPreKey).value_or("default"));
+}
+
 bool read_flag(const GgufFile& file, std::string_view key, bool fallback) {
   return file.get_bool(key).value_or(fallback);
 }
 
-}  // namespace
-
-Vocab load_vocab(const GgufFile& file) {
+std::string model_name(const GgufFile& file) {
   const auto model = file.get_string(kModelKey);
   if (!model) {
     throw FormatError(
         fmt::format("{}: metadata key '{}' is missing (no tokenizer)", file.path(), kModelKey));
   }
-  if (*model != "llama") {
+  if (*model != "llama" && *model != "gpt2") {
     throw UnsupportedError(fmt::format("{}: {} tokenizers are not supported yet ({} = '{}')",
                                        file.path(), *model, kModelKey, *model));
   }
+  return std::string(*model);
+}
+
+// "a b" -> ("a", "b"); the split is at the first space after the first byte, since a token
+// of its own may be a space.
+std::pair<std::string, std::string> split_merge(const GgufFile& file, std::string_view merge,
+                                                size_t index) {
+  const size_t space = merge.find(' ', 1);
+  if (space == std::string_view::npos) {
+    throw FormatError(fmt::format("{}: '{}'[{}] = '{}' is not two tokens separated by a space",
+                                  file.path(), kMergesKey, index, merge));
+  }
+  return {std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))};
+}
+
+}  // namespace
+
+Vocab load_vocab(const GgufFile& file) {
+  const std::string model = model_name(file);
+  const bool bpe = model == "gpt2";
 
   Vocab vocab;
-  vocab.kind = VocabKind::kLlama;
+  vocab.kind = bpe ? VocabKind::kBpe : VocabKind::kLlama;
   const auto tokens = file.get_string_array(kTokensKey);
   if (!tokens) {
     throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kTokensKey));
@@ -71,7 +96,9 @@ Vocab load_vocab(const GgufFile& file) {
   const auto n = static_cast<int32_t>(vocab.tokens.size());
 
   // SentencePiece segmentation is driven by the scores: without them there is no tokenizer.
+  // BPE is driven by the merges and has no use for scores.
   auto scores = file.get_float_array(kScoresKey);
+  if (!scores && bpe) scores = std::vector<float>(vocab.tokens.size(), 0.0f);
   if (!scores) {
     throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kScoresKey));
   }
@@ -101,22 +128,49 @@ Vocab load_vocab(const GgufFile& file) {
     vocab.types.assign(vocab.tokens.size(), TokenType::kNormal);
   }
 
-  // llama.cpp's defaults for SentencePiece vocabularies: <unk> 0, <s> 1, </s> 2, BOS added.
-  vocab.bos = read_id(file, "tokenizer.ggml.bos_token_id", 1, n);
-  vocab.eos = read_id(file, "tokenizer.ggml.eos_token_id", 2, n);
-  vocab.unk = read_id(file, "tokenizer.ggml.unknown_token_id", 0, n);
+  if (bpe) {
+    const auto merges = file.get_string_array(kMergesKey);
+    if (!merges) {
+      throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kMergesKey));
+    }
+    vocab.merges.reserve(merges->size());
+    for (size_t i = 0; i < merges->size(); ++i) {
+      vocab.merges.push_back(split_merge(file, (*merges)[i], i));
+    }
+    vocab.byte_level = true;
+  }
+
+  // llama.cpp's defaults: SentencePiece <unk> 0, <s> 1, </s> 2, BOS added; BPE: none of these.
+  vocab.bos = read_id(file, "tokenizer.ggml.bos_token_id", bpe ? -1 : 1, n);
+  vocab.eos = read_id(file, "tokenizer.ggml.eos_token_id", bpe ? -1 : 2, n);
+  vocab.unk = read_id(file, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, n);
   vocab.pad = read_id(file, "tokenizer.ggml.padding_token_id", -1, n, /*lenient=*/true);
   vocab.eot = read_id(file, "tokenizer.ggml.eot_token_id", -1, n);
-  vocab.add_bos = read_flag(file, "tokenizer.ggml.add_bos_token", true);
+  bool add_bos_default = !bpe;
+  if (bpe) {
+    const GgufPreTokenizer pre = gguf_pre_tokenizer(pre_name(file), file.path());
+    add_bos_default = pre.add_bos;
+    vocab.ignore_merges = pre.ignore_merges;
+  }
+  vocab.add_bos = read_flag(file, "tokenizer.ggml.add_bos_token", add_bos_default);
   vocab.add_eos = read_flag(file, "tokenizer.ggml.add_eos_token", false);
-  vocab.add_space_prefix = read_flag(file, "tokenizer.ggml.add_space_prefix", true);
+  vocab.add_space_prefix = read_flag(file, "tokenizer.ggml.add_space_prefix", !bpe);
+  if (bpe && vocab.add_space_prefix) {
+    throw UnsupportedError(fmt::format(
+        "{}: tokenizer.ggml.add_space_prefix with a gpt2 tokenizer is not supported", file.path()));
+  }
 
   validate_vocab(vocab, file.path());
   return vocab;
 }
 
 Tokenizer load_tokenizer(const GgufFile& file) {
-  return make_tokenizer(load_vocab(file), file.path());
+  Vocab vocab = load_vocab(file);
+  TextPipeline pipeline;
+  if (vocab.kind == VocabKind::kBpe) {
+    pipeline.pre_tokenizer = gguf_pre_tokenizer(pre_name(file), file.path()).steps;
+  }
+  return make_tokenizer(std::move(vocab), file.path(), std::move(pipeline));
 }
 
 }  // namespace slm

@@ -7,8 +7,8 @@
 
 namespace slm {
 
-// Reads tokenizer.ggml.model (only "llama", SentencePiece BPE, is supported: any other model is
-// an UnsupportedError naming it), .tokens, .scores, .token_type, the special ids
+// Reads tokenizer.ggml.model ("llama": SentencePiece BPE; "gpt2": byte-level BPE with
+// .merges and the pre-tokenizer named by .pre; any other model is an UnsupportedError naming it), .tokens, .scores, .token_type, the special ids
 // (.bos/.eos/.unknown/.padding/.eot_token_id) and the flags .add_bos_token, .add_eos_token,
 // .add_space_prefix. Missing required keys and inconsistent arrays are FormatErrors naming the
 // key and the file.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "slm/tokenizer.h"
@@ -25,6 +26,7 @@ enum class TokenType : int32_t {
 // Which segmentation algorithm the vocabulary belongs to (tokenizer.ggml.model).
 enum class VocabKind {
   kLlama,  // SentencePiece BPE with scores and byte fallback ("llama" in GGUF)
+  kBpe,    // merge-rank BPE ("gpt2" in GGUF; Hugging Face `BPE` models)
 };
 
 struct Vocab {
@@ -40,6 +42,14 @@ struct Vocab {
   bool add_bos = true;           // the model's metadata asks for BOS on a prompt
   bool add_eos = false;          // ... and EOS after it (kept for callers; encode never adds EOS)
   bool add_space_prefix = true;  // SentencePiece's "dummy prefix": prepend ' ' to the text
+
+  // kBpe only. Merges in rank order (first = applied first), as (left, right) token texts.
+  std::vector<std::pair<std::string, std::string>> merges;
+  bool byte_level = false;     // tokens are written in GPT-2's byte alphabet
+  bool byte_fallback = false;  // characters without a token become <0xXX> byte tokens
+  bool ignore_merges = false;  // a word that is itself a token is not segmented
+  bool fuse_unk = false;       // consecutive unknown characters give one unk token
+  bool strip_decoded_space = false;  // decode drops one leading ' ' (Hugging Face Strip decoder)
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
 };
