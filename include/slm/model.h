@@ -42,6 +42,9 @@ class Model {
   struct Impl;
   // Loads a GGUF file. Throws slm::Error (FormatError, UnsupportedError, IoError).
   static Model load(const std::string& path, const LoadOptions& options = {});
+  // The same, with `tokenizer` in place of the model file's own (e.g. Tokenizer::from_file of a
+  // tokenizer.json). It must not have more tokens than the model has embeddings.
+  static Model load(const std::string& path, const LoadOptions& options, Tokenizer tokenizer);
 
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;

@@ -36,10 +36,13 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& c) {
 }  // namespace
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
+  return load(path, options, load_tokenizer(GgufFile::open(path, options.use_mmap)));
+}
+
+Model Model::load(const std::string& path, const LoadOptions& options, Tokenizer tokenizer) {
   GgufFile file = GgufFile::open(path, options.use_mmap);
   ModelConfig config = read_config(file);
   Weights weights = load_weights(file, config);
-  Tokenizer tokenizer = load_tokenizer(file);
   if (tokenizer.vocab_size() > config.n_vocab) {
     throw FormatError(fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings",
                                   path, tokenizer.vocab_size(), config.n_vocab));
