@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ class Model {
   struct Impl;
   // Loads a GGUF file. Throws slm::Error (FormatError, UnsupportedError, IoError).
   static Model load(const std::string& path, const LoadOptions& options = {});
+  // The same, with `tokenizer` in place of the model file's own (e.g. Tokenizer::from_file of a
+  // tokenizer.json). It must not have more tokens than the model has embeddings.
+  static Model load(const std::string& path, const LoadOptions& options, Tokenizer tokenizer);
 
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;
@@ -49,6 +53,9 @@ class Model {
 
  private:
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  // Both load()s: the file's own tokenizer when `tokenizer` is empty.
+  static Model load_impl(const std::string& path, const LoadOptions& options,
+                         std::optional<Tokenizer> tokenizer);
   std::shared_ptr<const Impl> impl_;
 };
 

@@ -17,6 +17,11 @@ class Tokenizer {
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
 
+  // The tokenizer of a file: a GGUF model (".gguf"), a Hugging Face tokenizer.json (with its
+  // tokenizer_config.json when present beside it), or a folder holding a tokenizer.json.
+  // Throws IoError, FormatError or UnsupportedError naming the file.
+  static Tokenizer from_file(const std::string& path);
+
   // Ids for `text`. add_bos prepends BOS when the vocabulary has one. parse_special turns
   // special/control tokens written in the text (e.g. "</s>") into their ids; otherwise they
   // are ordinary text.

@@ -37,11 +37,20 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& c) {
 }  // namespace
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
+  return load_impl(path, options, std::nullopt);
+}
+
+Model Model::load(const std::string& path, const LoadOptions& options, Tokenizer tokenizer) {
+  return load_impl(path, options, std::move(tokenizer));
+}
+
+Model Model::load_impl(const std::string& path, const LoadOptions& options,
+                       std::optional<Tokenizer> own_tokenizer) {
   active_kernels();  // a bad SLM_ISA is reported now, before any work
   GgufFile file = GgufFile::open(path, options.use_mmap);
   ModelConfig config = read_config(file);
   Weights weights = load_weights(file, config);
-  Tokenizer tokenizer = load_tokenizer(file);
+  Tokenizer tokenizer = own_tokenizer ? std::move(*own_tokenizer) : load_tokenizer(file);
   if (tokenizer.vocab_size() > config.n_vocab) {
     throw FormatError(fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings",
                                   path, tokenizer.vocab_size(), config.n_vocab));

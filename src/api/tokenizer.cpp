@@ -4,8 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "slm/error.h"
+#include "src/format/gguf.h"
 #include "src/tokenizer/bpe.h"
+#include "src/tokenizer/gguf_tokenizer.h"
+#include "src/tokenizer/hf_tokenizer.h"
 #include "src/tokenizer/special_split.h"
 #include "src/tokenizer/spm.h"
 #include "src/tokenizer/tokenizer_impl.h"
@@ -49,6 +54,13 @@ void append_piece(const std::string& piece, bool& strip_space, std::string& out)
 }  // namespace
 
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+Tokenizer Tokenizer::from_file(const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.extension() == ".gguf") return load_tokenizer(GgufFile::open(path));
+  if (std::filesystem::is_directory(p)) return load_hf_tokenizer((p / "tokenizer.json").string());
+  return load_hf_tokenizer(path);
+}
 
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos,
                                        bool parse_special) const {

@@ -74,7 +74,10 @@ Tokenizer::Impl::Impl(Vocab v, TextPipeline p)
         pieces[id] = std::string(1, static_cast<char>(parse_byte_token(text)));
         break;
       case TokenType::kUserDefined:
-        pieces[id] = text;
+        // SentencePiece-style BPE writes added whitespace tokens with U+2581 (Gemma's "▁▁"),
+        // which Hugging Face's Replace decoder turns into spaces; byte-level added tokens are
+        // plain text (llama.cpp renders them as they are).
+        pieces[id] = vocab.kind == VocabKind::kBpe && !vocab.byte_level ? spm_unescape(text) : text;
         break;
       default:  // control, unknown, unused: not text
         break;

@@ -15,6 +15,7 @@ constexpr const char* kDefaultPrompt = "Once upon a time";
 
 struct RunArgs {
   std::string model;
+  std::string tokenizer;
   std::string prompt;
   bool has_prompt = false;
   std::string tokens;
@@ -58,6 +59,9 @@ int cmd_run(std::span<char* const> args) {
               "stderr. Without -m it runs the bundled stories260K model.");
   p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf); default: the bundled model",
                &a.model);
+  p.add_string({"--tokenizer"}, "FILE",
+               "tokenizer to use instead of the model's own (tokenizer.json or a folder with one)",
+               &a.tokenizer);
   p.add_string({"-p", "--prompt"}, "TEXT",
                fmt::format("prompt text, BOS added as the model asks (default \"{}\")",
                            kDefaultPrompt),
@@ -110,7 +114,10 @@ int cmd_run(std::span<char* const> args) {
 
   const std::string path = resolve_model_path(a.model);
   Stopwatch load_clock;
-  const Model model = Model::load(path, LoadOptions{.use_mmap = !a.no_mmap});
+  const LoadOptions load_options{.use_mmap = !a.no_mmap};
+  const Model model = a.tokenizer.empty()
+                          ? Model::load(path, load_options)
+                          : Model::load(path, load_options, Tokenizer::from_file(a.tokenizer));
   const double load_ms = load_clock.ms();
 
   Session session(model, SessionOptions{.context_length = a.context, .threads = a.threads,

@@ -22,6 +22,7 @@ constexpr Command kCommands[] = {
     {"run", slm::cli::cmd_run, "generate text from a prompt"},
     {"logits", slm::cli::cmd_logits, "write the logits of every prompt position to a file"},
     {"inspect", slm::cli::cmd_inspect, "show a model file's metadata and tensors"},
+    {"tokenize", slm::cli::cmd_tokenize, "print the token ids of a text"},
     {"bench", slm::cli::cmd_bench, "measure prompt and generation tokens/s (like llama-bench)"},
 };
 
