@@ -17,48 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-// Where run_slm captures output: per process, apart from temp_dir() (which a test may have
-// filled with inputs, and which each call of temp_dir() empties).
-fs::path capture_dir() {
-  const fs::path dir =
-      fs::temp_directory_path() / "slm_tests" / ("cli_capture_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Runs `slm ARGS...` with stdout and stderr captured in files.
-Result run_slm(const std::vector<std::string>& args) {
-  const fs::path dir = capture_dir();
-  const fs::path out = dir / "stdout", err = dir / "stderr";
-  std::string command = shell_quote(SLM_CLI_PATH);
-  for (const std::string& a : args) command.append(" ").append(shell_quote(a));
-  command.append(" >").append(shell_quote(out.string()));
-  command.append(" 2>").append(shell_quote(err.string())).append(" </dev/null");
-  const int status = std::system(command.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  r.out = slm::test::read_text(out);
-  r.err = slm::test::read_text(err);
-  return r;
-}
+using Result = slm::test::CliResult;
+using slm::test::run_slm;
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;

@@ -15,38 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-Result run_slm(const std::vector<std::string>& args) {
-  const fs::path dir =
-      fs::temp_directory_path() / "slm_tests" / ("cli_tokenize_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  auto quote = [](const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) {
-      if (c == '\'') {
-        out.append("'\\''");
-      } else {
-        out.push_back(c);
-      }
-    }
-    return out + "'";
-  };
-  std::string command = quote(SLM_CLI_PATH);
-  for (const std::string& a : args) command.append(" ").append(quote(a));
-  command.append(" >").append(quote((dir / "out").string()));
-  command.append(" 2>").append(quote((dir / "err").string())).append(" </dev/null");
-  const int status = std::system(command.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  r.out = slm::test::read_text(dir / "out");
-  r.err = slm::test::read_text(dir / "err");
-  return r;
-}
+using Result = slm::test::CliResult;
+using slm::test::run_slm;
 
 std::string hf(const std::string& name) {
   return slm::test::data_path("tokenizer/hf/" + name + "/tokenizer.json").string();

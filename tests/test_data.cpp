@@ -1,5 +1,8 @@
 #include "tests/test_data.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -65,6 +68,39 @@ std::filesystem::path temp_dir() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+}  // namespace
+
+CliResult run_slm(const std::vector<std::string>& args) {
+  // Captured per process, apart from temp_dir() (which a test may have filled with inputs).
+  const auto dir = std::filesystem::temp_directory_path() / "slm_tests" /
+                   ("cli_capture_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto out = dir / "stdout", err = dir / "stderr";
+  std::string command = shell_quote(SLM_CLI_PATH);
+  for (const std::string& a : args) command.append(" ").append(shell_quote(a));
+  command.append(" >").append(shell_quote(out.string()));
+  command.append(" 2>").append(shell_quote(err.string())).append(" </dev/null");
+  const int status = std::system(command.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status)
+                             : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
 }
 
 }  // namespace slm::test

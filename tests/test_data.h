@@ -28,6 +28,14 @@ double nmse(const float* a, const float* b, size_t n);
 // A scratch directory unique to the running test, removed and recreated on each call.
 std::filesystem::path temp_dir();
 
+// The built `slm` binary run through the shell with ARGS, stdin from /dev/null.
+struct CliResult {
+  int code = -1;  // exit code (128 + signal when killed)
+  std::string out;
+  std::string err;
+};
+CliResult run_slm(const std::vector<std::string>& args);
+
 }  // namespace slm::test
 
 #define SLM_REQUIRE_DATA(path_expr)                                                  \
