@@ -75,19 +75,7 @@ void check_llamacpp(const std::string& hf, const std::string& vectors) {
   SLM_REQUIRE_DATA(json);
   SLM_REQUIRE_DATA(path.string() + ".inp");
   const Tokenizer t = Tokenizer::from_file(json.string());
-  const test::VocabCase c = test::read_vocab_case(path);
-  ASSERT_EQ(c.inputs.size(), c.outputs.size());
-  int failures = 0;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
-    const Ids got = t.encode(c.inputs[i], false, false);
-    if (got != c.outputs[i]) {
-      ++failures;
-      ADD_FAILURE() << "case " << i << " '" << c.inputs[i] << "'\n  expected "
-                    << test::ids_text(c.outputs[i]) << "\n  got      " << test::ids_text(got);
-    }
-    EXPECT_EQ(t.decode(got), c.inputs[i]) << "case " << i;
-  }
-  EXPECT_EQ(failures, 0) << "of " << c.inputs.size();
+  test::expect_vectors(t, path);
 }
 
 TEST(TokenizerHf, LlamaBpeVectorsViaLlama3Json) {

@@ -224,21 +224,7 @@ TEST(Tokenizer, InvalidVocabulariesAreFormatErrors) {
 void check_llamacpp_vectors(const std::string& name) {
   const auto path = test::data_path("tokenizer/llamacpp/" + name);
   const Tokenizer t = load_tokenizer(GgufFile::open(path.string()));
-  const VocabCase c = read_vocab_case(path);
-  ASSERT_EQ(c.inputs.size(), c.outputs.size());
-  ASSERT_GT(c.inputs.size(), 30u);
-  int failures = 0;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
-    const Ids got = t.encode(c.inputs[i], /*add_bos=*/false, /*parse_special=*/false);
-    if (got != c.outputs[i]) {
-      ++failures;
-      ADD_FAILURE() << "case " << i << " '" << c.inputs[i] << "'\n  expected "
-                    << ids_text(c.outputs[i]) << "\n  got      " << ids_text(got);
-    }
-    // SentencePiece decoding restores the text exactly (no normalization in these vocabs).
-    EXPECT_EQ(t.decode(got), c.inputs[i]) << "case " << i;
-  }
-  EXPECT_EQ(failures, 0);
+  test::expect_vectors(t, path);
 }
 
 TEST(TokenizerGguf, LlamaSpmVectors) {

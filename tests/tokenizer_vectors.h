@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "slm/tokenizer.h"
 #include "tests/test_data.h"
 
@@ -50,5 +52,24 @@ inline VocabCase read_vocab_case(const std::filesystem::path& gguf) {
 }
 
 inline std::string ids_text(const Ids& ids) { return fmt::format("{}", fmt::join(ids, " ")); }
+
+// Every vector must match exactly (no BOS, special tokens as text), and decode(encode(x)) must
+// give x back (none of these vocabularies normalizes its input).
+inline void expect_vectors(const Tokenizer& t, const std::filesystem::path& vectors) {
+  const VocabCase c = read_vocab_case(vectors);
+  ASSERT_EQ(c.inputs.size(), c.outputs.size());
+  ASSERT_GT(c.inputs.size(), 30u);
+  int failures = 0;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Ids got = t.encode(c.inputs[i], /*add_bos=*/false, /*parse_special=*/false);
+    if (got != c.outputs[i]) {
+      ++failures;
+      ADD_FAILURE() << "case " << i << " '" << c.inputs[i] << "'\n  expected "
+                    << ids_text(c.outputs[i]) << "\n  got      " << ids_text(got);
+    }
+    EXPECT_EQ(t.decode(got), c.inputs[i]) << "case " << i;
+  }
+  EXPECT_EQ(failures, 0) << "of " << c.inputs.size();
+}
 
 }  // namespace slm::test
