@@ -18,6 +18,15 @@ namespace {
 constexpr size_t kQK = 32;  // every type in this file
 constexpr size_t kHalf = kQK / 2;
 
+// The 5-bit values j and j + 16 of a Q5 block: a nibble of qs[j] plus one bit of qh each.
+struct Q5Pair {
+  int lo, hi;
+};
+Q5Pair q5_pair(const uint8_t* qs, uint32_t qh, size_t j) {
+  return {(qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4),
+          (qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1) << 4)};
+}
+
 // C's (int)(v) for v in [lo, hi], with NaN mapped to lo.
 int trunc_clamped(float v, float lo, float hi) {
   return static_cast<int>(std::fmin(std::fmax(v, lo), hi));
@@ -97,8 +106,7 @@ void dequantize_q5_0(const void* src, float* dst, size_t n) {
     const float d = fp16_to_fp32(b[i].d);
     const uint32_t qh = load_u32_le(b[i].qh);
     for (size_t j = 0; j < kHalf; ++j) {
-      const int q0 = (b[i].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (b[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1) << 4);
+      const auto [q0, q1] = q5_pair(b[i].qs, qh, j);
       dst[j] = static_cast<float>(q0 - 16) * d;
       dst[j + kHalf] = static_cast<float>(q1 - 16) * d;
     }
@@ -112,8 +120,7 @@ void dequantize_q5_1(const void* src, float* dst, size_t n) {
     const float m = fp16_to_fp32(b[i].m);
     const uint32_t qh = load_u32_le(b[i].qh);
     for (size_t j = 0; j < kHalf; ++j) {
-      const int q0 = (b[i].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (b[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1) << 4);
+      const auto [q0, q1] = q5_pair(b[i].qs, qh, j);
       dst[j] = static_cast<float>(q0) * d + m;
       dst[j + kHalf] = static_cast<float>(q1) * d + m;
     }
@@ -276,8 +283,7 @@ float dot_q5_0_q8_0(const void* w, const void* x, size_t n) {
     const uint32_t qh = load_u32_le(wb[i].qh);
     int32_t sumi = 0;
     for (size_t j = 0; j < kHalf; ++j) {
-      const int q0 = (wb[i].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (wb[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1) << 4);
+      const auto [q0, q1] = q5_pair(wb[i].qs, qh, j);
       sumi += (q0 - 16) * xb[i].qs[j] + (q1 - 16) * xb[i].qs[j + kHalf];
     }
     sum += static_cast<float>(sumi) * (fp16_to_fp32(wb[i].d) * fp16_to_fp32(xb[i].d));
@@ -294,8 +300,7 @@ float dot_q5_1_q8_1(const void* w, const void* x, size_t n) {
     const uint32_t qh = load_u32_le(wb[i].qh);
     int32_t sumi = 0;
     for (size_t j = 0; j < kHalf; ++j) {
-      const int q0 = (wb[i].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
-      const int q1 = (wb[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1) << 4);
+      const auto [q0, q1] = q5_pair(wb[i].qs, qh, j);
       sumi += q0 * xb[i].qs[j] + q1 * xb[i].qs[j + kHalf];
     }
     sum += static_cast<float>(sumi) * (fp16_to_fp32(wb[i].d) * fp16_to_fp32(xb[i].d)) +
