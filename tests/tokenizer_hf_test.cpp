@@ -101,10 +101,15 @@ TEST(TokenizerHf, BadFiles) {
     return (dir / name).string();
   };
   EXPECT_THROW(Tokenizer::from_file(write("broken.json", "{\"model\": [")), FormatError);
+  EXPECT_THROW(Tokenizer::from_file(write("ugm.json",
+                                          "{\"model\": {\"type\": \"Unigram\", \"vocab\": []},"
+                                          " \"added_tokens\": []}")),
+               UnsupportedError);
+  // WordPiece without an unknown token cannot tokenize an unknown word.
   EXPECT_THROW(Tokenizer::from_file(write("wp.json",
                                           "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}},"
                                           " \"added_tokens\": []}")),
-               UnsupportedError);
+               FormatError);
 }
 
 }  // namespace

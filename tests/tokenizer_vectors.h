@@ -53,9 +53,10 @@ inline VocabCase read_vocab_case(const std::filesystem::path& gguf) {
 
 inline std::string ids_text(const Ids& ids) { return fmt::format("{}", fmt::join(ids, " ")); }
 
-// Every vector must match exactly (no BOS, special tokens as text), and decode(encode(x)) must
-// give x back (none of these vocabularies normalizes its input).
-inline void expect_vectors(const Tokenizer& t, const std::filesystem::path& vectors) {
+// Every vector must match exactly (no BOS, special tokens as text), and with `round_trip`
+// decode(encode(x)) must give x back (for vocabularies that do not normalize their input).
+inline void expect_vectors(const Tokenizer& t, const std::filesystem::path& vectors,
+                           bool round_trip = true) {
   const VocabCase c = read_vocab_case(vectors);
   ASSERT_EQ(c.inputs.size(), c.outputs.size());
   ASSERT_GT(c.inputs.size(), 30u);
@@ -67,7 +68,9 @@ inline void expect_vectors(const Tokenizer& t, const std::filesystem::path& vect
       ADD_FAILURE() << "case " << i << " '" << c.inputs[i] << "'\n  expected "
                     << ids_text(c.outputs[i]) << "\n  got      " << ids_text(got);
     }
-    EXPECT_EQ(t.decode(got), c.inputs[i]) << "case " << i;
+    if (round_trip) {
+      EXPECT_EQ(t.decode(got), c.inputs[i]) << "case " << i;
+    }
   }
   EXPECT_EQ(failures, 0) << "of " << c.inputs.size();
 }

@@ -15,6 +15,7 @@
 #include "src/tokenizer/spm.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/utf8.h"
+#include "src/tokenizer/wordpiece.h"
 
 namespace slm {
 
@@ -78,11 +79,28 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos,
       prev_special = true;
       continue;
     }
-    if (vocab.kind == VocabKind::kBpe) {
-      // normalizer -> pre-tokenizer -> BPE per word, as Hugging Face tokenizers does.
+    if (vocab.kind != VocabKind::kLlama) {
+      // normalizer -> pre-tokenizer -> model per word, as Hugging Face tokenizers does.
+      // Added tokens with `normalized` are matched in the normalized text (Hugging Face).
       const std::string normalized = normalize(impl_->pipeline.normalizer, fragment.text);
-      for (const auto& [begin, end] : pre_tokenize(impl_->pipeline.pre_tokenizer, normalized)) {
-        bpe_segment(*impl_, std::string_view(normalized).substr(begin, end - begin), out, &cache);
+      for (const Fragment& piece : split_normalized(*impl_, normalized, parse_special)) {
+        if (piece.token >= 0) {
+          out.push_back(piece.token);
+          continue;
+        }
+        // Metaspace's prepend_scheme "first" looks at whether the piece starts the input.
+        const bool at_input_start =
+            fragment.text.data() == text.data() && piece.text.data() == normalized.data();
+        std::string word_text(piece.text);
+        for (const auto& [begin, end] :
+             pre_tokenize(impl_->pipeline.pre_tokenizer, word_text, at_input_start)) {
+          const std::string_view word = std::string_view(word_text).substr(begin, end - begin);
+          if (vocab.kind == VocabKind::kWordPiece) {
+            wordpiece_segment(*impl_, word, out);
+          } else {
+            bpe_segment(*impl_, word, out, &cache);
+          }
+        }
       }
       continue;
     }

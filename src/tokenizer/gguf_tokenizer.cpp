@@ -61,7 +61,7 @@ std::string model_name(const GgufFile& file) {
     throw FormatError(
         fmt::format("{}: metadata key '{}' is missing (no tokenizer)", file.path(), kModelKey));
   }
-  if (*model != "llama" && *model != "gpt2") {
+  if (*model != "llama" && *model != "gpt2" && *model != "bert") {
     throw UnsupportedError(fmt::format("{}: {} tokenizers are not supported yet ({} = '{}')",
                                        file.path(), *model, kModelKey, *model));
   }
@@ -85,9 +85,10 @@ std::pair<std::string, std::string> split_merge(const GgufFile& file, std::strin
 Vocab load_vocab(const GgufFile& file) {
   const std::string model = model_name(file);
   const bool bpe = model == "gpt2";
+  const bool wpm = model == "bert";
 
   Vocab vocab;
-  vocab.kind = bpe ? VocabKind::kBpe : VocabKind::kLlama;
+  vocab.kind = bpe ? VocabKind::kBpe : wpm ? VocabKind::kWordPiece : VocabKind::kLlama;
   const auto tokens = file.get_string_array(kTokensKey);
   if (!tokens) {
     throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kTokensKey));
@@ -98,7 +99,7 @@ Vocab load_vocab(const GgufFile& file) {
   // SentencePiece segmentation is driven by the scores: without them there is no tokenizer.
   // BPE is driven by the merges and has no use for scores.
   auto scores = file.get_float_array(kScoresKey);
-  if (!scores && bpe) scores = std::vector<float>(vocab.tokens.size(), 0.0f);
+  if (!scores && (bpe || wpm)) scores = std::vector<float>(vocab.tokens.size(), 0.0f);
   if (!scores) {
     throw FormatError(fmt::format("{}: metadata key '{}' is missing", file.path(), kScoresKey));
   }
@@ -140,11 +141,12 @@ Vocab load_vocab(const GgufFile& file) {
     vocab.byte_level = true;
   }
 
-  // llama.cpp's defaults: SentencePiece <unk> 0, <s> 1, </s> 2, BOS added; BPE: none of these.
-  vocab.bos = read_id(file, "tokenizer.ggml.bos_token_id", bpe ? -1 : 1, n);
-  vocab.eos = read_id(file, "tokenizer.ggml.eos_token_id", bpe ? -1 : 2, n);
-  vocab.unk = read_id(file, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, n);
-  vocab.pad = read_id(file, "tokenizer.ggml.padding_token_id", -1, n, /*lenient=*/true);
+  // llama.cpp's defaults: SentencePiece <unk> 0, <s> 1, </s> 2, BOS added; BPE: none of these;
+  // BERT: [CLS] 101 as BOS, [UNK] 100, [PAD] 0 ([SEP] 102 ends a sequence; encode never adds it).
+  vocab.bos = read_id(file, "tokenizer.ggml.bos_token_id", bpe ? -1 : wpm ? 101 : 1, n);
+  vocab.eos = read_id(file, "tokenizer.ggml.eos_token_id", bpe || wpm ? -1 : 2, n);
+  vocab.unk = read_id(file, "tokenizer.ggml.unknown_token_id", bpe ? -1 : wpm ? 100 : 0, n);
+  vocab.pad = read_id(file, "tokenizer.ggml.padding_token_id", wpm ? 0 : -1, n, /*lenient=*/true);
   vocab.eot = read_id(file, "tokenizer.ggml.eot_token_id", -1, n);
   bool add_bos_default = !bpe;
   if (bpe) {
@@ -154,7 +156,11 @@ Vocab load_vocab(const GgufFile& file) {
   }
   vocab.add_bos = read_flag(file, "tokenizer.ggml.add_bos_token", add_bos_default);
   vocab.add_eos = read_flag(file, "tokenizer.ggml.add_eos_token", false);
-  vocab.add_space_prefix = read_flag(file, "tokenizer.ggml.add_space_prefix", !bpe);
+  // WordPiece: the flag only says that decode drops the first word's phantom space.
+  vocab.add_space_prefix = wpm || read_flag(file, "tokenizer.ggml.add_space_prefix", !bpe);
+  if (wpm && vocab.unk < 0) {
+    throw FormatError(fmt::format("{}: a bert tokenizer needs an unknown token", file.path()));
+  }
   if (bpe && vocab.add_space_prefix) {
     throw UnsupportedError(fmt::format(
         "{}: tokenizer.ggml.add_space_prefix with a gpt2 tokenizer is not supported", file.path()));
@@ -169,6 +175,16 @@ Tokenizer load_tokenizer(const GgufFile& file) {
   TextPipeline pipeline;
   if (vocab.kind == VocabKind::kBpe) {
     pipeline.pre_tokenizer = gguf_pre_tokenizer(pre_name(file), file.path()).steps;
+  } else if (vocab.kind == VocabKind::kWordPiece) {
+    // llama.cpp's WPM preprocessing is Hugging Face's BERT pipeline for uncased models:
+    // clean text, isolate CJK, NFD, lowercase, split on whitespace and punctuation. It keeps
+    // accents where Hugging Face strips them; Hugging Face (what the test vectors come from)
+    // is followed here.
+    pipeline.normalizer.push_back(NormalizerStep::of(
+        NormalizerStep::Kind::kBert, NormalizerStep::kCleanText | NormalizerStep::kChineseChars |
+                                         NormalizerStep::kStripAccentsFlag |
+                                         NormalizerStep::kLowercaseFlag));
+    pipeline.pre_tokenizer = bert_pre_tokenizer(file.path());
   }
   return make_tokenizer(std::move(vocab), file.path(), std::move(pipeline));
 }

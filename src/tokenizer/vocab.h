@@ -2,6 +2,7 @@
 // tokenizer.json later). Ids index the three parallel arrays.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "slm/tokenizer.h"
+#include "src/tokenizer/token_index.h"
 
 namespace slm {
 
@@ -27,6 +29,9 @@ enum class TokenType : int32_t {
 enum class VocabKind {
   kLlama,  // SentencePiece BPE with scores and byte fallback ("llama" in GGUF)
   kBpe,    // merge-rank BPE ("gpt2" in GGUF; Hugging Face `BPE` models)
+  // Greedy longest-match WordPiece ("bert" in GGUF; Hugging Face `WordPiece`). Tokens are in
+  // llama.cpp's form: a word's first piece starts with U+2581, continuations have no "##".
+  kWordPiece,
 };
 
 struct Vocab {
@@ -45,11 +50,26 @@ struct Vocab {
 
   // kBpe only. Merges in rank order (first = applied first), as (left, right) token texts.
   std::vector<std::pair<std::string, std::string>> merges;
-  bool byte_level = false;     // tokens are written in GPT-2's byte alphabet
-  bool byte_fallback = false;  // characters without a token become <0xXX> byte tokens
-  bool ignore_merges = false;  // a word that is itself a token is not segmented
-  bool fuse_unk = false;       // consecutive unknown characters give one unk token
+  // The same resolved to ids, (left, right, merged) per rank and -1s where a part or the result
+  // is not a token: loaders that can resolve them cheaply (tokenizer.json) fill this instead.
+  std::vector<std::array<TokenId, 3>> merge_ids;
+  bool byte_level = false;           // tokens are written in GPT-2's byte alphabet
+  bool byte_fallback = false;        // characters without a token become <0xXX> byte tokens
+  bool ignore_merges = false;        // a word that is itself a token is not segmented
+  bool fuse_unk = false;             // consecutive unknown characters give one unk token
   bool strip_decoded_space = false;  // decode drops one leading ' ' (Hugging Face Strip decoder)
+
+  // Optional: an index of `tokens` that the loader built anyway (else the tokenizer builds it).
+  TokenIndex token_index;
+
+  // llama.cpp's per-token strip attributes, which it sets from the model's name (e.g. rstrip on
+  // Phi-3's special tokens): ids of special tokens whose match also drops the ASCII whitespace
+  // before / after it. Hugging Face tokenizers use AddedToken options instead.
+  std::vector<TokenId> lstrip_tokens;
+  std::vector<TokenId> rstrip_tokens;
+
+  // kWordPiece only: a word of more characters than this is one unk token.
+  int32_t max_word_chars = 100;
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
 };
