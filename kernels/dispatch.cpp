@@ -7,10 +7,6 @@
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
 
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#endif
-
 namespace slm {
 
 float KernelSet::dot(DType weight_type, const void* w_row, const void* x_row, size_t n) const {
@@ -64,7 +60,10 @@ KernelSet build_set(Isa isa) {
       break;
 #endif
 #if defined(__aarch64__)
-    case Isa::kNeon: isa::add_neon_kernels(k); break;
+    case Isa::kNeon:  // one ISA name; sdot replaces vmull in the quantized dots where present
+      isa::add_neon_kernels(k);
+      if (isa::cpu_has_neon_dotprod()) isa::add_neon_dotprod_kernels(k);
+      break;
 #endif
     default: break;
   }

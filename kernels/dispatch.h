@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/dtype.h"
+#include "kernels/ref/ops.h"
 
 namespace slm {
 
@@ -26,6 +27,25 @@ enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 
 using VecDotFn = float (*)(const void* w_row, const void* x_row, size_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
+
+// The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry is
+// always set: the scalar references by default, replaced by an ISA's version where it has one.
+// SIMD versions agree with the references to float rounding (and, for exp/tanh, to the stated
+// error of their approximations; tests/simd_ops_test.cpp checks the bounds).
+struct OpsSet {
+  void (*rms_norm)(const float* x, const float* w, float eps, float* y, size_t n) = ref::rms_norm;
+  void (*rope_interleaved)(float* head, const float* cs, size_t n_rot) = ref::rope_interleaved;
+  void (*rope_half_split)(float* head, const float* cs, size_t n_rot) = ref::rope_half_split;
+  void (*softmax)(float* x, size_t n) = ref::softmax;
+  void (*swiglu)(const float* g, const float* u, float* y, size_t n) = ref::swiglu;
+  void (*gelu)(const float* x, float* y, size_t n) = ref::gelu;
+  void (*add)(float* y, const float* x, size_t n) = ref::add;
+  // `scores` (n_keys floats) is scratch for versions that need it; SIMD ones use an online
+  // softmax over blocks of positions and ignore it.
+  void (*attention)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                    bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
+                    float* out) = ref::attention;
+};
 
 // One more than the largest DType value (kMXFP4 = 39).
 constexpr size_t kDTypeSlots = 40;
@@ -37,6 +57,7 @@ struct KernelSet {
   std::array<VecDotFn, kDTypeSlots> vec_dot{};
   // quantize[activation type]: converts a float row (Q8_0, Q8_K, F16). Null: reference.
   std::array<QuantizeRowFn, kDTypeSlots> quantize{};
+  OpsSet ops;
 
   // The dispatched entry points (reference where the set has no kernel for the type).
   float dot(DType weight_type, const void* w_row, const void* x_row, size_t n) const;

@@ -10,9 +10,14 @@ namespace slm::isa {
 #if defined(__x86_64__) || defined(_M_X64)
 void add_avx2_kernels(KernelSet& k);    // kernels/x86/avx2.cpp: AVX2 + FMA + F16C
 void add_avx512_kernels(KernelSet& k);  // kernels/x86/avx512.cpp: AVX-512 F/BW/VL + VNNI + F16C
+void add_avx2_ops(OpsSet& ops);         // kernels/x86/avx2_ops.cpp (called by add_avx2_kernels)
+void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by add_avx512_kernels)
 #endif
 #if defined(__aarch64__)
-void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: ASIMD (+ dotprod when present)
+void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD
+// kernels/arm/neon_dotprod.cpp: sdot dots over the baseline set; only when cpu_has_neon_dotprod().
+void add_neon_dotprod_kernels(KernelSet& k);
+bool cpu_has_neon_dotprod();  // HWCAP_ASIMDDP (kernels/arm/neon.cpp)
 #endif
 
 }  // namespace slm::isa

@@ -1,5 +1,8 @@
 #include "kernels/matmul.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/dispatch.h"
@@ -14,35 +17,87 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
   return row_bytes(ref::vec_dot_type(type), cols) * n_tokens;
 }
 
-void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
-            float* y, size_t y_stride, void* scratch, int threads) {
-  // Chosen once; may throw for a bad SLM_ISA, so before the team starts.
-  const KernelSet& k = active_kernels();
-  const DType act_type = ref::vec_dot_type(type);
-  const size_t act_bytes = row_bytes(act_type, cols);
-  const size_t w_bytes = row_bytes(type, cols);
-  auto* act = static_cast<uint8_t*>(scratch);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto n_rows = static_cast<int64_t>(rows);
-  const auto n_tok = static_cast<int64_t>(n_tokens);
+namespace {
 
-  // Small products run on the calling thread: waking a team costs more than they take.
-  const bool parallel = threads > 1 && rows * cols * n_tokens >= kMinParallelWork;
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < n_tok; ++t) {
-      k.quantize_row(act_type, x + t * cols, act + t * act_bytes, cols);
-    }
-    // Weight rows outer, tokens inner: each weight row is read once and reused for every token.
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* w_row = wb + r * w_bytes;
-      for (int64_t t = 0; t < n_tok; ++t) {
+// Weight rows are handed out in blocks of this many, whatever the thread count, so a kernel that
+// works on a range of rows sees the same ranges (and rounds the same way) for any team size.
+constexpr int64_t kRowBlock = 16;
+
+// The work of one matmul, split into steps that the callers below share out among a team.
+struct MatmulJob {
+  const KernelSet& k;
+  DType type, act_type;
+  const uint8_t* w;
+  size_t cols, w_bytes, act_bytes, rows, y_stride;
+  const float* x;
+  uint8_t* act;
+  float* y;
+
+  void quantize(int64_t t) const {
+    k.quantize_row(act_type, x + size_t(t) * cols, act + size_t(t) * act_bytes, cols);
+  }
+  // Rows [r0, r1) of Y for every token. Weight rows outer, tokens inner: each weight row is read
+  // once and reused for every token.
+  void rows_range(size_t r0, size_t r1, size_t n_tokens) const {
+    for (size_t r = r0; r < r1; ++r) {
+      const uint8_t* w_row = w + r * w_bytes;
+      for (size_t t = 0; t < n_tokens; ++t) {
         y[t * y_stride + r] = k.dot(type, w_row, act + t * act_bytes, cols);
       }
     }
   }
+  void row_block(int64_t b, size_t n_tokens) const {
+    const size_t r0 = size_t(b * kRowBlock);
+    rows_range(r0, std::min(rows, r0 + size_t(kRowBlock)), n_tokens);
+  }
+};
+
+// Orphaned worksharing: binds to the innermost enclosing parallel region, so every thread of that
+// team must call it. The barriers at the end of each `omp for` order quantize → dot → caller.
+void run_shared(const MatmulJob& job, size_t n_tokens) {
+  const auto n_tok = static_cast<int64_t>(n_tokens);
+  const auto n_blocks = static_cast<int64_t>((job.rows + kRowBlock - 1) / kRowBlock);
+#pragma omp for schedule(static)
+  for (int64_t t = 0; t < n_tok; ++t) job.quantize(t);
+#pragma omp for schedule(static)
+  for (int64_t b = 0; b < n_blocks; ++b) job.row_block(b, n_tokens);
+}
+
+// All of it on the calling thread.
+void run_alone(const MatmulJob& job, size_t n_tokens) {
+  for (size_t t = 0; t < n_tokens; ++t) job.quantize(int64_t(t));
+  for (int64_t b = 0; b * kRowBlock < int64_t(job.rows); ++b) job.row_block(b, n_tokens);
+}
+
+}  // namespace
+
+void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
+            float* y, size_t y_stride, void* scratch, int threads) {
+  // Chosen once; may throw for a bad SLM_ISA, so callers that run a team call active_kernels()
+  // before starting it (then this cannot throw).
+  const KernelSet& k = active_kernels();
+  const DType act_type = ref::vec_dot_type(type);
+  const MatmulJob job{k, type, act_type, static_cast<const uint8_t*>(w), cols,
+                      row_bytes(type, cols), row_bytes(act_type, cols), rows, y_stride, x,
+                      static_cast<uint8_t*>(scratch), y};
+  // Small products run on one thread: splitting them costs more than they take.
+  const bool small = rows * cols * n_tokens < kMinParallelWork;
+  if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)
+    if (small || omp_get_num_threads() == 1) {
+#pragma omp single
+      run_alone(job, n_tokens);
+    } else {
+      run_shared(job, n_tokens);
+    }
+    return;
+  }
+  // Even a one-thread region costs libgomp futex calls: run small products without one.
+  if (threads <= 1 || small) {
+    run_alone(job, n_tokens);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  run_shared(job, n_tokens);
 }
 
 }  // namespace slm

@@ -16,6 +16,9 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
 // converted to the weight type's activation format (e.g. Q8_0 blocks), then every weight row is
 // dotted with every converted X row. Each Y element is computed by one thread in a fixed order,
 // so the result does not depend on `threads`.
+// Called inside an active parallel region, it must be called by every thread of that team (with
+// the same arguments): the team shares the work (orphaned `omp for`, ending in a barrier) and
+// `threads` is ignored. Called outside one, it starts its own team of `threads`.
 void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
             float* y, size_t y_stride, void* scratch, int threads);
 

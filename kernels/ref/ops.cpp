@@ -58,6 +58,16 @@ void swiglu(const float* g, const float* u, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void gelu(const float* x, float* y, size_t n) {
+  // 0.5 (1 + tanh z) = 1 / (1 + e^(−2z)): the same value without tanh's cancellation near −1
+  // (where 1 + tanh z in float would lose every digit).
+  const float k = 0.7978845608028654f;  // √(2/π)
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = v / (1.0f + std::exp(-2.0f * k * (v + 0.044715f * v * v * v)));
+  }
+}
+
 void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }

@@ -26,6 +26,10 @@ void softmax(float* x, size_t n);
 // y = silu(g) ⊙ u, silu(g) = g / (1 + exp(−g))
 void swiglu(const float* g, const float* u, float* y, size_t n);
 
+// GELU, tanh form: y = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))  (evaluated as
+// x / (1 + e^(−2z)), the same function)
+void gelu(const float* x, float* y, size_t n);
+
 // y += x
 void add(float* y, const float* x, size_t n);
 

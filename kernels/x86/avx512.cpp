@@ -185,6 +185,7 @@ float dot_f16(const void* w_row, const void* x_row, size_t n) {
 }  // namespace
 
 void add_avx512_kernels(KernelSet& k) {
+  add_avx512_ops(k.ops);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, dot2_q8_0, dot1_q8_0>;

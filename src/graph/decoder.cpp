@@ -6,10 +6,21 @@
 #include <cmath>
 
 #include "kernels/matmul.h"
-#include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
 
 namespace slm {
+
+namespace {
+// Element-wise ops over n·F values are shared out in chunks of this many (a fixed size, so the
+// split, and with it every value, is the same for any thread count).
+constexpr size_t kChunk = 1024;
+// Multiply-adds in a whole pass below which it runs on one thread: a team pays a fork/join and
+// tens of barriers per token, which on a tiny model (stories260K decodes in ~0.2 ms) cost more
+// than the split saves, and far more when the machine is oversubscribed.
+constexpr size_t kMinTeamWork = size_t{1} << 20;
+
+size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
+}  // namespace
 
 void Decoder::reserve(size_t n, size_t max_positions, int threads) {
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
@@ -35,95 +46,155 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
   scores_.resize(std::max(scores_.size(), max_positions * size_t(threads)));
 }
 
-void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y, int threads) {
+size_t Decoder::scratch_bytes() const {
+  size_t floats = 0;
+  for (const auto* buf : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &out_, &rope_, &scores_}) {
+    floats += buf->capacity();
+  }
+  return floats * sizeof(float) + act_.capacity();
+}
+
+void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
   slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows),
-              act_.data(), threads);
+              act_.data(), /*threads: the running team*/ 1);
 }
 
 void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache,
                       bool all_logits, float* logits, int threads) {
-  const size_t n = tokens.size(), E = size_t(c_.n_embd);
+  const size_t n = tokens.size(), E = size_t(c_.n_embd), R = size_t(c_.n_rot);
+  threads = std::max(threads, 1);
+  // Both may throw (a bad SLM_ISA, memory): before the team starts, as nothing may throw inside.
+  kernels_ = &active_kernels();
   reserve(n, size_t(cache.capacity()), threads);
-
-  // x = embedding rows of the tokens
-  const size_t embd_row = row_bytes(w_.token_embd.type, E);
-  for (size_t i = 0; i < n; ++i) {
-    const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) + size_t(tokens[i]) * embd_row;
-    ref::dequantize_row(w_.token_embd.type, row, &x_[i * E], E);
-  }
-  // One rotation table per position, shared by every layer and head.
-  for (size_t i = 0; i < n; ++i) {
-    ref::rope_table(pos0 + int32_t(i), size_t(c_.n_rot), c_.rope_freq_base, &rope_[i * c_.n_rot]);
-  }
-
-  for (int32_t l = 0; l < c_.n_layer; ++l) {
-    const LayerWeights& L = w_.layers[size_t(l)];
-    attention_block(L, l, n, pos0, cache, threads);
-    mlp_block(L, n, threads);
-  }
-
-  // logits = output · rms_norm(x) for the rows asked for
+  const auto n_tok = static_cast<int64_t>(n);
   const size_t first = all_logits ? 0 : n - 1, rows = n - first;
-  for (size_t i = first; i < n; ++i) {
-    ref::rms_norm(&x_[i * E], w_.output_norm, c_.norm_eps, &xn_[i * E], E);
+  // The team's size does not change any value (each is computed by one thread, the same way),
+  // only who computes it.
+  if (work_per_token_ == 0) {
+    work_per_token_ = matrix_macs(w_.output);
+    for (const LayerWeights& L : w_.layers) {
+      for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+        work_per_token_ += matrix_macs(*m);
+      }
+    }
   }
-  matmul(w_.output, &xn_[first * E], rows, logits, threads);
+  const size_t attention_work = 2 * n * (size_t(pos0) + n) * size_t(c_.n_layer) *
+                                size_t(c_.n_head) * size_t(c_.head_dim);
+  const int team = n * work_per_token_ + attention_work >= kMinTeamWork ? threads : 1;
+
+  // One parallel region for the whole pass (DESIGN.md): every step below is worksharing inside
+  // it (orphaned `omp for`, which binds to the team of whoever calls). A team of one runs without
+  // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
+  const size_t embd_row = row_bytes(w_.token_embd.type, E);
+  const auto pass = [&] {
+    // x = embedding rows of the tokens; one rotation table per position, shared by every layer
+    // and head.
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n_tok; ++i) {
+      const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
+                        size_t(tokens[size_t(i)]) * embd_row;
+      ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
+      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R]);
+    }
+
+    for (int32_t l = 0; l < c_.n_layer; ++l) {
+      const LayerWeights& L = w_.layers[size_t(l)];
+      attention_block(L, l, n, pos0, cache);
+      mlp_block(L, n);
+    }
+
+    // logits = output · rms_norm(x) for the rows asked for
+    residual_norm(w_.output_norm, first, n, /*add_out=*/true);
+    matmul(w_.output, &xn_[first * E], rows, logits);
+  };
+  if (team > 1) {
+#pragma omp parallel num_threads(team)
+    pass();
+  } else {
+    pass();
+  }
+}
+
+// xn = rms_norm(x) · w for rows [first, n), after x += out (the previous block's output) when
+// add_out: the residual add is folded into the next norm, one pass and one barrier.
+void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out) {
+  const size_t E = size_t(c_.n_embd);
+  const OpsSet& ops = kernels_->ops;
+#pragma omp for schedule(static)
+  for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
+    float* x = &x_[size_t(i) * E];
+    if (add_out) ops.add(x, &out_[size_t(i) * E], E);
+    ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
+  }
 }
 
 // x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn),  xn = rms_norm(x) · attn_norm
+// (the add happens in the next residual_norm)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
-                              KvCache& cache, int threads) {
-  const size_t E = size_t(c_.n_embd), D = size_t(c_.head_dim), R = size_t(c_.n_rot);
+                              KvCache& cache) {
+  const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
   const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
-  for (size_t i = 0; i < n; ++i) ref::rms_norm(&x_[i * E], L.attn_norm, c_.norm_eps, &xn_[i * E], E);
-  matmul(L.wq, xn_.data(), n, q_.data(), threads);
-  matmul(L.wk, xn_.data(), n, k_.data(), threads);
-  matmul(L.wv, xn_.data(), n, v_.data(), threads);
+  const OpsSet& ops = kernels_->ops;
+  residual_norm(L.attn_norm, 0, n, /*add_out=*/layer > 0);
+  matmul(L.wq, xn_.data(), n, q_.data());
+  matmul(L.wk, xn_.data(), n, k_.data());
+  matmul(L.wv, xn_.data(), n, v_.data());
 
-  const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ref::rope_interleaved
-                                                               : ref::rope_half_split;
+  // Rotate every query and key head; store each kv head's key and value in the cache's element
+  // type at its position.
+  const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
+                                                               : ops.rope_half_split;
   const bool f16 = cache.element() == KvElement::kF16;
-  for (size_t i = 0; i < n; ++i) {
+  const size_t elem = f16 ? 2 : 4;
+  const auto heads = static_cast<int64_t>(n * (H + KV));
+#pragma omp for schedule(static)
+  for (int64_t job = 0; job < heads; ++job) {
+    const size_t i = size_t(job) / (H + KV), h = size_t(job) % (H + KV);
     const float* cs = &rope_[i * R];
-    for (size_t h = 0; h < H; ++h) rope(&q_[(i * H + h) * D], cs, R);
-    for (size_t h = 0; h < KV; ++h) rope(&k_[(i * KV + h) * D], cs, R);
-    // Store this position's keys and values in the cache's element type.
+    if (h < H) {
+      rope(&q_[(i * H + h) * D], cs, R);
+      continue;
+    }
+    const size_t g = h - H;
     const int32_t pos = pos0 + int32_t(i);
-    for (auto [src, dst] : {std::pair{&k_[i * KV * D], cache.k_row(layer, pos)},
-                            std::pair{&v_[i * KV * D], cache.v_row(layer, pos)}}) {
-      if (f16) ref::quantize_row(DType::kF16, src, dst, KV * D);
-      else std::copy_n(src, KV * D, reinterpret_cast<float*>(dst));
+    rope(&k_[(i * KV + g) * D], cs, R);
+    for (auto [src, dst] : {std::pair{&k_[(i * KV + g) * D], cache.k_row(layer, pos)},
+                            std::pair{&v_[(i * KV + g) * D], cache.v_row(layer, pos)}}) {
+      if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
+      else std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
     }
   }
 
   // Causal attention: the token at position p sees positions [0, p]. Query head h reads kv head
-  // h / (H / KV) (grouped-query attention).
+  // h / (H / KV) (grouped-query attention). One job per (token, head).
   const float scale = 1.0f / std::sqrt(float(D));
-  const size_t elem = f16 ? 2 : 4, stride = size_t(cache.capacity());
-  const size_t positions = size_t(pos0) + n;  // keys the last token attends to
+  const size_t stride = size_t(cache.capacity());
   const auto jobs = static_cast<int64_t>(n * H);
-  const bool parallel = threads > 1 && n * H * positions * D >= (size_t{1} << 16);
-#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
+#pragma omp for schedule(static)
   for (int64_t job = 0; job < jobs; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ref::attention(&q_[(i * H + h) * D], cache.k_row(layer, 0) + g * D * elem,
-                   cache.v_row(layer, 0) + g * D * elem, cache.row_stride(), f16,
-                   size_t(pos0) + i + 1, D, scale, scores, &attn_[(i * H + h) * D]);
+    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, 0) + g * D * elem,
+                  cache.v_row(layer, 0) + g * D * elem, cache.row_stride(), f16,
+                  size_t(pos0) + i + 1, D, scale, scores, &attn_[(i * H + h) * D]);
   }
-  matmul(L.wo, attn_.data(), n, out_.data(), threads);
-  ref::add(x_.data(), out_.data(), n * E);
+  matmul(L.wo, attn_.data(), n, out_.data());
 }
 
 // x += W_down · (silu(W_gate·xn) ⊙ W_up·xn),  xn = rms_norm(x) · ffn_norm
-void Decoder::mlp_block(const LayerWeights& L, size_t n, int threads) {
-  const size_t E = size_t(c_.n_embd), F = size_t(c_.n_ff);
-  for (size_t i = 0; i < n; ++i) ref::rms_norm(&x_[i * E], L.ffn_norm, c_.norm_eps, &xn_[i * E], E);
-  matmul(L.w_gate, xn_.data(), n, gate_.data(), threads);
-  matmul(L.w_up, xn_.data(), n, up_.data(), threads);
-  ref::swiglu(gate_.data(), up_.data(), gate_.data(), n * F);
-  matmul(L.w_down, gate_.data(), n, out_.data(), threads);
-  ref::add(x_.data(), out_.data(), n * E);
+// (the add happens in the next residual_norm)
+void Decoder::mlp_block(const LayerWeights& L, size_t n) {
+  const size_t F = size_t(c_.n_ff), total = n * F;
+  residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
+  matmul(L.w_gate, xn_.data(), n, gate_.data());
+  matmul(L.w_up, xn_.data(), n, up_.data());
+  const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
+#pragma omp for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
+    kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+  }
+  matmul(L.w_down, gate_.data(), n, out_.data());
 }
 
 }  // namespace slm

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "src/model/config.h"
 #include "src/model/weights.h"
 #include "src/runtime/kv_cache.h"
@@ -22,18 +23,25 @@ class Decoder {
   void forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache, bool all_logits,
                float* logits, int threads);
 
+  // Bytes of scratch held (tests check that decoding does not grow it after the first step).
+  size_t scratch_bytes() const;
+
  private:
+  // Everything below runs on every thread of forward()'s one team and shares the work.
   void reserve(size_t n_tokens, size_t max_positions, int threads);
+  void residual_norm(const float* w, size_t first, size_t n, bool add_out);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
-                       KvCache& cache, int threads);
-  void mlp_block(const LayerWeights& L, size_t n, int threads);
-  void matmul(const Matrix& w, const float* x, size_t n, float* y, int threads);
+                       KvCache& cache);
+  void mlp_block(const LayerWeights& L, size_t n);
+  void matmul(const Matrix& w, const float* x, size_t n, float* y);
 
   const ModelConfig& c_;
   const Weights& w_;
+  const KernelSet* kernels_ = nullptr;  // the dispatched kernels, chosen before the team starts
   // Scratch, grown when a batch is larger than any before and never shrunk, so decoding one
-  // token at a time allocates nothing.
+  // token at a time allocates nothing. scores_ holds one row of cache capacity per thread.
   size_t capacity_tokens_ = 0;
+  size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
 };

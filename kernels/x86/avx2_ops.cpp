@@ -1,0 +1,290 @@
+// AVX2 + FMA + F16C versions of the forward pass's element-wise and row ops (formulas in
+// kernels/ref/ops.h), compiled with the AVX2 flags; dispatch.cpp registers them only on CPUs that
+// have them. Tails go through the same vector code (masked loads/stores, or a small buffer for
+// fp16), so an element's value does not depend on where a row or chunk starts.
+//
+// Agreement with the references (tests/simd_ops_test.cpp):
+//   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
+//   - rms_norm: the same double sum of exact squares in another order, then the same float ops;
+//   - softmax, swiglu, gelu, attention: exp is the approximation below, max relative error
+//     3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/isa_kernels.h"
+
+namespace slm::isa {
+namespace {
+
+constexpr size_t kL = 8;  // floats per vector
+
+// Lanes [0, n) set (all when n ≥ 8), for maskload/maskstore.
+__m256i tail_mask(size_t n) {
+  const int k = n >= kL ? int(kL) : int(n);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// Loads / stores min(left, 8) floats: whole vectors plainly, the tail masked (the branch is
+// taken once per row).
+__m256 load(const float* p, size_t left) {
+  return left >= kL ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(left));
+}
+void store(float* p, size_t left, __m256 v) {
+  if (left >= kL) _mm256_storeu_ps(p, v);
+  else _mm256_maskstore_ps(p, tail_mask(left), v);
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+double hsum_pd(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+
+float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// e^x for x in [-87, 88] (clamped there: e^-87 ≈ 1.6e-38 stands in for anything smaller, which
+// no softmax or sigmoid here can tell from 0). x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two
+// so n·ln2 is exact to float precision), e^r by its degree-7 Taylor polynomial (truncation error
+// ≤ 0.347⁸/8! ≈ 5e-9), then scaled by 2^n through the exponent bits (n in [-126, 127]: normal).
+// Max relative error ≈ 3e-7 (rounding in Horner's rule).
+__m256 exp_ps(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+float exp_scalar(float x) { return _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(x))); }
+
+void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  for (size_t i = 0; i < n; i += kL) {
+    const __m256 v = load(x + i, n - i);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    s0 = _mm256_fmadd_pd(lo, lo, s0);  // float² is exact in double: only the adds round
+    s1 = _mm256_fmadd_pd(hi, hi, s1);
+  }
+  const double sum_sq = hsum_pd(_mm256_add_pd(s0, s1));
+  const __m256 scale = _mm256_set1_ps(1.0f / std::sqrt(float(sum_sq / double(n)) + eps));
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    __m256 v = _mm256_mul_ps(load(x + i, m), scale);
+    if (w) v = _mm256_mul_ps(v, load(w + i, m));
+    store(y + i, m, v);
+  }
+}
+
+// (a, b) -> (a c − b s, a s + b c) on adjacent pairs: with h = [a b …], cs = [c s …],
+// t1 = h·[c c …], t2 = [b a …]·[s s …]; even lanes t1 − t2, odd lanes t1 + t2 (addsub).
+void rope_interleaved(float* head, const float* cs, size_t n_rot) {
+  for (size_t i = 0; i < n_rot; i += kL) {
+    const size_t m = n_rot - i;  // elements left
+    const __m256 h = load(head + i, m), t = load(cs + i, m);
+    const __m256 t1 = _mm256_mul_ps(h, _mm256_moveldup_ps(t));
+    const __m256 t2 = _mm256_mul_ps(_mm256_permute_ps(h, 0xB1), _mm256_movehdup_ps(t));
+    store(head + i, m, _mm256_addsub_ps(t1, t2));
+  }
+}
+
+// Pairs (i, i + half); cs holds (cos, sin) interleaved, split here into two vectors.
+void rope_half_split(float* head, const float* cs, size_t n_rot) {
+  const size_t half = n_rot / 2;
+  const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (size_t i = 0; i < half; i += kL) {
+    const size_t left = half - i;
+    // [c0 s0 … c3 s3] → [c0..c3 s0..s3], likewise the next four pairs.
+    const __m256 p0 = _mm256_permutevar8x32_ps(load(cs + 2 * i, 2 * left), split);
+    const __m256 p1 = _mm256_permutevar8x32_ps(
+        left > 4 ? load(cs + 2 * i + kL, 2 * left - kL) : _mm256_setzero_ps(), split);
+    const __m256 c = _mm256_permute2f128_ps(p0, p1, 0x20), s = _mm256_permute2f128_ps(p0, p1, 0x31);
+    const __m256 a = load(head + i, left), b = load(head + i + half, left);
+    store(head + i, left, _mm256_sub_ps(_mm256_mul_ps(a, c), _mm256_mul_ps(b, s)));
+    store(head + i + half, left, _mm256_add_ps(_mm256_mul_ps(a, s), _mm256_mul_ps(b, c)));
+  }
+}
+
+float max_of(const float* x, size_t n) {
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    mx = _mm256_blendv_ps(mx, _mm256_max_ps(mx, load(x + i, m)), _mm256_castsi256_ps(tail_mask(m)));
+  }
+  return hmax(mx);
+}
+
+void softmax(float* x, size_t n) {
+  const __m256 mx = _mm256_set1_ps(max_of(x, n));
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(load(x + i, m), mx)), _mm256_castsi256_ps(tail_mask(m)));
+    store(x + i, m, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  const __m256 inv = _mm256_set1_ps(float(1.0 / hsum_pd(_mm256_add_pd(s0, s1))));
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    store(x + i, m, _mm256_mul_ps(load(x + i, m), inv));
+  }
+}
+
+void swiglu(const float* g, const float* u, float* y, size_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    const __m256 gv = load(g + i, m);
+    const __m256 silu = _mm256_div_ps(gv, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), gv))));
+    store(y + i, m, _mm256_mul_ps(silu, load(u + i, m)));
+  }
+}
+
+// 0.5 (1 + tanh z) = 1 / (1 + e^(−2z)): the same function without tanh's cancellation near −1.
+void gelu(const float* x, float* y, size_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), c = _mm256_set1_ps(0.044715f);
+  const __m256 minus_2k = _mm256_set1_ps(-2.0f * 0.7978845608028654f);
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    const __m256 v = load(x + i, m);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v);
+    const __m256 e = exp_ps(_mm256_mul_ps(minus_2k, inner));
+    store(y + i, m, _mm256_div_ps(v, _mm256_add_ps(one, e)));
+  }
+}
+
+void add(float* y, const float* x, size_t n) {
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    store(y + i, m, _mm256_add_ps(load(y + i, m), load(x + i, m)));
+  }
+}
+
+template <bool kF16>
+__m256 load_kv(const uint8_t* row, size_t d, size_t left) {
+  if constexpr (kF16) {
+    const auto* h = reinterpret_cast<const uint16_t*>(row) + d;
+    if (left >= kL) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+    alignas(16) uint16_t buf[kL] = {};
+    std::memcpy(buf, h, left * sizeof(uint16_t));
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(buf)));
+  } else {
+    return load(reinterpret_cast<const float*>(row) + d, left);
+  }
+}
+
+// One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
+// running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
+// out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
+// overflows, and no n_keys-long score row is needed.
+template <bool kF16>
+void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stride, size_t n_keys,
+                 size_t D, float scale, float* out) {
+  constexpr size_t kBlock = 64;
+  alignas(32) float p[kBlock];
+  float m_run = -INFINITY, l_run = 0;
+  for (size_t d = 0; d < D; d += kL) store(out + d, D - d, _mm256_setzero_ps());
+  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+    const size_t nb = std::min(kBlock, n_keys - j0);
+    size_t j = 0;
+    for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
+      const uint8_t* row = k + (j0 + j) * stride;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (size_t d = 0; d < D; d += kL) {
+        const __m256 qd = load(q + d, D - d);
+        a0 = _mm256_fmadd_ps(qd, load_kv<kF16>(row, d, D - d), a0);
+        a1 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + stride, d, D - d), a1);
+        a2 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + 2 * stride, d, D - d), a2);
+        a3 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + 3 * stride, d, D - d), a3);
+      }
+      // hadd twice: [Σa0 Σa1 Σa2 Σa3] per 128-bit half; then the halves.
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      _mm_storeu_ps(p + j, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+    }
+    for (; j < nb; ++j) {
+      const uint8_t* row = k + (j0 + j) * stride;
+      __m256 acc = _mm256_setzero_ps();
+      for (size_t d = 0; d < D; d += kL) {
+        const size_t m = D - d;  // elements left
+        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kF16>(row, d, D - d), acc);
+      }
+      p[j] = hsum(acc) * scale;
+    }
+    const float m_new = std::fmax(m_run, max_of(p, nb));
+    const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
+    __m256 sum = _mm256_setzero_ps();
+    for (size_t j = 0; j < nb; j += kL) {
+      const size_t m = nb - j;  // elements left
+      const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(load(p + j, m), _mm256_set1_ps(m_new))),
+                                     _mm256_castsi256_ps(tail_mask(m)));
+      store(p + j, m, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    l_run = l_run * corr + hsum(sum);
+    m_run = m_new;
+    for (size_t d = 0; d < D; d += kL) {
+      const size_t m = D - d;  // elements left
+      __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
+      for (size_t j = 0; j < nb; ++j) {
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kF16>(v + (j0 + j) * stride, d, D - d), acc);
+      }
+      store(out + d, m, acc);
+    }
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / l_run);
+  for (size_t d = 0; d < D; d += kL) {
+    const size_t m = D - d;  // elements left
+    store(out + d, m, _mm256_mul_ps(load(out + d, m), inv));
+  }
+}
+
+void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* /*scores*/,
+               float* out) {
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+}
+
+}  // namespace
+
+void add_avx2_ops(OpsSet& ops) {
+  ops.rms_norm = rms_norm;
+  ops.rope_interleaved = rope_interleaved;
+  ops.rope_half_split = rope_half_split;
+  ops.softmax = softmax;
+  ops.swiglu = swiglu;
+  ops.gelu = gelu;
+  ops.add = add;
+  ops.attention = attention;
+}
+
+}  // namespace slm::isa

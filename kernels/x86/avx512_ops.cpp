@@ -1,0 +1,267 @@
+// AVX-512 versions of the forward pass's element-wise and row ops (formulas in kernels/ref/ops.h),
+// compiled with the AVX-512 flags; dispatch.cpp registers them only on CPUs that have them.
+// Tails use masked loads and stores, so every element goes through the same formula and an
+// element's value does not depend on where a row or chunk starts.
+//
+// Agreement with the references (tests/simd_ops_test.cpp):
+//   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
+//   - rms_norm: the same double sum of exact squares in another order, then the same float ops;
+//   - softmax, swiglu, gelu, attention: exp is the approximation below, max relative error
+//     3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which its uninitialized-use
+// analysis flags inside the headers (a compiler bug, not ours).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/isa_kernels.h"
+
+namespace slm::isa {
+namespace {
+
+constexpr size_t kL = 16;  // floats per vector
+
+__mmask16 tail_mask(size_t n) { return n >= kL ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// e^x for x in [-87, 88] (clamped there: e^-87 ≈ 1.6e-38 stands in for anything smaller, which
+// no softmax or sigmoid here can tell from 0). x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two
+// so n·ln2 is exact to float precision), e^r by its degree-7 Taylor polynomial (truncation error
+// ≤ 0.347⁸/8! ≈ 5e-9), then scaled by 2^n. Max relative error ≈ 3e-7 (rounding in Horner's rule).
+__m512 exp_ps(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+float exp_scalar(float x) { return _mm512_cvtss_f32(exp_ps(_mm512_set1_ps(x))); }
+
+void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  for (size_t i = 0; i < n; i += kL) {
+    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    s0 = _mm512_fmadd_pd(lo, lo, s0);  // float² is exact in double: only the adds round
+    s1 = _mm512_fmadd_pd(hi, hi, s1);
+  }
+  const double sum_sq = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+  const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(float(sum_sq / double(n)) + eps));
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale);
+    if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
+    _mm512_mask_storeu_ps(y + i, m, v);
+  }
+}
+
+// (a, b) -> (a c − b s, a s + b c) on adjacent pairs: with h = [a b …], cs = [c s …],
+// t1 = h·[c c …], t2 = [b a …]·[s s …]; even lanes t1 − t2, odd lanes t1 + t2.
+void rope_interleaved(float* head, const float* cs, size_t n_rot) {
+  for (size_t i = 0; i < n_rot; i += kL) {
+    const __mmask16 m = tail_mask(n_rot - i);
+    const __m512 h = _mm512_maskz_loadu_ps(m, head + i), t = _mm512_maskz_loadu_ps(m, cs + i);
+    const __m512 t1 = _mm512_mul_ps(h, _mm512_moveldup_ps(t));
+    const __m512 t2 = _mm512_mul_ps(_mm512_permute_ps(h, 0xB1), _mm512_movehdup_ps(t));
+    const __m512 r = _mm512_mask_sub_ps(_mm512_add_ps(t1, t2), __mmask16(0x5555), t1, t2);
+    _mm512_mask_storeu_ps(head + i, m, r);
+  }
+}
+
+// Pairs (i, i + half); cs holds (cos, sin) interleaved, split here into two vectors.
+void rope_half_split(float* head, const float* cs, size_t n_rot) {
+  const size_t half = n_rot / 2;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (size_t i = 0; i < half; i += kL) {
+    const size_t left = half - i;
+    const __mmask16 m = tail_mask(left);
+    const __m512 t0 = _mm512_maskz_loadu_ps(tail_mask(2 * left), cs + 2 * i);
+    const __m512 t1 = _mm512_maskz_loadu_ps(left > 8 ? tail_mask(2 * left - kL) : 0, cs + 2 * i + kL);
+    const __m512 c = _mm512_permutex2var_ps(t0, even, t1), s = _mm512_permutex2var_ps(t0, odd, t1);
+    const __m512 a = _mm512_maskz_loadu_ps(m, head + i), b = _mm512_maskz_loadu_ps(m, head + i + half);
+    _mm512_mask_storeu_ps(head + i, m, _mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)));
+    _mm512_mask_storeu_ps(head + i + half, m, _mm512_add_ps(_mm512_mul_ps(a, s), _mm512_mul_ps(b, c)));
+  }
+}
+
+float max_of(const float* x, size_t n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (size_t i = 0; i < n; i += kL) {
+    mx = _mm512_mask_max_ps(mx, tail_mask(n - i), mx, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+  }
+  return _mm512_reduce_max_ps(mx);
+}
+
+void softmax(float* x, size_t n) {
+  const __m512 mx = _mm512_set1_ps(max_of(x, n));
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  const __m512 inv = _mm512_set1_ps(float(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
+}
+
+void swiglu(const float* g, const float* u, float* y, size_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+    const __m512 silu = _mm512_div_ps(gv, _mm512_add_ps(one, exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, u + i)));
+  }
+}
+
+// 0.5 (1 + tanh z) = 1 / (1 + e^(−2z)): the same function without tanh's cancellation near −1.
+void gelu(const float* x, float* y, size_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f), c = _mm512_set1_ps(0.044715f);
+  const __m512 minus_2k = _mm512_set1_ps(-2.0f * 0.7978845608028654f);
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 inner = _mm512_fmadd_ps(_mm512_mul_ps(c, v), _mm512_mul_ps(v, v), v);
+    const __m512 e = exp_ps(_mm512_mul_ps(minus_2k, inner));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+  }
+}
+
+void add(float* y, const float* x, size_t n) {
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+// The horizontal sums of four vectors, as one vector [Σa0, Σa1, Σa2, Σa3].
+__m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  // Per 128-bit lane: interleave and add pairs, then pairs of pairs: [a0 a1 a2 a3] partial sums.
+  const __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512 s = _mm512_add_ps(
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))),
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))));
+  // Then the four lanes.
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+template <bool kF16>
+__m512 load_kv(const uint8_t* row, size_t d, __mmask16 m) {
+  if constexpr (kF16) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + d));
+  } else {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + d);
+  }
+}
+
+// One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
+// running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
+// out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
+// overflows, and no n_keys-long score row is needed.
+template <bool kF16>
+void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stride, size_t n_keys,
+                 size_t D, float scale, float* out) {
+  constexpr size_t kBlock = 64;
+  alignas(64) float p[kBlock];
+  float m_run = -INFINITY, l_run = 0;
+  for (size_t d = 0; d < D; d += kL) _mm512_mask_storeu_ps(out + d, tail_mask(D - d), _mm512_setzero_ps());
+  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+    const size_t nb = std::min(kBlock, n_keys - j0);
+    size_t j = 0;
+    for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
+      const uint8_t* row = k + (j0 + j) * stride;
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (size_t d = 0; d < D; d += kL) {
+        const __mmask16 m = tail_mask(D - d);
+        const __m512 qd = _mm512_maskz_loadu_ps(m, q + d);
+        a0 = _mm512_fmadd_ps(qd, load_kv<kF16>(row, d, m), a0);
+        a1 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + stride, d, m), a1);
+        a2 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + 2 * stride, d, m), a2);
+        a3 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + 3 * stride, d, m), a3);
+      }
+      _mm_storeu_ps(p + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+    }
+    for (; j < nb; ++j) {
+      const uint8_t* row = k + (j0 + j) * stride;
+      __m512 acc = _mm512_setzero_ps();
+      for (size_t d = 0; d < D; d += kL) {
+        const __mmask16 m = tail_mask(D - d);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_kv<kF16>(row, d, m), acc);
+      }
+      p[j] = _mm512_reduce_add_ps(acc) * scale;
+    }
+    const float m_new = std::fmax(m_run, max_of(p, nb));
+    const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
+    __m512 sum = _mm512_setzero_ps();
+    for (size_t j = 0; j < nb; j += kL) {
+      const __mmask16 m = tail_mask(nb - j);
+      const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), _mm512_set1_ps(m_new))));
+      _mm512_mask_storeu_ps(p + j, m, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    l_run = l_run * corr + _mm512_reduce_add_ps(sum);
+    m_run = m_new;
+    for (size_t d = 0; d < D; d += kL) {
+      const __mmask16 m = tail_mask(D - d);
+      __m512 acc = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), _mm512_set1_ps(corr));
+      for (size_t j = 0; j < nb; ++j) {
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load_kv<kF16>(v + (j0 + j) * stride, d, m), acc);
+      }
+      _mm512_mask_storeu_ps(out + d, m, acc);
+    }
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / l_run);
+  for (size_t d = 0; d < D; d += kL) {
+    const __mmask16 m = tail_mask(D - d);
+    _mm512_mask_storeu_ps(out + d, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), inv));
+  }
+}
+
+void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* /*scores*/,
+               float* out) {
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+}
+
+}  // namespace
+
+void add_avx512_ops(OpsSet& ops) {
+  ops.rms_norm = rms_norm;
+  ops.rope_interleaved = rope_interleaved;
+  ops.rope_half_split = rope_half_split;
+  ops.softmax = softmax;
+  ops.swiglu = swiglu;
+  ops.gelu = gelu;
+  ops.add = add;
+  ops.attention = attention;
+}
+
+}  // namespace slm::isa

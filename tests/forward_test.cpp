@@ -1,0 +1,97 @@
+// The forward pass's threading and memory contracts (issue 4): one parallel region whose team
+// shares every step, with each value computed by one thread in a fixed order, so logits are
+// bit-identical for any thread count; and decoding a token allocates nothing.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "slm/slm.h"
+#include "tests/test_data.h"
+
+#include "tests/allocation_counter.h"
+
+namespace slm {
+namespace {
+
+using test::data_path;
+
+// Logits of a 7-token prompt (all rows) then 12 greedy decode steps, concatenated.
+std::vector<float> run(const Model& model, int threads, KvType kv) {
+  Session session(model, {.threads = threads, .kv_type = kv});
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383};
+  const auto rows = session.eval(prompt, /*all_logits=*/true);
+  std::vector<float> out(rows.begin(), rows.end());
+  const size_t V = size_t(model.info().vocab_size);
+  int32_t next = int32_t(std::max_element(out.end() - long(V), out.end()) - (out.end() - long(V)));
+  for (int step = 0; step < 12; ++step) {
+    const auto l = session.eval(std::span(&next, 1));
+    out.insert(out.end(), l.begin(), l.end());
+    next = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+  }
+  return out;
+}
+
+void expect_thread_count_invariant(const std::string& path) {
+  const Model model = Model::load(path);
+  for (KvType kv : {KvType::kF32, KvType::kF16}) {
+    const std::vector<float> one = run(model, 1, kv);
+    for (int threads : {2, 3}) {
+      const std::vector<float> got = run(model, threads, kv);
+      ASSERT_EQ(got.size(), one.size());
+      EXPECT_EQ(std::memcmp(got.data(), one.data(), one.size() * sizeof(float)), 0)
+          << path << ": logits with " << threads << " threads differ from 1 thread (kv "
+          << (kv == KvType::kF16 ? "f16" : "f32") << ")";
+    }
+  }
+}
+
+void expect_no_decode_allocations(const std::string& path) {
+  const Model model = Model::load(path);
+  for (int threads : {1, 2}) {
+    Session session(model, {.threads = threads});
+    const std::vector<int32_t> prompt = {1, 403, 407, 261};
+    session.eval(prompt);
+    int32_t next = 378;
+    session.eval(std::span(&next, 1));  // the first decode step may size scratch for one token
+    test::AllocationCounter counter;
+    for (int step = 0; step < 20; ++step) session.eval(std::span(&next, 1));
+    EXPECT_EQ(counter.count(), 0u) << path << ", " << threads << " threads";
+  }
+}
+
+TEST(Forward, LogitsBitIdenticalForAnyThreadCountStories260K) {
+  SLM_REQUIRE_DATA(data_path("models/stories260K/stories260K.gguf"));
+  expect_thread_count_invariant(data_path("models/stories260K/stories260K.gguf"));
+  expect_thread_count_invariant(data_path("models/stories260K/stories260K-Q4_0.gguf"));
+}
+
+TEST(Forward, LogitsBitIdenticalForAnyThreadCountZooLlama) {
+  for (const char* file : {"llama-gqa-F32.gguf", "llama-gqa-Q8_0.gguf", "llama-gqa-Q4_K_M.gguf"}) {
+    SLM_REQUIRE_DATA(data_path(std::string("zoo/gguf/") + file));
+    expect_thread_count_invariant(data_path(std::string("zoo/gguf/") + file));
+  }
+}
+
+TEST(Forward, AllocationCounterCounts) {
+  test::AllocationCounter counter;
+  // Through a volatile pointer so the compiler cannot elide the new/delete pair.
+  std::vector<float>* volatile v = new std::vector<float>(3);
+  delete v;
+  EXPECT_GE(counter.count(), 2u);
+}
+
+TEST(Forward, DecodingAllocatesNothing) {
+  SLM_REQUIRE_DATA(data_path("models/stories260K/stories260K.gguf"));
+  expect_no_decode_allocations(data_path("models/stories260K/stories260K.gguf"));
+}
+
+TEST(Forward, DecodingAllocatesNothingZooLlama) {
+  // Large enough that decoding runs a team of two (stories260K runs on one thread).
+  SLM_REQUIRE_DATA(data_path("zoo/gguf/llama-gqa-Q8_0.gguf"));
+  expect_no_decode_allocations(data_path("zoo/gguf/llama-gqa-Q8_0.gguf"));
+}
+
+}  // namespace
+}  // namespace slm

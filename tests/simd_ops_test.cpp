@@ -1,0 +1,264 @@
+// Every ISA's forward-pass ops (KernelSet::ops) against the scalar references in kernels/ref/ops,
+// for every ISA this machine can run (scalar included: a check of the defaults), on random data
+// of odd sizes. Bounds, as the SIMD files state them:
+//   - rope, add: bit-identical;
+//   - rms_norm: the same double sum in another order: within 1e-6 relative (in practice exact);
+//   - exp-based ops use an approximation with max relative error ≈ 3e-7; swiglu and gelu are
+//     checked against the exact value (long double) to 1e-6 relative (gelu: plus the error any
+//     float evaluation of its exponent has, see below), softmax against the
+//     reference to 1e-6 relative, attention against the reference to 4e-6 · max|v| (its output
+//     is a convex combination of the value rows).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/ref/ops.h"
+#include "kernels/ref/quant.h"
+
+namespace slm {
+
+void PrintTo(Isa isa, std::ostream* os);  // tests/simd_kernels_test.cpp
+
+namespace {
+
+constexpr size_t kSizes[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 2049};
+
+class SimdOps : public testing::TestWithParam<Isa> {
+ protected:
+  const OpsSet& ops() const { return kernel_set(GetParam()).ops; }
+  std::mt19937 rng_{1234};
+  std::vector<float> random(size_t n, float sd) {
+    std::normal_distribution<float> nd(0.0f, sd);
+    std::vector<float> x(n);
+    for (float& v : x) v = nd(rng_);
+    return x;
+  }
+};
+
+std::string sci(double v) {
+  std::ostringstream os;
+  os << std::scientific << std::setprecision(2) << v;
+  return os.str();
+}
+
+bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST_P(SimdOps, RmsNorm) {
+  for (size_t n : kSizes) {
+    const auto x = random(n, 3.0f), w = random(n, 1.0f);
+    for (const float* wp : {w.data(), static_cast<const float*>(nullptr)}) {
+      std::vector<float> got(n + 1, -7.0f), want(n);
+      ops().rms_norm(x.data(), wp, 1e-5f, got.data(), n);
+      ref::rms_norm(x.data(), wp, 1e-5f, want.data(), n);
+      for (size_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i])) << n;
+      EXPECT_EQ(got[n], -7.0f) << "wrote past the end, n=" << n;
+    }
+  }
+}
+
+TEST_P(SimdOps, RopeBothLayoutsBitIdentical) {
+  for (size_t n_rot : {2, 6, 8, 14, 16, 18, 30, 32, 34, 64, 80, 128}) {
+    const size_t head_dim = n_rot + 6;  // dims past n_rot stay as they are
+    std::vector<float> cs(n_rot);
+    ref::rope_table(37, n_rot, 10000.0f, cs.data());
+    const auto head = random(head_dim, 1.0f);
+    for (bool interleaved : {true, false}) {
+      auto got = head, want = head;
+      (interleaved ? ops().rope_interleaved : ops().rope_half_split)(got.data(), cs.data(), n_rot);
+      (interleaved ? ref::rope_interleaved : ref::rope_half_split)(want.data(), cs.data(), n_rot);
+      EXPECT_TRUE(bits_equal(got, want)) << "n_rot " << n_rot << " interleaved " << interleaved;
+    }
+  }
+}
+
+TEST_P(SimdOps, AddBitIdentical) {
+  for (size_t n : kSizes) {
+    const auto x = random(n, 1.0f), y = random(n, 1.0f);
+    auto got = y, want = y;
+    ops().add(got.data(), x.data(), n);
+    ref::add(want.data(), x.data(), n);
+    EXPECT_TRUE(bits_equal(got, want)) << n;
+  }
+}
+
+TEST_P(SimdOps, Softmax) {
+  for (size_t n : kSizes) {
+    for (float sd : {1.0f, 30.0f}) {  // 30: most terms underflow to (nearly) 0
+      const auto x = random(n, sd);
+      auto got = x, want = x;
+      got.push_back(-7.0f);
+      ops().softmax(got.data(), n);
+      ref::softmax(want.data(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-6 * want[i] + 1e-37) << "n " << n << " i " << i;
+      }
+      EXPECT_EQ(got[n], -7.0f);
+    }
+  }
+}
+
+// Max relative error against the exact value over random inputs and a sweep of [-100, 100]
+// (through exp's clamped range on both sides).
+template <class Op, class Exact>
+double max_rel_error(Op op, Exact exact, const std::vector<float>& x, const std::vector<float>& u) {
+  std::vector<float> y(x.size());
+  op(x.data(), u.data(), y.data(), x.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const long double e = exact(x[i], u[i]);
+    if (std::fabs(double(e)) < 1e-30) {  // underflow region: only the absolute error matters
+      EXPECT_LE(std::fabs(double(y[i] - e)), 1e-30) << x[i];
+      continue;
+    }
+    worst = std::max(worst, double(std::fabs((y[i] - e) / e)));
+  }
+  return worst;
+}
+
+std::vector<float> sweep(float lo, float hi, size_t n) {
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) x[i] = lo + (hi - lo) * float(i) / float(n - 1);
+  return x;
+}
+
+TEST_P(SimdOps, SwigluWithinStatedError) {
+  const auto silu_u = [](float g, float u) { return (long double)g / (1 + std::exp(-(long double)g)) * u; };
+  const auto op = ops().swiglu;
+  double worst = 0;
+  for (size_t n : kSizes) {
+    worst = std::max(worst, max_rel_error(op, silu_u, random(n, 4.0f), random(n, 1.0f)));
+  }
+  const auto x = sweep(-100, 100, 20001);
+  worst = std::max(worst, max_rel_error(op, silu_u, x, std::vector<float>(x.size(), 1.0f)));
+  EXPECT_LE(worst, 1e-6);
+  RecordProperty("max_rel_error", sci(worst));
+}
+
+// GELU's exponent 2z is itself computed in float (≈ 5 roundings), so where |2z| is large the
+// function is ill-conditioned in float: any float evaluation, the reference's included, is off by
+// up to ≈ 3e-7·|2z| relative. The bound is 1e-6 on top of that.
+TEST_P(SimdOps, GeluWithinStatedError) {
+  const auto two_z = [](float x) {
+    const long double v = x;
+    return 2 * 0.7978845608028654L * (v + 0.044715L * v * v * v);
+  };
+  const auto exact = [&](float x) { return (long double)x / (1 + std::exp(-two_z(x))); };
+  const auto tol = [&](float x, long double e) {
+    return (1e-6 + 3e-7 * std::fabs(double(two_z(x)))) * std::fabs(double(e)) + 1e-30;
+  };
+  std::vector<std::vector<float>> inputs = {sweep(-12, 40, 20001)};
+  for (size_t n : kSizes) inputs.push_back(random(n, 3.0f));
+  double worst = 0;  // |error| / |exact| / (1 + 0.3 |2z|)
+  for (const auto& x : inputs) {
+    std::vector<float> got(x.size()), want(x.size());
+    ops().gelu(x.data(), got.data(), x.size());
+    ref::gelu(x.data(), want.data(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const long double e = exact(x[i]);
+      ASSERT_LE(std::fabs(double(got[i] - e)), tol(x[i], e)) << "x = " << x[i];
+      ASSERT_LE(std::fabs(double(got[i] - want[i])), 2 * tol(x[i], e)) << "x = " << x[i];
+      if (std::fabs(double(e)) > 1e-30) {
+        worst = std::max(worst, double(std::fabs((got[i] - e) / e)) /
+                                    (1 + 0.3 * std::fabs(double(two_z(x[i])))));
+      }
+    }
+  }
+  RecordProperty("max_scaled_rel_error", sci(worst));
+}
+
+// Keys/values of `rows` positions, each row holding `heads` heads of head_dim (the cache layout),
+// in f32 or f16; the test attends over head `g`.
+struct KvRows {
+  std::vector<uint8_t> k, v;
+  size_t stride;
+};
+
+KvRows make_kv(std::mt19937& rng, size_t rows, size_t heads, size_t D, bool f16, float k_sd,
+               bool increasing) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const size_t elem = f16 ? 2 : 4;
+  KvRows kv{std::vector<uint8_t>(rows * heads * D * elem), std::vector<uint8_t>(rows * heads * D * elem),
+            heads * D * elem};
+  std::vector<float> kr(heads * D), vr(heads * D);
+  for (size_t j = 0; j < rows; ++j) {
+    for (size_t i = 0; i < heads * D; ++i) {
+      // increasing: every key the all-ones direction, growing with j, so later blocks hold larger
+      // scores and the online softmax must rescale what it has.
+      kr[i] = increasing ? 0.05f * float(j) : k_sd * nd(rng);
+      vr[i] = nd(rng);
+    }
+    if (f16) {
+      ref::quantize_row(DType::kF16, kr.data(), &kv.k[j * kv.stride], heads * D);
+      ref::quantize_row(DType::kF16, vr.data(), &kv.v[j * kv.stride], heads * D);
+    } else {
+      std::memcpy(&kv.k[j * kv.stride], kr.data(), kv.stride);
+      std::memcpy(&kv.v[j * kv.stride], vr.data(), kv.stride);
+    }
+  }
+  return kv;
+}
+
+TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
+  for (bool f16 : {false, true}) {
+    for (size_t D : {8, 17, 64, 80}) {
+      for (size_t n_keys : {1, 5, 63, 64, 65, 200, 1000}) {
+        for (int kind = 0; kind < 3; ++kind) {  // scores ~1, scores ~±50, increasing scores
+          const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;
+          const KvRows kv = make_kv(rng_, n_keys, heads, D, f16, kind == 1 ? 8.0f : 1.0f, kind == 2);
+          const auto q = kind == 2 ? std::vector<float>(D, 1.0f) : random(D, 1.0f);
+          const float scale = 1.0f / std::sqrt(float(D));
+          std::vector<float> scores(n_keys), got(D + 1, -7.0f), want(D);
+          ops().attention(q.data(), &kv.k[g * D * elem], &kv.v[g * D * elem], kv.stride, f16, n_keys,
+                          D, scale, scores.data(), got.data());
+          ref::attention(q.data(), &kv.k[g * D * elem], &kv.v[g * D * elem], kv.stride, f16, n_keys,
+                         D, scale, scores.data(), want.data());
+          // The output is a convex combination of value rows (|v| ≤ ~5 here). Its error: exp's
+          // 3e-7 and the float rounding of each score, which is summed in another order
+          // (≤ ~1e-6 of S = max_j scale · Σ_d |q_d k_jd|).
+          double S = 0;
+          for (size_t j = 0; j < n_keys; ++j) {
+            double s = 0;
+            for (size_t d = 0; d < D; ++d) {
+              const uint8_t* row = &kv.k[j * kv.stride + (g * D + d) * elem];
+              float kd;
+              if (f16) {
+                uint16_t h;
+                std::memcpy(&h, row, 2);
+                kd = fp16_to_fp32(h);
+              } else {
+                std::memcpy(&kd, row, 4);
+              }
+              s += std::fabs(double(q[d]) * kd);
+            }
+            S = std::max(S, s * scale);
+          }
+          const double tol = 5.0 * (4e-6 + 1e-6 * S);
+          for (size_t d = 0; d < D; ++d) {
+            ASSERT_NEAR(got[d], want[d], tol)
+                << "f16 " << f16 << " D " << D << " keys " << n_keys << " kind " << kind;
+          }
+          EXPECT_EQ(got[D], -7.0f);
+        }
+      }
+    }
+  }
+}
+
+std::string isa_label(const testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), isa_label);
+
+}  // namespace
+}  // namespace slm
