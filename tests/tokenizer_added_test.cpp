@@ -150,6 +150,27 @@ TEST(TokenizerAdded, LlamaCppStripAttributes) {
   EXPECT_EQ(t.encode("a <l>", false, false), (Ids{kA, kSpace, kUnk, kUnk, kUnk}));
 }
 
+TEST(TokenizerAdded, Phi3GgufSpecialTokensTakeTheWhitespaceAfterThem) {
+  // llama.cpp gives a model named Phi-3 (general.name) RSTRIP on its special tokens, except
+  // <unk>, <s> and <|endoftext|>: "<|user|>\n" and "<|end|>\n" drop the newline.
+  const std::string phi3 = test::data_path("tokenizer/llamacpp/ggml-vocab-phi-3.gguf");
+  SLM_REQUIRE_DATA(phi3);
+  const Tokenizer t = Tokenizer::from_file(phi3);
+  const TokenId user = t.encode("<|user|>", false, true).at(0);
+  const TokenId end = t.encode("<|end|>", false, true).at(0);
+  const TokenId eot = t.encode("<|endoftext|>", false, true).at(0);
+  Ids expected = {user};
+  for (TokenId id : t.encode("Hi", false, false)) expected.push_back(id);
+  expected.push_back(end);
+  EXPECT_EQ(t.encode("<|user|>\n Hi<|end|>\n", false, true), expected);
+  // <|endoftext|> keeps what follows: the newline is text again.
+  const Ids after_eot = t.encode("<|endoftext|>\n", false, true);
+  ASSERT_GE(after_eot.size(), 2u);
+  EXPECT_EQ(after_eot[0], eot);
+  // Without parse_special nothing is stripped.
+  EXPECT_NE(t.encode("<|end|>\n", false, false).back(), end);
+}
+
 TEST(TokenizerAdded, SpmWordCutKeepsCrossingMerges) {
   // SentencePiece-style BPE without a pre-tokenizer segments the whole text; slm cuts it before
   // each U+2581 run that follows another character, except where a token spelled with U+2581

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdint>
+#include <string>
 
 #include "slm/error.h"
 #include "src/tokenizer/tokenizer_impl.h"
@@ -78,6 +80,24 @@ std::pair<std::string, std::string> split_merge(const GgufFile& file, std::strin
                                   file.path(), kMergesKey, index, merge));
   }
   return {std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))};
+}
+
+// llama.cpp sets strip attributes from the model's name (general.name, case-insensitive): in a
+// Phi-3 model every control, user-defined and unknown token, and "</s>", also takes the
+// whitespace after it ("<|end|>\n" is one token), except "<unk>", "<s>" and "<|endoftext|>".
+void add_phi3_rstrip(const GgufFile& file, Vocab& vocab) {
+  std::string name(file.get_string("general.name").value_or(""));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos) return;
+  for (TokenId id = 0; id < vocab.size(); ++id) {
+    const std::string& text = vocab.tokens[static_cast<size_t>(id)];
+    const TokenType type = vocab.types[static_cast<size_t>(id)];
+    const bool special = type == TokenType::kControl || type == TokenType::kUserDefined ||
+                         type == TokenType::kUnknown || text == "</s>";
+    if (special && text != "<unk>" && text != "<s>" && text != "<|endoftext|>") {
+      vocab.rstrip_tokens.push_back(id);
+    }
+  }
 }
 
 }  // namespace
@@ -166,6 +186,7 @@ Vocab load_vocab(const GgufFile& file) {
         "{}: tokenizer.ggml.add_space_prefix with a gpt2 tokenizer is not supported", file.path()));
   }
 
+  add_phi3_rstrip(file, vocab);
   validate_vocab(vocab, file.path());
   return vocab;
 }
