@@ -72,7 +72,8 @@ void expect_dot_close(const KernelSet& k, DType wt, const void* w, const void* x
 TEST_P(SimdKernels, DotsMatchReferenceOnRandomRows) {
   std::mt19937 rng(1234);
   for (DType wt : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
-                   DType::kQ5_0, DType::kQ8_1}) {
+                   DType::kQ5_0, DType::kQ5_1, DType::kQ8_1, DType::kQ2_K, DType::kQ3_K,
+                   DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const size_t block = traits(wt).block_elems == 1 ? 32 : traits(wt).block_elems;
     for (size_t nb : kBlockCounts) {
       // F32/F16 also at lengths that are not a multiple of any vector width.

@@ -252,6 +252,7 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
 
 void add_avx2_kernels(KernelSet& k) {
   add_avx2_ops(k.ops);
+  add_avx2_kquant_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, load_q8_0>;

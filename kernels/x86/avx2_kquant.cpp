@@ -1,0 +1,241 @@
+// AVX2 dots of the K-quants (Q2_K..Q6_K) with Q8_K activations, compiled with the AVX2 flags and
+// registered by add_avx2_kernels (so the AVX-512 set has them too).
+//
+// Contract (kernels/dispatch.h): each super-block's integer sums are exact and its float term is
+// formed with the reference's float operations (kernels/ref/quant_k.cpp), so every term is
+// bit-identical. The terms are also added in the reference's order, one running sum: a super-block
+// is 256 elements of integer work, so that add chain is never the bottleneck, and the whole dot
+// comes out bit-identical to the reference.
+//
+// Integer work per 32 weights: the quants are unpacked to unsigned bytes (0..63) and multiplied by
+// the signed Q8_K bytes with vpmaddubsw (int16 pair sums, no saturation for q <= 127), then
+// vpmaddwd by the group's integer scale broadcast as int16 gives int32 lanes. Offsets that make a
+// quant signed (Q3_K's -4, Q6_K's -32) are taken out once per super-block through Q8_K's bsums,
+// the sums of each 16 activations: sum_g s_g sum (q - o) x = sum_g s_g sum q x - o sum_g s_g bsum_g
+// (exact, since a Q8_K block's bsums are the sums of its quants). Bounds: |isum| <= 16 groups *
+// 128 (|scale|) * 16 * 63 * 128 < 2^31.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
+#include "kernels/x86/avx2_common.h"
+
+namespace slm::isa {
+namespace {
+
+// ---- scale vectors ----
+
+// vpshufb control that copies int16 lane `lo` of each 128-bit half into the whole low half and
+// lane `hi` into the whole high half.
+__m256i int16_lane_pick(int lo, int hi) {
+  return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * lo)),
+                           _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * hi)));
+}
+
+// 16-element groups (Q2_K, Q3_K, Q6_K): the 32 weights at 128h + 32k cover groups 8h + 2k (low
+// half of a register) and 8h + 2k + 1 (high half). `sc16` holds the 16 group scales as int16
+// (groups 0-7 in the low half, 8-15 in the high half); this returns the pair for (h, k).
+__m256i group16_scales(__m256i sc16, int h, int k) {
+  const __m256i half = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                              : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  return _mm256_shuffle_epi8(half, int16_lane_pick(2 * k, 2 * k + 1));
+}
+
+// Bits 2k..2k+1 of each byte (k = 0..3): the 2-bit quants of Q2_K / Q3_K chunk k.
+__m256i two_bits(__m256i v, int k) {
+  return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+}
+
+// Bit b of each byte moved to bit `to` (every other bit cleared).
+__m256i bit_to(__m256i v, int b, int to) {
+  const __m256i moved = b >= to ? _mm256_srl_epi16(v, _mm_cvtsi32_si128(b - to))
+                                : _mm256_sll_epi16(v, _mm_cvtsi32_si128(to - b));
+  return _mm256_and_si256(moved, _mm256_set1_epi8(static_cast<char>(1 << to)));
+}
+
+// sum_g sc_g * sum_{l<16} q_{16g+l} x_{16g+l} over a super-block of 16-element groups, as 8
+// int32 lanes; `quants(h, k)` gives the unsigned quants of elements 128h + 32k .. + 31.
+template <typename Quants>
+__m256i group16_dot(const Quants& quants, __m256i sc16, const int8_t* x) {
+  __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = _mm256_maddubs_epi16(quants(h, k), load_256(x + 128 * h + 32 * k));
+      acc[k & 1] = _mm256_add_epi32(acc[k & 1], _mm256_madd_epi16(p, group16_scales(sc16, h, k)));
+    }
+  }
+  return _mm256_add_epi32(acc[0], acc[1]);
+}
+
+// sum_g s_g * bsum_g over the 16 groups, as 8 int32 lanes.
+__m256i scaled_bsums(__m256i sc16, const BlockQ8_K& x) {
+  return _mm256_madd_epi16(load_256(x.bsums), sc16);
+}
+
+// ---- Q2_K ----
+
+// sum_b [ d_x d_w * sum_g (sc_g & 15) sum q x  -  d_x dmin_w * sum_g (sc_g >> 4) bsum_g ]
+float dot_q2_k(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const BlockQ2_K*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+    const __m256i qs[2] = {load_256(w[i].qs), load_256(w[i].qs + 32)};
+    const auto quants = [&](int h, int k) { return two_bits(qs[h], k); };
+    const int32_t isum = hsum_epi32(group16_dot(quants, sc16, x[i].qs));
+    const int32_t msum = hsum_epi32(scaled_bsums(mn16, x[i]));
+    const float dall = x[i].d * half_to_float(w[i].d);
+    const float dmin = x[i].d * half_to_float(w[i].dmin);
+    sum += dall * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+  }
+  return sum;
+}
+
+// ---- Q3_K ----
+
+// The 16 signed 6-bit group scales (s - 32) of a Q3_K block, as int8 in group order. Group j's
+// low nibble is in byte j % 8 (low nibble for j < 8, high for j >= 8), its top 2 bits are bits
+// 2 * (j / 4) of byte 8 + j % 4; read as little-endian words, four groups per word.
+__m128i q3k_scales(const uint8_t* packed) {
+  const uint32_t a = load_u32_le(packed), b = load_u32_le(packed + 4);
+  const uint32_t c = load_u32_le(packed + 8);
+  const uint32_t lo4 = 0x0F0F0F0F, lo2 = 0x03030303;
+  const __m128i s = _mm_setr_epi32(static_cast<int>((a & lo4) | ((c & lo2) << 4)),
+                                   static_cast<int>((b & lo4) | (((c >> 2) & lo2) << 4)),
+                                   static_cast<int>(((a >> 4) & lo4) | (((c >> 4) & lo2) << 4)),
+                                   static_cast<int>(((b >> 4) & lo4) | (((c >> 6) & lo2) << 4)));
+  return _mm_sub_epi8(s, _mm_set1_epi8(32));
+}
+
+// sum_b d_w d_x * sum_g s_g sum q x, q = (low 2 bits + 4 * high bit) - 4.
+float dot_q3_k(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const BlockQ3_K*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(w[i].scales));
+    const __m256i qs[2] = {load_256(w[i].qs), load_256(w[i].qs + 32)};
+    const __m256i hmask = load_256(w[i].hmask);  // bit 4h + k of byte l: element 128h + 32k + l
+    const auto quants = [&](int h, int k) {
+      return _mm256_or_si256(two_bits(qs[h], k), bit_to(hmask, 4 * h + k, 2));
+    };
+    const __m256i isum = _mm256_sub_epi32(group16_dot(quants, sc16, x[i].qs),
+                                          _mm256_slli_epi32(scaled_bsums(sc16, x[i]), 2));
+    sum += (half_to_float(w[i].d) * x[i].d) * static_cast<float>(hsum_epi32(isum));
+  }
+  return sum;
+}
+
+// ---- Q4_K, Q5_K ----
+
+// The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 groups of a Q4_K / Q5_K block
+// (k4_scale_min's layout, read as little-endian words: groups 0-3 are the low 6 bits of bytes
+// 0-3 / 4-7, groups 4-7 a nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 / 4-7).
+__m128i k4_scales_mins(const uint8_t* packed) {
+  const uint32_t a = load_u32_le(packed), b = load_u32_le(packed + 4);
+  const uint32_t c = load_u32_le(packed + 8);
+  const uint32_t lo6 = 0x3F3F3F3F, lo4 = 0x0F0F0F0F, lo2 = 0x03030303;
+  return _mm_setr_epi32(
+      static_cast<int>(a & lo6), static_cast<int>((c & lo4) | (((a >> 6) & lo2) << 4)),
+      static_cast<int>(b & lo6), static_cast<int>(((c >> 4) & lo4) | (((b >> 6) & lo2) << 4)));
+}
+
+// Q4_K and Q5_K: sum_b [ d_w d_x * sum_g sc_g sum q x - dmin_w d_x * sum_g m_g (bsum_2g +
+// bsum_2g+1) ], groups of 32. `qh` null: Q4_K; else Q5_K's fifth bits (bit 2h / 2h + 1 of qh[l]
+// for elements 64h + l / 64h + 32 + l).
+float q45_k_block_term(uint16_t d16, uint16_t dmin16, const uint8_t* packed, const uint8_t* qs,
+                       const uint8_t* qh, const BlockQ8_K& x) {
+  const __m128i sm = k4_scales_mins(packed);
+  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // both halves
+  const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+  // Each min twice, to pair with the two bsums of its group.
+  const __m256i mn_pairs =
+      _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i hbits = qh != nullptr ? load_256(qh) : _mm256_setzero_si256();
+  __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int h = 0; h < 4; ++h) {
+    const __m256i q = load_256(qs + 32 * h);
+    __m256i lo = _mm256_and_si256(q, m4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (qh != nullptr) {
+      lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
+      hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
+    }
+    const __m256i plo = _mm256_maddubs_epi16(lo, load_256(x.qs + 64 * h));
+    const __m256i phi = _mm256_maddubs_epi16(hi, load_256(x.qs + 64 * h + 32));
+    acc[0] = _mm256_add_epi32(
+        acc[0], _mm256_madd_epi16(plo, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h, 2 * h))));
+    acc[1] = _mm256_add_epi32(
+        acc[1],
+        _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1))));
+  }
+  const int32_t isum = hsum_epi32(_mm256_add_epi32(acc[0], acc[1]));
+  const int32_t msum = hsum_epi32(_mm256_madd_epi16(load_256(x.bsums), mn_pairs));
+  const float d = half_to_float(d16) * x.d;
+  const float dmin = half_to_float(dmin16) * x.d;
+  return d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+}
+
+float dot_q4_k(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const BlockQ4_K*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    sum += q45_k_block_term(w[i].d, w[i].dmin, w[i].scales, w[i].qs, nullptr, x[i]);
+  }
+  return sum;
+}
+
+float dot_q5_k(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const BlockQ5_K*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    sum += q45_k_block_term(w[i].d, w[i].dmin, w[i].scales, w[i].qs, w[i].qh, x[i]);
+  }
+  return sum;
+}
+
+// ---- Q6_K ----
+
+// sum_b d_w d_x * sum_g scales_g sum q x, q = (4 low bits | 2 high bits << 4) - 32.
+float dot_q6_k(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const BlockQ6_K*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
+    // Element 128h + 32k + l: nibble k >> 1 of ql[64h + 32(k & 1) + l], bits 2k..2k+1 of
+    // qh[32h + l] on top.
+    const auto quants = [&](int h, int k) {
+      const __m256i ql = load_256(w[i].ql + 64 * h + 32 * (k & 1));
+      const __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+      return _mm256_or_si256(low, _mm256_slli_epi16(two_bits(load_256(w[i].qh + 32 * h), k), 4));
+    };
+    const __m256i isum = _mm256_sub_epi32(group16_dot(quants, sc16, x[i].qs),
+                                          _mm256_slli_epi32(scaled_bsums(sc16, x[i]), 5));
+    sum += (half_to_float(w[i].d) * x[i].d) * static_cast<float>(hsum_epi32(isum));
+  }
+  return sum;
+}
+
+}  // namespace
+
+void add_avx2_kquant_kernels(KernelSet& k) {
+  k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_q2_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ3_K)] = dot_q3_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_K)] = dot_q4_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_K)] = dot_q5_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_q6_k;
+}
+
+}  // namespace slm::isa
