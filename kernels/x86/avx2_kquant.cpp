@@ -25,6 +25,17 @@
 namespace slm::isa {
 namespace {
 
+// The lane sums of a and b: {sum(a), sum(b)} (one reduction for both).
+struct SumPair {
+  int32_t a, b;
+};
+SumPair hsum_pair(__m256i a, __m256i b) {
+  const __m256i h = _mm256_hadd_epi32(a, b);  // per half: a01 a23 b01 b23
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  s = _mm_hadd_epi32(s, s);  // a b a b
+  return {_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1)};
+}
+
 // ---- scale vectors ----
 
 // vpshufb control that copies int16 lane `lo` of each 128-bit half into the whole low half and
@@ -88,8 +99,8 @@ float dot_q2_k(const void* w_row, const void* x_row, size_t n) {
     const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
     const __m256i qs[2] = {load_256(w[i].qs), load_256(w[i].qs + 32)};
     const auto quants = [&](int h, int k) { return two_bits(qs[h], k); };
-    const int32_t isum = hsum_epi32(group16_dot(quants, sc16, x[i].qs));
-    const int32_t msum = hsum_epi32(scaled_bsums(mn16, x[i]));
+    const auto [isum, msum] =
+        hsum_pair(group16_dot(quants, sc16, x[i].qs), scaled_bsums(mn16, x[i]));
     const float dall = x[i].d * half_to_float(w[i].d);
     const float dmin = x[i].d * half_to_float(w[i].dmin);
     sum += dall * static_cast<float>(isum) - dmin * static_cast<float>(msum);
@@ -176,8 +187,8 @@ float q45_k_block_term(uint16_t d16, uint16_t dmin16, const uint8_t* packed, con
         acc[1],
         _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1))));
   }
-  const int32_t isum = hsum_epi32(_mm256_add_epi32(acc[0], acc[1]));
-  const int32_t msum = hsum_epi32(_mm256_madd_epi16(load_256(x.bsums), mn_pairs));
+  const auto [isum, msum] =
+      hsum_pair(_mm256_add_epi32(acc[0], acc[1]), _mm256_madd_epi16(load_256(x.bsums), mn_pairs));
   const float d = half_to_float(d16) * x.d;
   const float dmin = half_to_float(dmin16) * x.d;
   return d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
