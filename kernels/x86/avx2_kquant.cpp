@@ -1,8 +1,9 @@
-// AVX2 dots of the K-quants (Q2_K..Q6_K) with Q8_K activations, compiled with the AVX2 flags and
-// registered by add_avx2_kernels (so the AVX-512 set has them too).
+// AVX2 dots of the K-quants (Q2_K..Q6_K) with Q8_K activations, and of the legacy blocks that
+// avx2.cpp does not cover (Q5_0 x Q8_0, Q4_1 and Q5_1 x Q8_1, at the end). Compiled with the AVX2
+// flags and registered by add_avx2_kernels (so the AVX-512 set has them too).
 //
-// Contract (kernels/dispatch.h): each super-block's integer sums are exact and its float term is
-// formed with the reference's float operations (kernels/ref/quant_k.cpp), so every term is
+// K-quants. Contract (kernels/dispatch.h): each super-block's integer sums are exact and its float
+// term is formed with the reference's float operations (kernels/ref/quant_k.cpp), so every term is
 // bit-identical. The terms are also added in the reference's order, one running sum: a super-block
 // is 256 elements of integer work, so that add chain is never the bottleneck, and the whole dot
 // comes out bit-identical to the reference.
@@ -239,6 +240,79 @@ float dot_q6_k(const void* w_row, const void* x_row, size_t n) {
   return sum;
 }
 
+// ---- legacy 32-element blocks: Q5_0 x Q8_0, Q4_1 x Q8_1, Q5_1 x Q8_1 ----
+// Eight blocks' int32 vectors are reduced together to their 8 block sums and the 8 block terms
+// are formed in float lanes with the reference's operations (no FMA: the files are built with
+// -ffp-contract=off), then added into 8 lane accumulators; the tail blocks one by one.
+
+// A block's 32 nibbles as bytes in element order: low nibbles are elements 0-15, high 16-31.
+__m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_setr_m128i(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+}
+
+// Byte j = 0xFF where bit j of the little-endian word qh (a Q5 block's 5th bits) is set, else 0.
+__m256i bit_mask32(const uint8_t* qh) {
+  const __m256i word = _mm256_set1_epi32(static_cast<int>(load_u32_le(qh)));
+  // Byte j takes byte j / 8 of the word, then keeps bit j % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      word, _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Q5_0: q - 16 as int8 (-16..15). Without its 5th bit, nibble - 16 = nibble | 0xF0 in two's
+// complement; with it, q - 16 is the nibble itself.
+__m256i block_sum_q5_0(const BlockQ5_0& w, const BlockQ8_0& x) {
+  const __m256i q = _mm256_or_si256(
+      nibbles32(w.qs),
+      _mm256_andnot_si256(bit_mask32(w.qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+  return dot_i8x32(q, load_256(x.qs));
+}
+
+__m256i block_sum_q4_1(const BlockQ4_1& w, const BlockQ8_1& x) {
+  return dot_u8x32(nibbles32(w.qs), load_256(x.qs));
+}
+
+__m256i block_sum_q5_1(const BlockQ5_1& w, const BlockQ8_1& x) {
+  const __m256i high = _mm256_and_si256(bit_mask32(w.qh), _mm256_set1_epi8(0x10));
+  return dot_u8x32(_mm256_or_si256(nibbles32(w.qs), high), load_256(x.qs));
+}
+
+// sum_b float(sumi_b) * (d_w d_x) [+ m_w s_x for the types with a min]. The fp16 fields: d first
+// in every block, then m (Q4_1, Q5_1) and s (Q8_1).
+template <typename W, typename X, __m256i (*BlockSum)(const W&, const X&)>
+float dot_blocks32(const void* w_row, const void* x_row, size_t n) {
+  constexpr bool kHasMin = requires(W b) { b.m; };
+  const auto* w = static_cast<const W*>(w_row);
+  const auto* x = static_cast<const X*>(x_row);
+  const size_t nb = n / 32;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    __m256i sums[8];
+    for (size_t j = 0; j < 8; ++j) sums[j] = BlockSum(w[i + j], x[i + j]);
+    const auto* wb = reinterpret_cast<const uint8_t*>(&w[i]);
+    const auto* xb = reinterpret_cast<const uint8_t*>(&x[i]);
+    const __m256 dd = _mm256_mul_ps(fp16_fields8(wb, sizeof(W)), fp16_fields8(xb, sizeof(X)));
+    __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(sums)), dd);
+    if constexpr (kHasMin) {
+      term = _mm256_add_ps(
+          term, _mm256_mul_ps(fp16_fields8(wb + 2, sizeof(W)), fp16_fields8(xb + 2, sizeof(X))));
+    }
+    acc = _mm256_add_ps(acc, term);
+  }
+  float tail = 0.0f;
+  for (; i < nb; ++i) {
+    const auto sumi = static_cast<float>(hsum_epi32(BlockSum(w[i], x[i])));
+    float term = sumi * (half_to_float(w[i].d) * half_to_float(x[i].d));
+    if constexpr (kHasMin) term = term + half_to_float(w[i].m) * half_to_float(x[i].s);
+    tail += term;
+  }
+  return hsum_ps(acc) + tail;
+}
+
 }  // namespace
 
 void add_avx2_kquant_kernels(KernelSet& k) {
@@ -247,6 +321,9 @@ void add_avx2_kquant_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_K)] = dot_q4_k;
   k.vec_dot[static_cast<size_t>(DType::kQ5_K)] = dot_q5_k;
   k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_q6_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks32<BlockQ5_0, BlockQ8_0, block_sum_q5_0>;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks32<BlockQ4_1, BlockQ8_1, block_sum_q4_1>;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks32<BlockQ5_1, BlockQ8_1, block_sum_q5_1>;
 }
 
 }  // namespace slm::isa
