@@ -114,12 +114,13 @@ int8_t act_quant(Fill f, std::mt19937& rng) {
   }
 }
 
-// Q8_K blocks with consistent bsums (the invariant every Q8_K quantizer keeps) and d > 0.
-std::vector<BlockQ8_K> q8_k_blocks(size_t nb, Fill f, std::mt19937& rng) {
+// Q8_K blocks with consistent bsums (the invariant every Q8_K quantizer keeps) and d > 0 (1 when
+// `unit_scale`).
+std::vector<BlockQ8_K> q8_k_blocks(size_t nb, Fill f, std::mt19937& rng, bool unit_scale = false) {
   std::vector<BlockQ8_K> x(nb);
   std::uniform_real_distribution<float> d(1e-3f, 0.1f);
   for (BlockQ8_K& b : x) {
-    b.d = d(rng);
+    b.d = unit_scale ? 1.0f : d(rng);
     for (int8_t& q : b.qs) q = act_quant(f, rng);
     for (size_t g = 0; g < kQK_K / 16; ++g) {
       int s = 0;
@@ -161,6 +162,22 @@ TEST_P(SimdBlockDots, KQuantBlockTermsMatchReferenceExactly) {
               << dtype_name(t) << " fills " << int(wf) << "/" << int(xf) << " blocks " << nb;
         }
       }
+    }
+  }
+}
+
+// Random quants and scales with unit fp16 scales: every super-block term is an integer below 2^24
+// and so is every partial sum, so the whole row is exact in any order. This checks the lanes of
+// batched kernels that a one-block dot never reaches.
+TEST_P(SimdBlockDots, KQuantRowsAreExactOnIntegerScales) {
+  std::mt19937 rng(77);
+  for (DType t : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    for (size_t nb : {1, 5, 8, 9, 16, 19}) {
+      const std::vector<uint8_t> w = weight_blocks(t, nb, Fill::kRandom, true, rng);
+      const std::vector<BlockQ8_K> x = q8_k_blocks(nb, Fill::kRandom, rng, true);
+      const size_t n = nb * kQK_K;
+      EXPECT_EQ(k().dot(t, w.data(), x.data(), n), ref::vec_dot(t, w.data(), x.data(), n))
+          << dtype_name(t) << " blocks " << nb;
     }
   }
 }

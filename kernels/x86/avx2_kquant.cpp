@@ -4,9 +4,10 @@
 //
 // K-quants. Contract (kernels/dispatch.h): each super-block's integer sums are exact and its float
 // term is formed with the reference's float operations (kernels/ref/quant_k.cpp), so every term is
-// bit-identical. The terms are also added in the reference's order, one running sum: a super-block
-// is 256 elements of integer work, so that add chain is never the bottleneck, and the whole dot
-// comes out bit-identical to the reference.
+// bit-identical; only the order of adding the terms differs. Reducing each super-block's int32
+// lanes and forming its term one at a time took about as long as the integer work itself, so
+// 8 super-blocks are reduced together (a transposing reduction) and their 8 terms formed in float
+// lanes (no FMA: these files are built with -ffp-contract=off) and added into 8 accumulators.
 //
 // Integer work per 32 weights: the quants are unpacked to unsigned bytes (0..63) and multiplied by
 // the signed Q8_K bytes with vpmaddubsw (int16 pair sums, no saturation for q <= 127), then
@@ -17,6 +18,7 @@
 // 128 (|scale|) * 16 * 63 * 128 < 2^31.
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/isa_kernels.h"
@@ -25,17 +27,6 @@
 
 namespace slm::isa {
 namespace {
-
-// The lane sums of a and b: {sum(a), sum(b)} (one reduction for both).
-struct SumPair {
-  int32_t a, b;
-};
-SumPair hsum_pair(__m256i a, __m256i b) {
-  const __m256i h = _mm256_hadd_epi32(a, b);  // per half: a01 a23 b01 b23
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-  s = _mm_hadd_epi32(s, s);  // a b a b
-  return {_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1)};
-}
 
 // ---- scale vectors ----
 
@@ -70,7 +61,8 @@ __m256i bit_to(__m256i v, int b, int to) {
 // sum_g sc_g * sum_{l<16} q_{16g+l} x_{16g+l} over a super-block of 16-element groups, as 8
 // int32 lanes; `quants(h, k)` gives the unsigned quants of elements 128h + 32k .. + 31.
 template <typename Quants>
-__m256i group16_dot(const Quants& quants, __m256i sc16, const int8_t* x) {
+[[gnu::always_inline]] inline __m256i group16_dot(const Quants& quants, __m256i sc16,
+                                                  const int8_t* x) {
   __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int h = 0; h < 2; ++h) {
     for (int k = 0; k < 4; ++k) {
@@ -86,27 +78,72 @@ __m256i scaled_bsums(__m256i sc16, const BlockQ8_K& x) {
   return _mm256_madd_epi16(load_256(x.bsums), sc16);
 }
 
+// The integer sums of one super-block as int32 lanes (their lane sums are isum and msum). The
+// functions that make them are always inlined: called, they return through memory.
+struct Lanes {
+  __m256i isum, msum;
+};
+
+// The terms of `count` (1..8) consecutive super-blocks, lane j for block j (zero in lanes past
+// count): (d_w d_x) * isum [- (dmin_w d_x) * msum], the reference's float operations for every
+// K-quant (its Q2_K writes d_x d_w: the same product). Always inlined so that the full batch
+// (count 8) unrolls.
+template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
+[[gnu::always_inline]] inline __m256 superblock_terms(const W* w, const BlockQ8_K* x,
+                                                      size_t count) {
+  __m256i isums[8], msums[8];
+  alignas(16) uint16_t d[8] = {}, dmin[8] = {};
+  alignas(32) float xd[8] = {};
+  for (size_t j = 0; j < 8; ++j) {
+    if (j < count) {
+      const Lanes l = Sums(w[j], x[j]);
+      isums[j] = l.isum;
+      msums[j] = l.msum;
+      d[j] = w[j].d;
+      if constexpr (kHasMin) dmin[j] = w[j].dmin;
+      xd[j] = x[j].d;
+    } else {
+      isums[j] = msums[j] = _mm256_setzero_si256();
+    }
+  }
+  const __m256 vxd = _mm256_load_ps(xd);
+  const __m256 dd =
+      _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(d))), vxd);
+  __m256 term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(reduce8(isums)));
+  if constexpr (kHasMin) {
+    const __m256 ddmin =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(dmin))), vxd);
+    term = _mm256_sub_ps(term, _mm256_mul_ps(ddmin, _mm256_cvtepi32_ps(reduce8(msums))));
+  }
+  return term;
+}
+
+// sum_b of the super-block terms, 8 blocks per batch in 8 lane accumulators.
+template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
+float dot_superblocks(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const W*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  const size_t nb = n / kQK_K;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    acc = _mm256_add_ps(acc, superblock_terms<W, Sums, kHasMin>(w + i, x + i, 8));
+  }
+  if (i < nb) acc = _mm256_add_ps(acc, superblock_terms<W, Sums, kHasMin>(w + i, x + i, nb - i));
+  return hsum_ps(acc);
+}
+
 // ---- Q2_K ----
 
-// sum_b [ d_x d_w * sum_g (sc_g & 15) sum q x  -  d_x dmin_w * sum_g (sc_g >> 4) bsum_g ]
-float dot_q2_k(const void* w_row, const void* x_row, size_t n) {
-  const auto* w = static_cast<const BlockQ2_K*>(w_row);
-  const auto* x = static_cast<const BlockQ8_K*>(x_row);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
-    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
-    const __m256i qs[2] = {load_256(w[i].qs), load_256(w[i].qs + 32)};
-    const auto quants = [&](int h, int k) { return two_bits(qs[h], k); };
-    const auto [isum, msum] =
-        hsum_pair(group16_dot(quants, sc16, x[i].qs), scaled_bsums(mn16, x[i]));
-    const float dall = x[i].d * half_to_float(w[i].d);
-    const float dmin = x[i].d * half_to_float(w[i].dmin);
-    sum += dall * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-  }
-  return sum;
+// isum = sum_g (sc_g & 15) sum q x, msum = sum_g (sc_g >> 4) bsum_g.
+[[gnu::always_inline]] inline Lanes sums_q2_k(const BlockQ2_K& w, const BlockQ8_K& x) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
+  const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+  const __m256i qs[2] = {load_256(w.qs), load_256(w.qs + 32)};
+  const auto quants = [&](int h, int k) { return two_bits(qs[h], k); };
+  return {group16_dot(quants, sc16, x.qs), scaled_bsums(mn16, x)};
 }
 
 // ---- Q3_K ----
@@ -125,23 +162,17 @@ __m128i q3k_scales(const uint8_t* packed) {
   return _mm_sub_epi8(s, _mm_set1_epi8(32));
 }
 
-// sum_b d_w d_x * sum_g s_g sum q x, q = (low 2 bits + 4 * high bit) - 4.
-float dot_q3_k(const void* w_row, const void* x_row, size_t n) {
-  const auto* w = static_cast<const BlockQ3_K*>(w_row);
-  const auto* x = static_cast<const BlockQ8_K*>(x_row);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(w[i].scales));
-    const __m256i qs[2] = {load_256(w[i].qs), load_256(w[i].qs + 32)};
-    const __m256i hmask = load_256(w[i].hmask);  // bit 4h + k of byte l: element 128h + 32k + l
-    const auto quants = [&](int h, int k) {
-      return _mm256_or_si256(two_bits(qs[h], k), bit_to(hmask, 4 * h + k, 2));
-    };
-    const __m256i isum = _mm256_sub_epi32(group16_dot(quants, sc16, x[i].qs),
-                                          _mm256_slli_epi32(scaled_bsums(sc16, x[i]), 2));
-    sum += (half_to_float(w[i].d) * x[i].d) * static_cast<float>(hsum_epi32(isum));
-  }
-  return sum;
+// isum = sum_g s_g sum q x with q = (low 2 bits + 4 * high bit) - 4.
+[[gnu::always_inline]] inline Lanes sums_q3_k(const BlockQ3_K& w, const BlockQ8_K& x) {
+  const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(w.scales));
+  const __m256i qs[2] = {load_256(w.qs), load_256(w.qs + 32)};
+  const __m256i hmask = load_256(w.hmask);  // bit 4h + k of byte l: element 128h + 32k + l
+  const auto quants = [&](int h, int k) {
+    return _mm256_or_si256(two_bits(qs[h], k), bit_to(hmask, 4 * h + k, 2));
+  };
+  return {_mm256_sub_epi32(group16_dot(quants, sc16, x.qs),
+                           _mm256_slli_epi32(scaled_bsums(sc16, x), 2)),
+          _mm256_setzero_si256()};
 }
 
 // ---- Q4_K, Q5_K ----
@@ -158,25 +189,25 @@ __m128i k4_scales_mins(const uint8_t* packed) {
       static_cast<int>(b & lo6), static_cast<int>(((c >> 4) & lo4) | (((b >> 6) & lo2) << 4)));
 }
 
-// Q4_K and Q5_K: sum_b [ d_w d_x * sum_g sc_g sum q x - dmin_w d_x * sum_g m_g (bsum_2g +
-// bsum_2g+1) ], groups of 32. `qh` null: Q4_K; else Q5_K's fifth bits (bit 2h / 2h + 1 of qh[l]
-// for elements 64h + l / 64h + 32 + l).
-float q45_k_block_term(uint16_t d16, uint16_t dmin16, const uint8_t* packed, const uint8_t* qs,
-                       const uint8_t* qh, const BlockQ8_K& x) {
-  const __m128i sm = k4_scales_mins(packed);
+// Groups of 32: isum = sum_g sc_g sum q x, msum = sum_g m_g (bsum_2g + bsum_2g+1). Q5_K adds the
+// fifth bits (bit 2h / 2h + 1 of qh[l] for elements 64h + l / 64h + 32 + l).
+template <typename W>
+[[gnu::always_inline]] inline Lanes sums_q45_k(const W& w, const BlockQ8_K& x) {
+  constexpr bool kFiveBits = requires(W b) { b.qh; };
+  const __m128i sm = k4_scales_mins(w.scales);
   const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // both halves
   const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
   // Each min twice, to pair with the two bsums of its group.
   const __m256i mn_pairs =
       _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i hbits = qh != nullptr ? load_256(qh) : _mm256_setzero_si256();
   __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int h = 0; h < 4; ++h) {
-    const __m256i q = load_256(qs + 32 * h);
+    const __m256i q = load_256(w.qs + 32 * h);
     __m256i lo = _mm256_and_si256(q, m4);
     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    if (qh != nullptr) {
+    if constexpr (kFiveBits) {
+      const __m256i hbits = load_256(w.qh);
       lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
       hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
     }
@@ -188,56 +219,26 @@ float q45_k_block_term(uint16_t d16, uint16_t dmin16, const uint8_t* packed, con
         acc[1],
         _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1))));
   }
-  const auto [isum, msum] =
-      hsum_pair(_mm256_add_epi32(acc[0], acc[1]), _mm256_madd_epi16(load_256(x.bsums), mn_pairs));
-  const float d = half_to_float(d16) * x.d;
-  const float dmin = half_to_float(dmin16) * x.d;
-  return d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-}
-
-float dot_q4_k(const void* w_row, const void* x_row, size_t n) {
-  const auto* w = static_cast<const BlockQ4_K*>(w_row);
-  const auto* x = static_cast<const BlockQ8_K*>(x_row);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    sum += q45_k_block_term(w[i].d, w[i].dmin, w[i].scales, w[i].qs, nullptr, x[i]);
-  }
-  return sum;
-}
-
-float dot_q5_k(const void* w_row, const void* x_row, size_t n) {
-  const auto* w = static_cast<const BlockQ5_K*>(w_row);
-  const auto* x = static_cast<const BlockQ8_K*>(x_row);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    sum += q45_k_block_term(w[i].d, w[i].dmin, w[i].scales, w[i].qs, w[i].qh, x[i]);
-  }
-  return sum;
+  return {_mm256_add_epi32(acc[0], acc[1]), _mm256_madd_epi16(load_256(x.bsums), mn_pairs)};
 }
 
 // ---- Q6_K ----
 
-// sum_b d_w d_x * sum_g scales_g sum q x, q = (4 low bits | 2 high bits << 4) - 32.
-float dot_q6_k(const void* w_row, const void* x_row, size_t n) {
-  const auto* w = static_cast<const BlockQ6_K*>(w_row);
-  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+// isum = sum_g scales_g sum q x, q = (4 low bits | 2 high bits << 4) - 32.
+[[gnu::always_inline]] inline Lanes sums_q6_k(const BlockQ6_K& w, const BlockQ8_K& x) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    const __m256i sc16 =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
-    // Element 128h + 32k + l: nibble k >> 1 of ql[64h + 32(k & 1) + l], bits 2k..2k+1 of
-    // qh[32h + l] on top.
-    const auto quants = [&](int h, int k) {
-      const __m256i ql = load_256(w[i].ql + 64 * h + 32 * (k & 1));
-      const __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
-      return _mm256_or_si256(low, _mm256_slli_epi16(two_bits(load_256(w[i].qh + 32 * h), k), 4));
-    };
-    const __m256i isum = _mm256_sub_epi32(group16_dot(quants, sc16, x[i].qs),
-                                          _mm256_slli_epi32(scaled_bsums(sc16, x[i]), 5));
-    sum += (half_to_float(w[i].d) * x[i].d) * static_cast<float>(hsum_epi32(isum));
-  }
-  return sum;
+  const __m256i sc16 =
+      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+  // Element 128h + 32k + l: nibble k >> 1 of ql[64h + 32(k & 1) + l], bits 2k..2k+1 of
+  // qh[32h + l] on top.
+  const auto quants = [&](int h, int k) {
+    const __m256i ql = load_256(w.ql + 64 * h + 32 * (k & 1));
+    const __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+    return _mm256_or_si256(low, _mm256_slli_epi16(two_bits(load_256(w.qh + 32 * h), k), 4));
+  };
+  return {_mm256_sub_epi32(group16_dot(quants, sc16, x.qs),
+                           _mm256_slli_epi32(scaled_bsums(sc16, x), 5)),
+          _mm256_setzero_si256()};
 }
 
 // ---- legacy 32-element blocks: Q5_0 x Q8_0, Q4_1 x Q8_1, Q5_1 x Q8_1 ----
@@ -316,11 +317,13 @@ float dot_blocks32(const void* w_row, const void* x_row, size_t n) {
 }  // namespace
 
 void add_avx2_kquant_kernels(KernelSet& k) {
-  k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_q2_k;
-  k.vec_dot[static_cast<size_t>(DType::kQ3_K)] = dot_q3_k;
-  k.vec_dot[static_cast<size_t>(DType::kQ4_K)] = dot_q4_k;
-  k.vec_dot[static_cast<size_t>(DType::kQ5_K)] = dot_q5_k;
-  k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_q6_k;
+  k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_superblocks<BlockQ2_K, sums_q2_k, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ3_K)] = dot_superblocks<BlockQ3_K, sums_q3_k, false>;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_K)] =
+      dot_superblocks<BlockQ4_K, sums_q45_k<BlockQ4_K>, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_K)] =
+      dot_superblocks<BlockQ5_K, sums_q45_k<BlockQ5_K>, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_superblocks<BlockQ6_K, sums_q6_k, false>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks32<BlockQ5_0, BlockQ8_0, block_sum_q5_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks32<BlockQ4_1, BlockQ8_1, block_sum_q4_1>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks32<BlockQ5_1, BlockQ8_1, block_sum_q5_1>;
