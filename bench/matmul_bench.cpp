@@ -55,6 +55,10 @@ void BM_Matmul(benchmark::State& state, DType type, int threads) {
     state.SkipWithError("no reference quantizer for this type");
     return;
   }
+  if (cols % traits(type).block_elems != 0) {  // e.g. K-quants (256) at Qwen2.5-0.5B's 896
+    state.SkipWithError("cols is not a multiple of the block size");
+    return;
+  }
   Problem p = make_problem(type, rows, cols, tokens);
   state.SetLabel(std::string(active_isa_name()));
   for (auto _ : state) {
