@@ -16,55 +16,15 @@
 
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/quant.h"
+#include "kernels/x86/avx2_common.h"
 
 namespace slm::isa {
 namespace {
-
-float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 double hsum_pd(__m256d v) {
   __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
   return _mm_cvtsd_f64(s);
-}
-
-int32_t hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
-
-// The fp16 scales (first field of each block) of 8 consecutive blocks, as floats.
-__m256 block_scales8(const uint8_t* first, size_t stride) {
-  alignas(16) uint16_t h[8];
-  for (size_t j = 0; j < 8; ++j) std::memcpy(&h[j], first + j * stride, sizeof(uint16_t));
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-}
-
-// [sum(v[0]), ..., sum(v[7])]: transposing horizontal adds.
-__m256i reduce8(const __m256i* v) {
-  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]);
-  const __m256i h23 = _mm256_hadd_epi32(v[2], v[3]);
-  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]);
-  const __m256i h67 = _mm256_hadd_epi32(v[6], v[7]);
-  const __m256i h0123 = _mm256_hadd_epi32(h01, h23);  // low half: blocks 0-3, low lanes
-  const __m256i h4567 = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
-
-// 8 int32 partial sums of w . x over 32 int8 pairs (|w|, |x| <= 127, or |w| <= 8).
-__m256i dot_i8x32(__m256i w, __m256i x) {
-  const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(w, x));
-  return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
 }
 
 __m256i load_q8_0(const BlockQ8_0& b) {
@@ -92,8 +52,8 @@ float dot_with_q8_0(const void* w_row, const void* x_row, size_t n) {
     __m256i sums[8];
     for (size_t j = 0; j < 8; ++j) sums[j] = dot_i8x32(Load(w[i + j]), load_q8_0(x[i + j]));
     const __m256 dd =
-        _mm256_mul_ps(block_scales8(reinterpret_cast<const uint8_t*>(&w[i]), sizeof(WBlock)),
-                      block_scales8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
+        _mm256_mul_ps(fp16_fields8(reinterpret_cast<const uint8_t*>(&w[i]), sizeof(WBlock)),
+                      fp16_fields8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
     acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(sums)), dd));
   }
   float tail = 0.0f;
