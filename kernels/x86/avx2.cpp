@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "kernels/x86/avx2_common.h"
 
@@ -134,32 +135,52 @@ __m256 round_half_away(__m256 v) {
   return _mm256_or_ps(_mm256_add_ps(t, up), _mm256_and_ps(v, sign));
 }
 
-// Q8_0 (ggml quantize_row_q8_0_ref): d = amax / 127, q = roundf(clamp(x / d)). NaN inputs are
-// skipped by the max and become -127, as in the reference (operand order of max_ps matters).
+// One block of 32 for Q8_0 / Q8_1 (ggml quantize_row_q8_0_ref): d = amax / 127,
+// q = roundf(clamp(x / d)). NaN inputs are skipped by the max and become -127, as in the
+// reference (operand order of max_ps matters). Writes the quants, returns d (unrounded) and, when
+// `sum` is given, the sum of the quants.
+float quantize_block_int8(const float* src, int8_t* qs, int32_t* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (size_t k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(src + 8 * k);
+    amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax);
+  }
+  const float d = hmax_ps(amax) / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (size_t k = 0; k < 4; ++k) {
+    __m256 s = _mm256_max_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(-127.0f));
+    s = _mm256_min_ps(s, _mm256_set1_ps(127.0f));
+    q[k] = _mm256_cvttps_epi32(round_half_away(s));
+  }
+  // packs work per 128-bit lane; the permute puts the 4-byte groups back in element order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), ordered);
+  if (sum != nullptr) {
+    *sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+  }
+  return d;
+}
+
 void quantize_q8_0(const float* src, void* dst, size_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
   for (size_t i = 0; i < n / kQK8_0; ++i, src += kQK8_0) {
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (size_t k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(src + 8 * k);
-      amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax);
-    }
-    const float d = hmax_ps(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    b[i].d = _cvtss_sh(quantize_block_int8(src, b[i].qs, nullptr), _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+// Q8_1 (ggml quantize_row_q8_1_ref): as Q8_0, plus s = fp16(sum(q) * d) with d unrounded.
+void quantize_q8_1(const float* src, void* dst, size_t n) {
+  auto* b = static_cast<BlockQ8_1*>(dst);
+  for (size_t i = 0; i < n / kQK8_1; ++i, src += kQK8_1) {
+    int32_t sum = 0;
+    const float d = quantize_block_int8(src, b[i].qs, &sum);
     b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
-    const __m256 vid = _mm256_set1_ps(id);
-    __m256i q[4];
-    for (size_t k = 0; k < 4; ++k) {
-      __m256 s = _mm256_max_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(-127.0f));
-      s = _mm256_min_ps(s, _mm256_set1_ps(127.0f));
-      q[k] = _mm256_cvttps_epi32(round_half_away(s));
-    }
-    // packs work per 128-bit lane; the permute puts the 4-byte groups back in element order.
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), ordered);
+    b[i].s = _cvtss_sh(static_cast<float>(sum) * d, _MM_FROUND_TO_NEAREST_INT);
   }
 }
 
@@ -219,6 +240,7 @@ void add_avx2_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
+  k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;
   k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;
 }
 
