@@ -72,7 +72,8 @@ void expect_dot_close(const KernelSet& k, DType wt, const void* w, const void* x
 TEST_P(SimdKernels, DotsMatchReferenceOnRandomRows) {
   std::mt19937 rng(1234);
   for (DType wt : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
-                   DType::kQ5_0, DType::kQ8_1}) {
+                   DType::kQ5_0, DType::kQ5_1, DType::kQ8_1, DType::kQ2_K, DType::kQ3_K,
+                   DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const size_t block = traits(wt).block_elems == 1 ? 32 : traits(wt).block_elems;
     for (size_t nb : kBlockCounts) {
       // F32/F16 also at lengths that are not a multiple of any vector width.
@@ -128,7 +129,7 @@ void expect_same_bytes(const KernelSet& k, DType t, const std::vector<float>& x)
 
 TEST_P(SimdKernels, ActivationQuantizersGiveReferenceBytes) {
   std::mt19937 rng(99);
-  for (DType t : {DType::kQ8_0, DType::kQ8_K, DType::kF16}) {
+  for (DType t : {DType::kQ8_0, DType::kQ8_1, DType::kQ8_K, DType::kF16}) {
     const size_t block = t == DType::kF16 ? 32 : traits(t).block_elems;
     for (size_t nb : kBlockCounts) {
       for (float scale : {1e-3f, 1.0f, 300.0f}) expect_same_bytes(k(), t, random_row(rng, nb * block, scale));
@@ -149,7 +150,7 @@ TEST_P(SimdKernels, ActivationQuantizersGiveReferenceBytes) {
 // Blocks that stress the Q8 quantizers: all zero, ties (amax 127 gives d = 1, so k + 0.5 is an
 // exact tie that roundf sends away from zero), a sign-flipped max, infinities.
 TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
-  for (DType t : {DType::kQ8_0, DType::kQ8_K}) {
+  for (DType t : {DType::kQ8_0, DType::kQ8_1, DType::kQ8_K}) {
     const size_t block = traits(t).block_elems;
     std::vector<float> x(3 * block, 0.0f);  // block 0 all zero
     for (size_t j = 0; j < block; ++j) {
@@ -165,6 +166,7 @@ TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
   std::vector<float> inf(32, 1.0f);
   inf[3] = std::numeric_limits<float>::infinity();
   expect_same_bytes(k(), DType::kQ8_0, inf);
+  expect_same_bytes(k(), DType::kQ8_1, inf);
   std::vector<float> inf_k(256, -2.0f);
   inf_k[200] = -std::numeric_limits<float>::infinity();
   expect_same_bytes(k(), DType::kQ8_K, inf_k);

@@ -15,56 +15,17 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
+#include "kernels/x86/avx2_common.h"
 
 namespace slm::isa {
 namespace {
-
-float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 double hsum_pd(__m256d v) {
   __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
   return _mm_cvtsd_f64(s);
-}
-
-int32_t hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
-
-// The fp16 scales (first field of each block) of 8 consecutive blocks, as floats.
-__m256 block_scales8(const uint8_t* first, size_t stride) {
-  alignas(16) uint16_t h[8];
-  for (size_t j = 0; j < 8; ++j) std::memcpy(&h[j], first + j * stride, sizeof(uint16_t));
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-}
-
-// [sum(v[0]), ..., sum(v[7])]: transposing horizontal adds.
-__m256i reduce8(const __m256i* v) {
-  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]);
-  const __m256i h23 = _mm256_hadd_epi32(v[2], v[3]);
-  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]);
-  const __m256i h67 = _mm256_hadd_epi32(v[6], v[7]);
-  const __m256i h0123 = _mm256_hadd_epi32(h01, h23);  // low half: blocks 0-3, low lanes
-  const __m256i h4567 = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
-
-// 8 int32 partial sums of w . x over 32 int8 pairs (|w|, |x| <= 127, or |w| <= 8).
-__m256i dot_i8x32(__m256i w, __m256i x) {
-  const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(w, x));
-  return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
 }
 
 __m256i load_q8_0(const BlockQ8_0& b) {
@@ -92,8 +53,8 @@ float dot_with_q8_0(const void* w_row, const void* x_row, size_t n) {
     __m256i sums[8];
     for (size_t j = 0; j < 8; ++j) sums[j] = dot_i8x32(Load(w[i + j]), load_q8_0(x[i + j]));
     const __m256 dd =
-        _mm256_mul_ps(block_scales8(reinterpret_cast<const uint8_t*>(&w[i]), sizeof(WBlock)),
-                      block_scales8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
+        _mm256_mul_ps(fp16_fields8(reinterpret_cast<const uint8_t*>(&w[i]), sizeof(WBlock)),
+                      fp16_fields8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
     acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(sums)), dd));
   }
   float tail = 0.0f;
@@ -174,32 +135,52 @@ __m256 round_half_away(__m256 v) {
   return _mm256_or_ps(_mm256_add_ps(t, up), _mm256_and_ps(v, sign));
 }
 
-// Q8_0 (ggml quantize_row_q8_0_ref): d = amax / 127, q = roundf(clamp(x / d)). NaN inputs are
-// skipped by the max and become -127, as in the reference (operand order of max_ps matters).
+// One block of 32 for Q8_0 / Q8_1 (ggml quantize_row_q8_0_ref): d = amax / 127,
+// q = roundf(clamp(x / d)). NaN inputs are skipped by the max and become -127, as in the
+// reference (operand order of max_ps matters). Writes the quants, returns d (unrounded) and, when
+// `sum` is given, the sum of the quants.
+float quantize_block_int8(const float* src, int8_t* qs, int32_t* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (size_t k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(src + 8 * k);
+    amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax);
+  }
+  const float d = hmax_ps(amax) / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (size_t k = 0; k < 4; ++k) {
+    __m256 s = _mm256_max_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(-127.0f));
+    s = _mm256_min_ps(s, _mm256_set1_ps(127.0f));
+    q[k] = _mm256_cvttps_epi32(round_half_away(s));
+  }
+  // packs work per 128-bit lane; the permute puts the 4-byte groups back in element order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), ordered);
+  if (sum != nullptr) {
+    *sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+  }
+  return d;
+}
+
 void quantize_q8_0(const float* src, void* dst, size_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
   for (size_t i = 0; i < n / kQK8_0; ++i, src += kQK8_0) {
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (size_t k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(src + 8 * k);
-      amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax);
-    }
-    const float d = hmax_ps(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    b[i].d = _cvtss_sh(quantize_block_int8(src, b[i].qs, nullptr), _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+// Q8_1 (ggml quantize_row_q8_1_ref): as Q8_0, plus s = fp16(sum(q) * d) with d unrounded.
+void quantize_q8_1(const float* src, void* dst, size_t n) {
+  auto* b = static_cast<BlockQ8_1*>(dst);
+  for (size_t i = 0; i < n / kQK8_1; ++i, src += kQK8_1) {
+    int32_t sum = 0;
+    const float d = quantize_block_int8(src, b[i].qs, &sum);
     b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
-    const __m256 vid = _mm256_set1_ps(id);
-    __m256i q[4];
-    for (size_t k = 0; k < 4; ++k) {
-      __m256 s = _mm256_max_ps(_mm256_mul_ps(v[k], vid), _mm256_set1_ps(-127.0f));
-      s = _mm256_min_ps(s, _mm256_set1_ps(127.0f));
-      q[k] = _mm256_cvttps_epi32(round_half_away(s));
-    }
-    // packs work per 128-bit lane; the permute puts the 4-byte groups back in element order.
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), ordered);
+    b[i].s = _cvtss_sh(static_cast<float>(sum) * d, _MM_FROUND_TO_NEAREST_INT);
   }
 }
 
@@ -252,12 +233,14 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
 
 void add_avx2_kernels(KernelSet& k) {
   add_avx2_ops(k.ops);
+  add_avx2_kquant_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, load_q8_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
+  k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;
   k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;
 }
 

@@ -1,0 +1,68 @@
+// Small AVX2 helpers shared by the kernels/x86/avx2*.cpp translation units. Include it only from
+// files compiled with the AVX2 flags. Everything has internal linkage (an anonymous namespace): an
+// inline function with external linkage could be emitted with AVX2 or AVX-512 code by several
+// translation units and the linker would keep one copy for all callers.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace slm::isa {
+namespace {
+
+inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+inline __m256i load_256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// The fp16 fields at `first + j * stride` (j = 0..7), as floats: e.g. the scales of 8 blocks.
+inline __m256 fp16_fields8(const uint8_t* first, size_t stride) {
+  alignas(16) uint16_t h[8];
+  for (size_t j = 0; j < 8; ++j) std::memcpy(&h[j], first + j * stride, sizeof(uint16_t));
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// [sum(v[0]), ..., sum(v[7])]: transposing horizontal adds.
+inline __m256i reduce8(const __m256i* v) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]);
+  const __m256i h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]);
+  const __m256i h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23);  // low half: blocks 0-3, low lanes
+  const __m256i h4567 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+// 8 int32 partial sums of w . x over 32 int8 pairs (|w|, |x| <= 127, or |w| <= 16).
+inline __m256i dot_i8x32(__m256i w, __m256i x) {
+  const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(w, x));
+  return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
+}
+
+// 8 int32 partial sums of q . x over 32 pairs, q unsigned and x signed bytes. Exact while
+// 2 * max(q) * 128 <= 32767 (vpmaddubsw saturates its int16 pair sums): q <= 127.
+inline __m256i dot_u8x32(__m256i q, __m256i x) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+}
+
+}  // namespace
+}  // namespace slm::isa

@@ -1,0 +1,332 @@
+// AVX2 dots of the K-quants (Q2_K..Q6_K) with Q8_K activations, and of the legacy blocks that
+// avx2.cpp does not cover (Q5_0 x Q8_0, Q4_1 and Q5_1 x Q8_1, at the end). Compiled with the AVX2
+// flags and registered by add_avx2_kernels (so the AVX-512 set has them too).
+//
+// K-quants. Contract (kernels/dispatch.h): each super-block's integer sums are exact and its float
+// term is formed with the reference's float operations (kernels/ref/quant_k.cpp), so every term is
+// bit-identical; only the order of adding the terms differs. Reducing each super-block's int32
+// lanes and forming its term one at a time took about as long as the integer work itself, so
+// 8 super-blocks are reduced together (a transposing reduction) and their 8 terms formed in float
+// lanes (no FMA: these files are built with -ffp-contract=off) and added into 8 accumulators.
+//
+// Integer work per 32 weights: the quants are unpacked to unsigned bytes (0..63) and multiplied by
+// the signed Q8_K bytes with vpmaddubsw (int16 pair sums, no saturation for q <= 127), then
+// vpmaddwd by the group's integer scale broadcast as int16 gives int32 lanes. Offsets that make a
+// quant signed (Q3_K's -4, Q6_K's -32) are taken out once per super-block through Q8_K's bsums,
+// the sums of each 16 activations: sum_g s_g sum (q - o) x = sum_g s_g sum q x - o sum_g s_g bsum_g
+// (exact, since a Q8_K block's bsums are the sums of its quants). Bounds: |isum| <= 16 groups *
+// 128 (|scale|) * 16 * 63 * 128 < 2^31.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
+#include "kernels/x86/avx2_common.h"
+
+namespace slm::isa {
+namespace {
+
+// ---- scale vectors ----
+
+// vpshufb control that copies int16 lane `lo` of each 128-bit half into the whole low half and
+// lane `hi` into the whole high half.
+__m256i int16_lane_pick(int lo, int hi) {
+  return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * lo)),
+                           _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * hi)));
+}
+
+// 16-element groups (Q2_K, Q3_K, Q6_K): the 32 weights at 128h + 32k cover groups 8h + 2k (low
+// half of a register) and 8h + 2k + 1 (high half). `sc16` holds the 16 group scales as int16
+// (groups 0-7 in the low half, 8-15 in the high half); this returns the pair for (h, k).
+__m256i group16_scales(__m256i sc16, int h, int k) {
+  const __m256i half = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                              : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  return _mm256_shuffle_epi8(half, int16_lane_pick(2 * k, 2 * k + 1));
+}
+
+// Bits 2k..2k+1 of each byte (k = 0..3): the 2-bit quants of Q2_K / Q3_K chunk k.
+__m256i two_bits(__m256i v, int k) {
+  return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+}
+
+// Bit b of each byte moved to bit `to` (every other bit cleared).
+__m256i bit_to(__m256i v, int b, int to) {
+  const __m256i moved = b >= to ? _mm256_srl_epi16(v, _mm_cvtsi32_si128(b - to))
+                                : _mm256_sll_epi16(v, _mm_cvtsi32_si128(to - b));
+  return _mm256_and_si256(moved, _mm256_set1_epi8(static_cast<char>(1 << to)));
+}
+
+// sum_g sc_g * sum_{l<16} q_{16g+l} x_{16g+l} over a super-block of 16-element groups, as 8
+// int32 lanes; `quants(h, k)` gives the unsigned quants of elements 128h + 32k .. + 31.
+template <typename Quants>
+[[gnu::always_inline]] inline __m256i group16_dot(const Quants& quants, __m256i sc16,
+                                                  const int8_t* x) {
+  __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = _mm256_maddubs_epi16(quants(h, k), load_256(x + 128 * h + 32 * k));
+      acc[k & 1] = _mm256_add_epi32(acc[k & 1], _mm256_madd_epi16(p, group16_scales(sc16, h, k)));
+    }
+  }
+  return _mm256_add_epi32(acc[0], acc[1]);
+}
+
+// sum_g s_g * bsum_g over the 16 groups, as 8 int32 lanes.
+__m256i scaled_bsums(__m256i sc16, const BlockQ8_K& x) {
+  return _mm256_madd_epi16(load_256(x.bsums), sc16);
+}
+
+// The integer sums of one super-block as int32 lanes (their lane sums are isum and msum). The
+// functions that make them are always inlined: called, they return through memory.
+struct Lanes {
+  __m256i isum, msum;
+};
+
+// The terms of `count` (1..8) consecutive super-blocks, lane j for block j (zero in lanes past
+// count): (d_w d_x) * isum [- (dmin_w d_x) * msum], the reference's float operations for every
+// K-quant (its Q2_K writes d_x d_w: the same product). Always inlined so that the full batch
+// (count 8) unrolls.
+template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
+[[gnu::always_inline]] inline __m256 superblock_terms(const W* w, const BlockQ8_K* x,
+                                                      size_t count) {
+  __m256i isums[8], msums[8];
+  alignas(16) uint16_t d[8] = {}, dmin[8] = {};
+  alignas(32) float xd[8] = {};
+  for (size_t j = 0; j < 8; ++j) {
+    if (j < count) {
+      const Lanes l = Sums(w[j], x[j]);
+      isums[j] = l.isum;
+      msums[j] = l.msum;
+      d[j] = w[j].d;
+      if constexpr (kHasMin) dmin[j] = w[j].dmin;
+      xd[j] = x[j].d;
+    } else {
+      isums[j] = msums[j] = _mm256_setzero_si256();
+    }
+  }
+  const __m256 vxd = _mm256_load_ps(xd);
+  const __m256 dd =
+      _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(d))), vxd);
+  __m256 term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(reduce8(isums)));
+  if constexpr (kHasMin) {
+    const __m256 ddmin =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(dmin))), vxd);
+    term = _mm256_sub_ps(term, _mm256_mul_ps(ddmin, _mm256_cvtepi32_ps(reduce8(msums))));
+  }
+  return term;
+}
+
+// sum_b of the super-block terms, 8 blocks per batch in 8 lane accumulators.
+template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
+float dot_superblocks(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const W*>(w_row);
+  const auto* x = static_cast<const BlockQ8_K*>(x_row);
+  const size_t nb = n / kQK_K;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    acc = _mm256_add_ps(acc, superblock_terms<W, Sums, kHasMin>(w + i, x + i, 8));
+  }
+  if (i < nb) acc = _mm256_add_ps(acc, superblock_terms<W, Sums, kHasMin>(w + i, x + i, nb - i));
+  return hsum_ps(acc);
+}
+
+// ---- Q2_K ----
+
+// isum = sum_g (sc_g & 15) sum q x, msum = sum_g (sc_g >> 4) bsum_g.
+[[gnu::always_inline]] inline Lanes sums_q2_k(const BlockQ2_K& w, const BlockQ8_K& x) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
+  const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+  const __m256i qs[2] = {load_256(w.qs), load_256(w.qs + 32)};
+  const auto quants = [&](int h, int k) { return two_bits(qs[h], k); };
+  return {group16_dot(quants, sc16, x.qs), scaled_bsums(mn16, x)};
+}
+
+// ---- Q3_K ----
+
+// The 16 signed 6-bit group scales (s - 32) of a Q3_K block, as int8 in group order. Group j's
+// low nibble is in byte j % 8 (low nibble for j < 8, high for j >= 8), its top 2 bits are bits
+// 2 * (j / 4) of byte 8 + j % 4; read as little-endian words, four groups per word.
+__m128i q3k_scales(const uint8_t* packed) {
+  const uint32_t a = load_u32_le(packed), b = load_u32_le(packed + 4);
+  const uint32_t c = load_u32_le(packed + 8);
+  const uint32_t lo4 = 0x0F0F0F0F, lo2 = 0x03030303;
+  const __m128i s = _mm_setr_epi32(static_cast<int>((a & lo4) | ((c & lo2) << 4)),
+                                   static_cast<int>((b & lo4) | (((c >> 2) & lo2) << 4)),
+                                   static_cast<int>(((a >> 4) & lo4) | (((c >> 4) & lo2) << 4)),
+                                   static_cast<int>(((b >> 4) & lo4) | (((c >> 6) & lo2) << 4)));
+  return _mm_sub_epi8(s, _mm_set1_epi8(32));
+}
+
+// isum = sum_g s_g sum q x with q = (low 2 bits + 4 * high bit) - 4.
+[[gnu::always_inline]] inline Lanes sums_q3_k(const BlockQ3_K& w, const BlockQ8_K& x) {
+  const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(w.scales));
+  const __m256i qs[2] = {load_256(w.qs), load_256(w.qs + 32)};
+  const __m256i hmask = load_256(w.hmask);  // bit 4h + k of byte l: element 128h + 32k + l
+  const auto quants = [&](int h, int k) {
+    return _mm256_or_si256(two_bits(qs[h], k), bit_to(hmask, 4 * h + k, 2));
+  };
+  return {_mm256_sub_epi32(group16_dot(quants, sc16, x.qs),
+                           _mm256_slli_epi32(scaled_bsums(sc16, x), 2)),
+          _mm256_setzero_si256()};
+}
+
+// ---- Q4_K, Q5_K ----
+
+// The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 groups of a Q4_K / Q5_K block
+// (k4_scale_min's layout, read as little-endian words: groups 0-3 are the low 6 bits of bytes
+// 0-3 / 4-7, groups 4-7 a nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 / 4-7).
+__m128i k4_scales_mins(const uint8_t* packed) {
+  const uint32_t a = load_u32_le(packed), b = load_u32_le(packed + 4);
+  const uint32_t c = load_u32_le(packed + 8);
+  const uint32_t lo6 = 0x3F3F3F3F, lo4 = 0x0F0F0F0F, lo2 = 0x03030303;
+  return _mm_setr_epi32(
+      static_cast<int>(a & lo6), static_cast<int>((c & lo4) | (((a >> 6) & lo2) << 4)),
+      static_cast<int>(b & lo6), static_cast<int>(((c >> 4) & lo4) | (((b >> 6) & lo2) << 4)));
+}
+
+// Groups of 32: isum = sum_g sc_g sum q x, msum = sum_g m_g (bsum_2g + bsum_2g+1). Q5_K adds the
+// fifth bits (bit 2h / 2h + 1 of qh[l] for elements 64h + l / 64h + 32 + l).
+template <typename W>
+[[gnu::always_inline]] inline Lanes sums_q45_k(const W& w, const BlockQ8_K& x) {
+  constexpr bool kFiveBits = requires(W b) { b.qh; };
+  const __m128i sm = k4_scales_mins(w.scales);
+  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // both halves
+  const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+  // Each min twice, to pair with the two bsums of its group.
+  const __m256i mn_pairs =
+      _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int h = 0; h < 4; ++h) {
+    const __m256i q = load_256(w.qs + 32 * h);
+    __m256i lo = _mm256_and_si256(q, m4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if constexpr (kFiveBits) {
+      const __m256i hbits = load_256(w.qh);
+      lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
+      hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
+    }
+    const __m256i plo = _mm256_maddubs_epi16(lo, load_256(x.qs + 64 * h));
+    const __m256i phi = _mm256_maddubs_epi16(hi, load_256(x.qs + 64 * h + 32));
+    acc[0] = _mm256_add_epi32(
+        acc[0], _mm256_madd_epi16(plo, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h, 2 * h))));
+    acc[1] = _mm256_add_epi32(
+        acc[1],
+        _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1))));
+  }
+  return {_mm256_add_epi32(acc[0], acc[1]), _mm256_madd_epi16(load_256(x.bsums), mn_pairs)};
+}
+
+// ---- Q6_K ----
+
+// isum = sum_g scales_g sum q x, q = (4 low bits | 2 high bits << 4) - 32.
+[[gnu::always_inline]] inline Lanes sums_q6_k(const BlockQ6_K& w, const BlockQ8_K& x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i sc16 =
+      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+  // Element 128h + 32k + l: nibble k >> 1 of ql[64h + 32(k & 1) + l], bits 2k..2k+1 of
+  // qh[32h + l] on top.
+  const auto quants = [&](int h, int k) {
+    const __m256i ql = load_256(w.ql + 64 * h + 32 * (k & 1));
+    const __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+    return _mm256_or_si256(low, _mm256_slli_epi16(two_bits(load_256(w.qh + 32 * h), k), 4));
+  };
+  return {_mm256_sub_epi32(group16_dot(quants, sc16, x.qs),
+                           _mm256_slli_epi32(scaled_bsums(sc16, x), 5)),
+          _mm256_setzero_si256()};
+}
+
+// ---- legacy 32-element blocks: Q5_0 x Q8_0, Q4_1 x Q8_1, Q5_1 x Q8_1 ----
+// Eight blocks' int32 vectors are reduced together to their 8 block sums and the 8 block terms
+// are formed in float lanes with the reference's operations (no FMA: the files are built with
+// -ffp-contract=off), then added into 8 lane accumulators; the tail blocks one by one.
+
+// A block's 32 nibbles as bytes in element order: low nibbles are elements 0-15, high 16-31.
+__m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_setr_m128i(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+}
+
+// Byte j = 0xFF where bit j of the little-endian word qh (a Q5 block's 5th bits) is set, else 0.
+__m256i bit_mask32(const uint8_t* qh) {
+  const __m256i word = _mm256_set1_epi32(static_cast<int>(load_u32_le(qh)));
+  // Byte j takes byte j / 8 of the word, then keeps bit j % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      word, _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Q5_0: q - 16 as int8 (-16..15). Without its 5th bit, nibble - 16 = nibble | 0xF0 in two's
+// complement; with it, q - 16 is the nibble itself.
+__m256i block_sum_q5_0(const BlockQ5_0& w, const BlockQ8_0& x) {
+  const __m256i q = _mm256_or_si256(
+      nibbles32(w.qs),
+      _mm256_andnot_si256(bit_mask32(w.qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+  return dot_i8x32(q, load_256(x.qs));
+}
+
+__m256i block_sum_q4_1(const BlockQ4_1& w, const BlockQ8_1& x) {
+  return dot_u8x32(nibbles32(w.qs), load_256(x.qs));
+}
+
+__m256i block_sum_q5_1(const BlockQ5_1& w, const BlockQ8_1& x) {
+  const __m256i high = _mm256_and_si256(bit_mask32(w.qh), _mm256_set1_epi8(0x10));
+  return dot_u8x32(_mm256_or_si256(nibbles32(w.qs), high), load_256(x.qs));
+}
+
+// sum_b float(sumi_b) * (d_w d_x) [+ m_w s_x for the types with a min]. The fp16 fields: d first
+// in every block, then m (Q4_1, Q5_1) and s (Q8_1).
+template <typename W, typename X, __m256i (*BlockSum)(const W&, const X&)>
+float dot_blocks32(const void* w_row, const void* x_row, size_t n) {
+  constexpr bool kHasMin = requires(W b) { b.m; };
+  const auto* w = static_cast<const W*>(w_row);
+  const auto* x = static_cast<const X*>(x_row);
+  const size_t nb = n / 32;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    __m256i sums[8];
+    for (size_t j = 0; j < 8; ++j) sums[j] = BlockSum(w[i + j], x[i + j]);
+    const auto* wb = reinterpret_cast<const uint8_t*>(&w[i]);
+    const auto* xb = reinterpret_cast<const uint8_t*>(&x[i]);
+    const __m256 dd = _mm256_mul_ps(fp16_fields8(wb, sizeof(W)), fp16_fields8(xb, sizeof(X)));
+    __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(sums)), dd);
+    if constexpr (kHasMin) {
+      term = _mm256_add_ps(
+          term, _mm256_mul_ps(fp16_fields8(wb + 2, sizeof(W)), fp16_fields8(xb + 2, sizeof(X))));
+    }
+    acc = _mm256_add_ps(acc, term);
+  }
+  float tail = 0.0f;
+  for (; i < nb; ++i) {
+    const auto sumi = static_cast<float>(hsum_epi32(BlockSum(w[i], x[i])));
+    float term = sumi * (half_to_float(w[i].d) * half_to_float(x[i].d));
+    if constexpr (kHasMin) term = term + half_to_float(w[i].m) * half_to_float(x[i].s);
+    tail += term;
+  }
+  return hsum_ps(acc) + tail;
+}
+
+}  // namespace
+
+void add_avx2_kquant_kernels(KernelSet& k) {
+  k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_superblocks<BlockQ2_K, sums_q2_k, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ3_K)] = dot_superblocks<BlockQ3_K, sums_q3_k, false>;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_K)] =
+      dot_superblocks<BlockQ4_K, sums_q45_k<BlockQ4_K>, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_K)] =
+      dot_superblocks<BlockQ5_K, sums_q45_k<BlockQ5_K>, true>;
+  k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_superblocks<BlockQ6_K, sums_q6_k, false>;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks32<BlockQ5_0, BlockQ8_0, block_sum_q5_0>;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks32<BlockQ4_1, BlockQ8_1, block_sum_q4_1>;
+  k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks32<BlockQ5_1, BlockQ8_1, block_sum_q5_1>;
+}
+
+}  // namespace slm::isa
