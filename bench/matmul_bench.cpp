@@ -1,6 +1,7 @@
 // GEMV (decode) and GEMM (prefill) through slm::matmul at real model shapes, per weight type.
 // GEMV reports weight bytes streamed per second ("GB/s", 1e9 bytes; compare with the machine's
-// read bandwidth, DESIGN.md); GEMM reports FLOP/s (2·rows·cols·tokens).
+// read bandwidth, DESIGN.md); GEMM reports FLOP/s (2·rows·cols·tokens), at a 64-token chunk and,
+// for the types with prefill tiles, at a 512-token prompt (pp512).
 // The kernel set is the dispatched one (shown as "isa" in the context); compare ISAs with
 // SLM_ISA=scalar|avx2|avx512|neon.
 #include <benchmark/benchmark.h>
@@ -87,7 +88,15 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond);
 }
 
-// BM_Matmul/<type>_t<threads>/rows/cols/tokens
+// A 512-token prompt at the projection shapes above.
+void prefill_shapes(benchmark::internal::Benchmark* b) {
+  for (const auto& [rows, cols] : {std::pair{2048, 2048}, {5632, 2048}, {2048, 5632}}) {
+    b->Args({rows, cols, 512});
+  }
+  b->Unit(benchmark::kMillisecond)->MinTime(1.0);
+}
+
+// BM_Matmul/<type>_t<threads>/rows/cols/tokens, BM_Matmul/<type>_t<threads>_pp512/...
 const bool kRegistered = [] {
   for (DType type :
        {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
@@ -96,6 +105,10 @@ const bool kRegistered = [] {
       const std::string name =
           "BM_Matmul/" + std::string(dtype_name(type)) + "_t" + std::to_string(threads);
       benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, threads)->Apply(shapes);
+      if (type == DType::kQ8_0 || type == DType::kQ4_0) {
+        benchmark::RegisterBenchmark((name + "_pp512").c_str(), BM_Matmul, type, threads)
+            ->Apply(prefill_shapes);
+      }
     }
   }
   return true;
