@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
 
@@ -19,6 +20,12 @@ void KernelSet::quantize_row(DType type, const float* src, void* dst, size_t n) 
   const auto id = static_cast<size_t>(type);
   if (id < kDTypeSlots && quantize[id] != nullptr) return quantize[id](src, dst, n);
   ref::quantize_row(type, src, dst, n);
+}
+
+size_t packed_q8_0_bytes(size_t n) {
+  const size_t blocks = n / kQK8_0, groups = blocks / kPackGroup;
+  const size_t group_bytes = kPackGroup * (kQK8_0 + sizeof(float) + sizeof(int32_t));
+  return groups * group_bytes + (blocks - groups * kPackGroup) * sizeof(BlockQ8_0);
 }
 
 namespace {

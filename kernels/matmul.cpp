@@ -13,8 +13,17 @@ namespace slm {
 // Multiply-adds below which a matmul is not worth splitting across threads.
 constexpr size_t kMinParallelWork = size_t{1} << 16;
 
+// Tiles need at least two tokens to reuse anything; one token (decode) runs on dots.
+constexpr size_t kMinTileTokens = 2;
+
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
-  return row_bytes(ref::vec_dot_type(type), cols) * n_tokens;
+  const DType act_type = ref::vec_dot_type(type);
+  size_t bytes = row_bytes(act_type, cols) * n_tokens;
+  // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for `type`.
+  if (act_type == DType::kQ8_0 && n_tokens >= kMinTileTokens) {
+    bytes += packed_q8_0_bytes(cols) * n_tokens;
+  }
+  return bytes;
 }
 
 namespace {
@@ -32,19 +41,38 @@ struct MatmulJob {
   const float* x;
   uint8_t* act;
   float* y;
+  GemmTileFn tile;  // null: one dot per element
+  uint8_t* packed;  // the activation rows packed for `tile`
+  size_t packed_bytes;
 
   void quantize(int64_t t) const {
-    k.quantize_row(act_type, x + size_t(t) * cols, act + size_t(t) * act_bytes, cols);
+    uint8_t* row = act + size_t(t) * act_bytes;
+    k.quantize_row(act_type, x + size_t(t) * cols, row, cols);
+    if (tile != nullptr) k.pack_q8_0(row, cols, packed + size_t(t) * packed_bytes);
   }
-  // Rows [r0, r1) of Y for every token. Weight rows outer, tokens inner: each weight row is read
-  // once and reused for every token.
-  void rows_range(size_t r0, size_t r1, size_t n_tokens) const {
+  // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
+  // each weight row is read once and reused for every token.
+  void dots(size_t r0, size_t r1, size_t n_tokens) const {
     for (size_t r = r0; r < r1; ++r) {
       const uint8_t* w_row = w + r * w_bytes;
       for (size_t t = 0; t < n_tokens; ++t) {
         y[t * y_stride + r] = k.dot(type, w_row, act + t * act_bytes, cols);
       }
     }
+  }
+  // Rows [r0, r1) of Y for every token: tiles of kTileRows rows x up to kMaxTileTokens tokens,
+  // dots for the rows left over. A tile gives each element bit-identically to a dot.
+  void rows_range(size_t r0, size_t r1, size_t n_tokens) const {
+    if (tile == nullptr) return dots(r0, r1, n_tokens);
+    const size_t tile_r1 = r0 + (r1 - r0) / kTileRows * kTileRows;
+    for (size_t t = 0; t < n_tokens; t += kMaxTileTokens) {
+      const size_t chunk = std::min(kMaxTileTokens, n_tokens - t);
+      for (size_t r = r0; r < tile_r1; r += kTileRows) {
+        tile(w + r * w_bytes, w_bytes, packed + t * packed_bytes, packed_bytes, chunk, cols,
+             y + t * y_stride + r, y_stride);
+      }
+    }
+    dots(tile_r1, r1, n_tokens);
   }
   void row_block(int64_t b, size_t n_tokens) const {
     const size_t r0 = size_t(b * kRowBlock);
@@ -77,9 +105,17 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   // before starting it (then this cannot throw).
   const KernelSet& k = active_kernels();
   const DType act_type = ref::vec_dot_type(type);
+  const size_t act_bytes = row_bytes(act_type, cols);
+  GemmTileFn tile = nullptr;
+  if (n_tokens >= kMinTileTokens && act_type == DType::kQ8_0) {
+    const auto id = static_cast<size_t>(type);
+    if (id < kDTypeSlots) tile = k.gemm_tile[id];
+  }
+  auto* act = static_cast<uint8_t*>(scratch);
+  uint8_t* packed = act + act_bytes * n_tokens;  // used only with tiles
   const MatmulJob job{k, type, act_type, static_cast<const uint8_t*>(w), cols,
-                      row_bytes(type, cols), row_bytes(act_type, cols), rows, y_stride, x,
-                      static_cast<uint8_t*>(scratch), y};
+                      row_bytes(type, cols), act_bytes, rows, y_stride, x, act, y, tile, packed,
+                      packed_q8_0_bytes(cols)};
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = rows * cols * n_tokens < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)

@@ -233,6 +233,7 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
 
 void add_avx2_kernels(KernelSet& k) {
   add_avx2_ops(k.ops);
+  add_avx2_gemm_tiles(k);
   add_avx2_kquant_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;

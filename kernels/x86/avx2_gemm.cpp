@@ -1,0 +1,228 @@
+// AVX2 prefill tiles (KernelSet::gemm_tile): kTileRows weight rows x up to kMaxTileTokens packed
+// Q8_0 activation rows, by groups of 8 blocks.
+//
+// The row dot (kernels/x86/avx2.cpp) multiplies one block pair into 8 int32 lanes and must then
+// reduce each block's lanes horizontally (reduce8), for every (row, token): that reduction, not
+// the multiplies, is its largest cost. Here each group of 8 blocks is first interleaved (weights
+// once per tile for all its tokens, activations once per matmul by pack_q8_0, which also converts
+// their scales and sums their quants) so that 32-bit lane g of every vector holds
+// 4 quants of block g (low 128 bits: blocks 0-3, high: blocks 4-7, each half-block in its own
+// vector). Then the products of a (row, token) pair add up vertically into per-block sums, with no
+// horizontal step but one fold of the two 128-bit halves.
+//
+// Every element is bit-identical to dot_with_q8_0 in avx2.cpp for the same (row, token): the
+// block sums are the same integers (formed in another order, exactly), the block terms
+// float(sumi) * (d_w * d_x) are formed by the same float operations and added in the same order
+// (8 lane accumulators over full groups of 8 blocks, reduced by hsum_ps, plus a sequential sum of
+// the remaining blocks).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/x86/avx2_quant.h"
+
+namespace slm::isa {
+namespace {
+
+constexpr size_t kR = kTileRows;
+constexpr size_t kGroup = kPackGroup;  // blocks per group, 8 as in the row dot
+
+// Interleaves 8 blocks' 32 quant bytes b[0..7] (dwords d0..d7 each): out[m] for m < 4 holds dword
+// m of blocks 0-3 in its low 128 bits and dword m + 4 of blocks 0-3 in its high 128 bits; out[4 +
+// m] the same for blocks 4-7. Every byte lands in the 32-bit lane of its block (mod 4), so a
+// per-lane sum over out[0..3] (out[4..7]) holds the sums of blocks 0-3 (4-7) split over the two
+// 128-bit halves.
+void interleave8(const __m256i* b, __m256i* out) {
+  for (size_t h = 0; h < 2; ++h) {
+    const __m256i* q = b + 4 * h;
+    const __m256i lo01 = _mm256_unpacklo_epi32(q[0], q[1]),
+                  hi01 = _mm256_unpackhi_epi32(q[0], q[1]);
+    const __m256i lo23 = _mm256_unpacklo_epi32(q[2], q[3]),
+                  hi23 = _mm256_unpackhi_epi32(q[2], q[3]);
+    out[4 * h + 0] = _mm256_unpacklo_epi64(lo01, lo23);
+    out[4 * h + 1] = _mm256_unpackhi_epi64(lo01, lo23);
+    out[4 * h + 2] = _mm256_unpacklo_epi64(hi01, hi23);
+    out[4 * h + 3] = _mm256_unpackhi_epi64(hi01, hi23);
+  }
+}
+
+// Lane sums a (blocks 0-3, split over the halves) and b (blocks 4-7) -> [blocks 0..7]; works on
+// int16 and int32 lanes alike through the Add.
+template <__m256i (*Add)(__m256i, __m256i)>
+__m256i fold_halves(__m256i a, __m256i b) {
+  return Add(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Q4_0 weights kept as unsigned nibbles q in [0, 15]: vpmaddubsw takes them as its unsigned
+// operand directly, and sum((q - 8) x) = sum(q x) - 8 sum(x), with sum(x) formed once per
+// activation block for all rows. A vpmaddubsw pair is at most 2 * 15 * 127 = 3810, so the 8
+// pairs of a block that share an int16 lane after the fold (<= 30480) still fit: one vpmaddwd
+// per group instead of one per block.
+struct Q4_0Weights {
+  using Block = BlockQ4_0;
+  static constexpr int32_t kOffset = 8;
+  struct Operands {
+    __m256i q[kGroup];
+  };
+  static void unpack(const Block* b, Operands& out) {
+    __m256i q[kGroup];
+    for (size_t j = 0; j < kGroup; ++j) q[j] = load_q4_0_nibbles(b[j]);
+    interleave8(q, out.q);
+  }
+  // 8 block sums of q . x.
+  static __m256i sums(const Operands& w, const __m256i* x) {
+    __m256i p[2];
+    for (size_t h = 0; h < 2; ++h) {
+      p[h] = _mm256_maddubs_epi16(w.q[4 * h], x[4 * h]);
+      for (size_t m = 1; m < 4; ++m) {
+        p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(w.q[4 * h + m], x[4 * h + m]));
+      }
+    }
+    return _mm256_madd_epi16(fold_halves<_mm256_add_epi16>(p[0], p[1]), _mm256_set1_epi16(1));
+  }
+};
+
+// Q8_0 weights kept as |w| (the unsigned operand) and w (whose signs move onto x). A vpmaddubsw
+// pair reaches 2 * 128 * 127, so each product vector is widened by vpmaddwd before adding.
+struct Q8_0Weights {
+  using Block = BlockQ8_0;
+  static constexpr int32_t kOffset = 0;
+  struct Operands {
+    __m256i abs[kGroup], w[kGroup];
+  };
+  static void unpack(const Block* b, Operands& out) {
+    __m256i q[kGroup];
+    for (size_t j = 0; j < kGroup; ++j) q[j] = load_q8_0(b[j]);
+    interleave8(q, out.w);
+    for (size_t m = 0; m < kGroup; ++m) out.abs[m] = _mm256_sign_epi8(out.w[m], out.w[m]);
+  }
+  static __m256i sums(const Operands& w, const __m256i* x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[2];
+    for (size_t h = 0; h < 2; ++h) {
+      s[h] = _mm256_setzero_si256();
+      for (size_t m = 4 * h; m < 4 * h + 4; ++m) {
+        const __m256i p = _mm256_maddubs_epi16(w.abs[m], _mm256_sign_epi8(x[m], w.w[m]));
+        s[h] = _mm256_add_epi32(s[h], _mm256_madd_epi16(p, ones));
+      }
+    }
+    return fold_halves<_mm256_add_epi32>(s[0], s[1]);
+  }
+};
+
+// 8 block sums of an interleaved group of activation quants.
+__m256i quant_sums(const __m256i* x) {
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  __m256i p[2];
+  for (size_t h = 0; h < 2; ++h) {
+    p[h] = _mm256_maddubs_epi16(ones8, x[4 * h]);
+    for (size_t m = 1; m < 4; ++m)
+      p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(ones8, x[4 * h + m]));
+  }
+  return _mm256_madd_epi16(fold_halves<_mm256_add_epi16>(p[0], p[1]), _mm256_set1_epi16(1));
+}
+
+// A packed group (see KernelSet::pack_q8_0): interleaved quants, float scales, int32 quant sums.
+constexpr size_t kScalesAt = kGroup * kQK8_0;
+constexpr size_t kSumsAt = kScalesAt + kGroup * sizeof(float);
+constexpr size_t kGroupBytes = kSumsAt + kGroup * sizeof(int32_t);
+
+void pack_q8_0(const void* x_row, size_t n, void* dst) {
+  const auto* x = static_cast<const BlockQ8_0*>(x_row);
+  auto* out = static_cast<uint8_t*>(dst);
+  const size_t nb = n / kQK8_0;
+  size_t i = 0;
+  for (; i + kGroup <= nb; i += kGroup, out += kGroupBytes) {
+    __m256i q[kGroup], xq[kGroup];
+    for (size_t j = 0; j < kGroup; ++j) q[j] = load_q8_0(x[i + j]);
+    interleave8(q, xq);
+    for (size_t m = 0; m < kGroup; ++m) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + m * sizeof(__m256i)), xq[m]);
+    }
+    _mm256_storeu_ps(reinterpret_cast<float*>(out + kScalesAt),
+                     block_scales8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kSumsAt), quant_sums(xq));
+  }
+  std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
+}
+
+// The integer sum of one block pair (the blocks after the last full group), as the row dot forms
+// it.
+template <typename Weights>
+int32_t block_sum(const typename Weights::Block& w, const BlockQ8_0& x) {
+  if constexpr (Weights::kOffset != 0) {
+    return hsum_epi32(dot_i8x32(load_q4_0(w), load_q8_0(x)));
+  } else {
+    return hsum_epi32(dot_i8x32(load_q8_0(w), load_q8_0(x)));
+  }
+}
+
+template <typename Weights>
+void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t x_stride,
+                    size_t n_tokens, size_t n, float* y, size_t y_stride) {
+  using WBlock = typename Weights::Block;
+  const WBlock* wr[kR];
+  for (size_t r = 0; r < kR; ++r) {
+    wr[r] = reinterpret_cast<const WBlock*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  }
+  const auto* xp = static_cast<const uint8_t*>(x_packed);
+  const size_t nb = n / kQK8_0, groups = nb / kGroup;
+  __m256 acc[kMaxTileTokens][kR];
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
+  }
+  for (size_t g = 0; g < groups; ++g) {
+    typename Weights::Operands ops[kR];
+    __m256 w_scales[kR];
+    for (size_t r = 0; r < kR; ++r) {
+      Weights::unpack(&wr[r][g * kGroup], ops[r]);
+      w_scales[r] =
+          block_scales8(reinterpret_cast<const uint8_t*>(&wr[r][g * kGroup]), sizeof(WBlock));
+    }
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const uint8_t* group = xp + t * x_stride + g * kGroupBytes;
+      __m256i xq[kGroup];
+      for (size_t m = 0; m < kGroup; ++m) {
+        xq[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + m * sizeof(__m256i)));
+      }
+      const __m256 x_scales = _mm256_loadu_ps(reinterpret_cast<const float*>(group + kScalesAt));
+      __m256i x_offsets = _mm256_setzero_si256();  // kOffset * sum(x) per block
+      if constexpr (Weights::kOffset != 0) {
+        x_offsets = _mm256_mullo_epi32(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + kSumsAt)),
+            _mm256_set1_epi32(Weights::kOffset));
+      }
+      for (size_t r = 0; r < kR; ++r) {
+        const __m256i sumi = _mm256_sub_epi32(Weights::sums(ops[r], xq), x_offsets);
+        const __m256 dd = _mm256_mul_ps(w_scales[r], x_scales);
+        acc[t][r] = _mm256_add_ps(acc[t][r], _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dd));
+      }
+    }
+  }
+  for (size_t t = 0; t < n_tokens; ++t) {
+    const auto* x_tail =
+        reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kGroupBytes);
+    for (size_t r = 0; r < kR; ++r) {
+      float tail = 0.0f;
+      for (size_t i = groups * kGroup; i < nb; ++i) {
+        const BlockQ8_0& xb = x_tail[i - groups * kGroup];
+        const int32_t sumi = block_sum<Weights>(wr[r][i], xb);
+        tail += static_cast<float>(sumi) * (half_to_float(wr[r][i].d) * half_to_float(xb.d));
+      }
+      y[t * y_stride + r] = hsum_ps(acc[t][r]) + tail;
+    }
+  }
+}
+
+}  // namespace
+
+void add_avx2_gemm_tiles(KernelSet& k) {
+  k.pack_q8_0 = pack_q8_0;
+  k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_with_q8_0<Q8_0Weights>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_with_q8_0<Q4_0Weights>;
+}
+
+}  // namespace slm::isa

@@ -1,0 +1,197 @@
+// Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0) and the
+// matmul that uses them. Contract (kernels/dispatch.h): each tile element is bit-identical to the
+// same set's dot for that (row, token), so it agrees with the scalar reference as the dots do
+// (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
+// for any thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/ref/quant.h"
+
+namespace slm {
+
+void PrintTo(Isa isa, std::ostream* os);  // simd_kernels_test.cpp: prints an ISA by name
+
+namespace {
+
+// Block counts below, at and above one group of 8 blocks, with and without a remainder.
+constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
+// Q8_0 and Q4_0 have tiles on x86; Q4_1 has none anywhere (the fallback: one dot per element).
+constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
+
+std::string isa_label(const testing::TestParamInfo<Isa>& info) {
+  return std::string(isa_name(info.param));
+}
+
+// `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
+std::vector<uint8_t> random_rows(std::mt19937& rng, DType type, size_t rows, size_t n) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_real_distribution<float> exponent(-2.0f, 2.0f);
+  const size_t rb = row_bytes(type, n);
+  std::vector<uint8_t> out(rows * rb);
+  std::vector<float> row(n);
+  for (size_t r = 0; r < rows; ++r) {
+    const float scale = std::pow(10.0f, exponent(rng));
+    for (float& v : row) v = scale * nd(rng);
+    ref::quantize_row(type, row.data(), out.data() + r * rb, n);
+  }
+  return out;
+}
+
+// sum_i |w_i x_i| of the dequantized rows: the scale of a dot's rounding error.
+double abs_dot(DType wt, const void* w, const void* x, size_t n) {
+  std::vector<float> a(n), b(n);
+  ref::dequantize_row(wt, w, a.data(), n);
+  ref::dequantize_row(ref::vec_dot_type(wt), x, b.data(), n);
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += std::fabs(double(a[i]) * double(b[i]));
+  return s;
+}
+
+class GemmTiles : public testing::TestWithParam<Isa> {
+ protected:
+  const KernelSet& k() const { return kernel_set(GetParam()); }
+  // The set's tile for `wt`; skips the test where the set has none.
+  GemmTileFn tile_for(DType wt) const { return k().gemm_tile[static_cast<size_t>(wt)]; }
+
+  // Tiles of kTileRows rows of w against `tokens` rows of x (Q8_0), written into a Y wider than
+  // the tile, checked element by element against the set's dot and the reference.
+  void expect_tile_equals_dots(DType wt, const std::vector<uint8_t>& w,
+                               const std::vector<uint8_t>& x, size_t tokens, size_t n) const {
+    const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(DType::kQ8_0, n);
+    const size_t p_stride = packed_q8_0_bytes(n);
+    std::vector<uint8_t> packed(tokens * p_stride);
+    for (size_t t = 0; t < tokens; ++t) {
+      k().pack_q8_0(x.data() + t * x_stride, n, packed.data() + t * p_stride);
+    }
+    const size_t y_stride = kTileRows + 3;
+    std::vector<float> y(tokens * y_stride, -1.0f);
+    tile_for(wt)(w.data(), w_stride, packed.data(), p_stride, tokens, n, y.data(), y_stride);
+    for (size_t t = 0; t < tokens; ++t) {
+      for (size_t r = 0; r < y_stride; ++r) {
+        const float got = y[t * y_stride + r];
+        if (r >= kTileRows) {
+          EXPECT_EQ(got, -1.0f) << "wrote outside the tile at t=" << t << " r=" << r;
+          continue;
+        }
+        const void* wr = w.data() + r * w_stride;
+        const void* xt = x.data() + t * x_stride;
+        const std::string where = std::string(dtype_name(wt)) + " n=" + std::to_string(n) +
+                                  " tokens=" + std::to_string(tokens) + " r=" + std::to_string(r) +
+                                  " t=" + std::to_string(t) + " isa=" + std::string(k().name);
+        EXPECT_EQ(got, k().dot(wt, wr, xt, n)) << where;
+        EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), 1e-6 * abs_dot(wt, wr, xt, n) + 1e-30)
+            << where;
+      }
+    }
+  }
+};
+
+TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
+  std::mt19937 rng(77);
+  size_t tested = 0;
+  for (DType wt : kWeightTypes) {
+    if (tile_for(wt) == nullptr) continue;
+    ASSERT_NE(k().pack_q8_0, nullptr) << "a set with tiles packs activations";
+    ASSERT_EQ(ref::vec_dot_type(wt), DType::kQ8_0);
+    for (size_t nb : kBlockCounts) {
+      const size_t n = nb * traits(wt).block_elems;
+      const auto w = random_rows(rng, wt, kTileRows, n);
+      for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens}) {
+        expect_tile_equals_dots(wt, w, random_rows(rng, DType::kQ8_0, tokens, n), tokens, n);
+        ++tested;
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << k().name << " has no GEMM tiles (matmul uses its dots)";
+}
+
+// Unit scales, extreme quants (Q8_0 +-127, Q4_0 nibbles 0 and 15 against activations +-127):
+// every sum is an exact integer, so tile, dot and reference are equal.
+TEST_P(GemmTiles, ExtremeQuantsAreExact) {
+  if (tile_for(DType::kQ8_0) == nullptr || tile_for(DType::kQ4_0) == nullptr) {
+    GTEST_SKIP() << k().name << " has no Q8_0/Q4_0 tiles";
+  }
+  constexpr uint16_t kFp16One = 0x3C00;
+  constexpr size_t nb = 19, n = nb * kQK8_0, tokens = 3;
+  std::vector<BlockQ8_0> x(tokens * nb), w8(kTileRows * nb);
+  std::vector<BlockQ4_0> w4(kTileRows * nb);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i].d = kFp16One;
+    for (size_t j = 0; j < kQK8_0; ++j)
+      x[i].qs[j] = static_cast<int8_t>((i + j) % 3 == 0 ? -127 : 127);
+  }
+  for (size_t i = 0; i < w8.size(); ++i) {
+    w8[i].d = w4[i].d = kFp16One;
+    for (size_t j = 0; j < kQK8_0; ++j) w8[i].qs[j] = static_cast<int8_t>(i % 2 == 0 ? 127 : -127);
+    for (size_t j = 0; j < kQK4_0 / 2; ++j)
+      w4[i].qs[j] = static_cast<uint8_t>(i % 2 == 0 ? 0xF0 : 0x0F);
+  }
+  const auto bytes = [](const auto& v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(v.data());
+    return std::vector<uint8_t>(p, p + v.size() * sizeof(v[0]));
+  };
+  expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n);
+  expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n);
+  for (size_t t = 0; t < tokens; ++t) {
+    for (size_t r = 0; r < kTileRows; ++r) {
+      EXPECT_EQ(k().dot(DType::kQ8_0, &w8[r * nb], &x[t * nb], n),
+                ref::vec_dot(DType::kQ8_0, &w8[r * nb], &x[t * nb], n));
+      EXPECT_EQ(k().dot(DType::kQ4_0, &w4[r * nb], &x[t * nb], n),
+                ref::vec_dot(DType::kQ4_0, &w4[r * nb], &x[t * nb], n));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), isa_label);
+
+// matmul with the dispatched set at shapes that leave rows and tokens outside the tiles (rows not
+// a multiple of kTileRows or of the 16-row blocks, tokens more than one tile's kMaxTileTokens)
+// and on 1..3 threads: every element equals the dispatched dot of its row and token, bit for bit.
+TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
+  std::mt19937 rng(5);
+  const KernelSet& k = active_kernels();
+  for (DType wt : kWeightTypes) {
+    const DType at = ref::vec_dot_type(wt);
+    for (const auto& [rows, nb] : {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {70, 33}}) {
+      const size_t n = nb * traits(wt).block_elems;
+      const auto w = random_rows(rng, wt, rows, n);
+      for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> x(tokens * n);
+        for (float& v : x) v = nd(rng);
+        std::vector<uint8_t> act(row_bytes(at, n) * tokens);
+        for (size_t t = 0; t < tokens; ++t) {
+          ref::quantize_row(at, x.data() + t * n, act.data() + t * row_bytes(at, n), n);
+        }
+        std::vector<uint8_t> scratch(matmul_scratch_bytes(wt, n, tokens));
+        for (int threads : {1, 2, 3}) {
+          std::vector<float> y(tokens * (rows + 1), -1.0f);
+          matmul(wt, w.data(), rows, n, x.data(), tokens, y.data(), rows + 1, scratch.data(),
+                 threads);
+          for (size_t t = 0; t < tokens; ++t) {
+            for (size_t r = 0; r < rows; ++r) {
+              const float want =
+                  k.dot(wt, w.data() + r * row_bytes(wt, n), act.data() + t * row_bytes(at, n), n);
+              ASSERT_EQ(y[t * (rows + 1) + r], want)
+                  << dtype_name(wt) << " rows=" << rows << " n=" << n << " tokens=" << tokens
+                  << " threads=" << threads << " r=" << r << " t=" << t << " isa=" << k.name;
+            }
+            EXPECT_EQ(y[t * (rows + 1) + rows], -1.0f) << "wrote past row " << rows;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slm
