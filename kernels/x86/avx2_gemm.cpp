@@ -3,12 +3,12 @@
 //
 // The row dot (kernels/x86/avx2.cpp) multiplies one block pair into 8 int32 lanes and must then
 // reduce each block's lanes horizontally (reduce8), for every (row, token): that reduction, not
-// the multiplies, is its largest cost. Here each group of 8 blocks is first interleaved (weights
-// once per tile for all its tokens, activations once per matmul by pack_q8_0, which also converts
-// their scales and sums their quants) so that 32-bit lane g of every vector holds
-// 4 quants of block g (low 128 bits: blocks 0-3, high: blocks 4-7, each half-block in its own
-// vector). Then the products of a (row, token) pair add up vertically into per-block sums, with no
-// horizontal step but one fold of the two 128-bit halves.
+// the multiplies, is its largest cost. Here each group of 8 blocks is first interleaved so that
+// 32-bit lane g of every vector holds 4 quants of block g (low 128 bits: blocks 0-3, high: blocks
+// 4-7, each half-block in its own vector): weights once per tile for all its tokens, activations
+// once per matmul by pack_q8_0 (which also converts their scales and sums their quants). Then the
+// products of a (row, token) pair add up vertically into per-block sums, with no horizontal step
+// but one fold of the two 128-bit halves.
 //
 // Every element is bit-identical to dot_with_q8_0 in avx2.cpp for the same (row, token): the
 // block sums are the same integers (formed in another order, exactly), the block terms
@@ -64,6 +64,7 @@ __m256i fold_halves(__m256i a, __m256i b) {
 struct Q4_0Weights {
   using Block = BlockQ4_0;
   static constexpr int32_t kOffset = 8;
+  static __m256i load(const Block& b) { return load_q4_0(b); }  // as int8, q - 8
   struct Operands {
     __m256i q[kGroup];
   };
@@ -90,6 +91,7 @@ struct Q4_0Weights {
 struct Q8_0Weights {
   using Block = BlockQ8_0;
   static constexpr int32_t kOffset = 0;
+  static __m256i load(const Block& b) { return load_q8_0(b); }
   struct Operands {
     __m256i abs[kGroup], w[kGroup];
   };
@@ -119,8 +121,9 @@ __m256i quant_sums(const __m256i* x) {
   __m256i p[2];
   for (size_t h = 0; h < 2; ++h) {
     p[h] = _mm256_maddubs_epi16(ones8, x[4 * h]);
-    for (size_t m = 1; m < 4; ++m)
+    for (size_t m = 1; m < 4; ++m) {
       p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(ones8, x[4 * h + m]));
+    }
   }
   return _mm256_madd_epi16(fold_halves<_mm256_add_epi16>(p[0], p[1]), _mm256_set1_epi16(1));
 }
@@ -147,17 +150,6 @@ void pack_q8_0(const void* x_row, size_t n, void* dst) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kSumsAt), quant_sums(xq));
   }
   std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
-}
-
-// The integer sum of one block pair (the blocks after the last full group), as the row dot forms
-// it.
-template <typename Weights>
-int32_t block_sum(const typename Weights::Block& w, const BlockQ8_0& x) {
-  if constexpr (Weights::kOffset != 0) {
-    return hsum_epi32(dot_i8x32(load_q4_0(w), load_q8_0(x)));
-  } else {
-    return hsum_epi32(dot_i8x32(load_q8_0(w), load_q8_0(x)));
-  }
 }
 
 template <typename Weights>
@@ -209,7 +201,8 @@ void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t
       float tail = 0.0f;
       for (size_t i = groups * kGroup; i < nb; ++i) {
         const BlockQ8_0& xb = x_tail[i - groups * kGroup];
-        const int32_t sumi = block_sum<Weights>(wr[r][i], xb);
+        // As the row dot forms it for a block outside its groups of 8.
+        const int32_t sumi = hsum_epi32(dot_i8x32(Weights::load(wr[r][i]), load_q8_0(xb)));
         tail += static_cast<float>(sumi) * (half_to_float(wr[r][i].d) * half_to_float(xb.d));
       }
       y[t * y_stride + r] = hsum_ps(acc[t][r]) + tail;
