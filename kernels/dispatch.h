@@ -35,7 +35,7 @@ using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
 // Y[t][r] = dot(W row r, X row t) for r < kTileRows and t < n_tokens (<= kMaxTileTokens), unpacking
 // each weight block once for all those tokens. Every Y element must be bit-identical to what the
 // set's dot gives for that (row, token), so prefill and decode, and any split of the work, agree.
-constexpr size_t kTileRows = 4;
+constexpr size_t kTileRows = 8;
 constexpr size_t kMaxTileTokens = 64;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
 size_t packed_q8_0_bytes(size_t n);

@@ -161,7 +161,7 @@ TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
   const KernelSet& k = active_kernels();
   for (DType wt : kWeightTypes) {
     const DType at = ref::vec_dot_type(wt);
-    for (const auto& [rows, nb] : {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {70, 33}}) {
+    for (const auto& [rows, nb] : {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {45, 33}, {70, 12}}) {
       const size_t n = nb * traits(wt).block_elems;
       const auto w = random_rows(rng, wt, rows, n);
       for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {
