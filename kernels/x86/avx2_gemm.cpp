@@ -22,13 +22,24 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
-#include "kernels/x86/avx2_quant.h"
+#include "kernels/ref/blocks.h"
+#include "kernels/x86/avx2_common.h"
 
 namespace slm::isa {
 namespace {
 
 constexpr size_t kR = kTileRows;
 constexpr size_t kGroup = kPackGroup;  // blocks per group, 8 as in the row dot
+
+__m256i load_q8_0(const BlockQ8_0& b) { return load_256(b.qs); }
+
+// Q4_0 quants as stored, 0..15 (u8), in element order: low nibbles are elements 0-15, high 16-31
+// (avx2.cpp's load_q4_0 before its - 8).
+__m256i load_q4_0_nibbles(const BlockQ4_0& b) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
 
 // Interleaves 8 blocks' 32 quant bytes b[0..7] (dwords d0..d7 each): out[m] for m < 4 holds dword
 // m of blocks 0-3 in its low 128 bits and dword m + 4 of blocks 0-3 in its high 128 bits; out[4 +
@@ -64,7 +75,9 @@ __m256i fold_halves(__m256i a, __m256i b) {
 struct Q4_0Weights {
   using Block = BlockQ4_0;
   static constexpr int32_t kOffset = 8;
-  static __m256i load(const Block& b) { return load_q4_0(b); }  // as int8, q - 8
+  static __m256i load(const Block& b) {  // as int8, q - 8
+    return _mm256_sub_epi8(load_q4_0_nibbles(b), _mm256_set1_epi8(8));
+  }
   struct Operands {
     __m256i q[kGroup];
   };
@@ -146,7 +159,7 @@ void pack_q8_0(const void* x_row, size_t n, void* dst) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + m * sizeof(__m256i)), xq[m]);
     }
     _mm256_storeu_ps(reinterpret_cast<float*>(out + kScalesAt),
-                     block_scales8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
+                     fp16_fields8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kSumsAt), quant_sums(xq));
   }
   std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
@@ -172,7 +185,7 @@ void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t
     for (size_t r = 0; r < kR; ++r) {
       Weights::unpack(&wr[r][g * kGroup], ops[r]);
       w_scales[r] =
-          block_scales8(reinterpret_cast<const uint8_t*>(&wr[r][g * kGroup]), sizeof(WBlock));
+          fp16_fields8(reinterpret_cast<const uint8_t*>(&wr[r][g * kGroup]), sizeof(WBlock));
     }
     for (size_t t = 0; t < n_tokens; ++t) {
       const uint8_t* group = xp + t * x_stride + g * kGroupBytes;
