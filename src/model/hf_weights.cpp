@@ -22,16 +22,17 @@ class HfTensorFinder {
 
   Matrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
     const SafetensorsTensor& t = find(name);
+    const DType type = compute_type(t);
     check_shape(t, {uint64_t(rows), uint64_t(cols)});
-    return Matrix{t.name, compute_type(t), t.data, rows, cols};
+    return Matrix{t.name, type, t.data, rows, cols};
   }
 
   // A 1-D f32 vector; F16/BF16 are converted once (the copy's buffer keeps its address when
   // `converted` grows, since moving a std::vector keeps its heap block).
   const float* vector(const std::string& name, int64_t n) const {
     const SafetensorsTensor& t = find(name);
-    check_shape(t, {uint64_t(n)});
     const DType type = compute_type(t);
+    check_shape(t, {uint64_t(n)});
     if (type == DType::kF32) return reinterpret_cast<const float*>(t.data);
     std::vector<float>& out = weights_.converted.emplace_back(size_t(n));
     ref::dequantize_row(type, t.data, out.data(), size_t(n));
