@@ -36,8 +36,8 @@ TEST(CliHf, RunWithoutTokenizerPrintsIds) {
   const std::string greedy =
       slm::test::read_text(data_path("models/stories260K/reference/stories260K.greedy.txt"));
   for (const bool ids_flag : {true, false}) {
-    std::vector<std::string> args = {"run",  "-m", dir.string(), "--tokens", kTokens, "-n", "64",
-                                      "--temp", "0", "--ignore-eos"};
+    std::vector<std::string> args = {"run", "-m", dir.string(), "--tokens", kTokens,
+                                     "-n",  "64", "--temp",     "0",        "--ignore-eos"};
     if (ids_flag) args.push_back("--ids");
     const auto r = run_slm(args);
     ASSERT_EQ(r.code, 0) << r.err;
@@ -88,9 +88,8 @@ TEST(CliHf, BrokenDirectoryIsOneErrorLine) {
   const fs::path dir = slm::test::temp_dir() / "broken";
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << "{";
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"run", "-m", dir.string(), "--tokens", "1"},
-                                             {"inspect", dir.string()}}) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"run", "-m", dir.string(), "--tokens", "1"}, {"inspect", dir.string()}}) {
     const auto r = run_slm(args);
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_TRUE(r.err.starts_with("slm: error: ")) << r.err;

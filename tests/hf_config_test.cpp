@@ -1,12 +1,14 @@
 // config.json → ModelConfig: both transformers generations of keys, and clear errors naming the
 // key for malformed files (HfConfigMalformed.*, run under ASan/UBSan in CI).
+#include "src/model/hf_config.h"
+
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 
 #include "slm/error.h"
-#include "src/model/hf_config.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -16,11 +18,16 @@ namespace {
 // named in `extra` replaces the default one (keys are never repeated).
 std::string config(const std::string& extra = "", const std::string& drop = "") {
   std::string members[] = {
-      R"("architectures": ["LlamaForCausalLM"])", R"("hidden_size": 64)",
-      R"("num_hidden_layers": 2)",                R"("num_attention_heads": 4)",
-      R"("num_key_value_heads": 2)",              R"("intermediate_size": 160)",
-      R"("vocab_size": 512)",                     R"("max_position_embeddings": 512)",
-      R"("rms_norm_eps": 1e-06)",                 R"("eos_token_id": 2)",
+      R"("architectures": ["LlamaForCausalLM"])",
+      R"("hidden_size": 64)",
+      R"("num_hidden_layers": 2)",
+      R"("num_attention_heads": 4)",
+      R"("num_key_value_heads": 2)",
+      R"("intermediate_size": 160)",
+      R"("vocab_size": 512)",
+      R"("max_position_embeddings": 512)",
+      R"("rms_norm_eps": 1e-06)",
+      R"("eos_token_id": 2)",
   };
   std::string out = "{";
   for (const std::string& m : members) {
@@ -52,7 +59,8 @@ void expect_error(const std::string& text, const std::vector<std::string>& needl
 }
 
 TEST(HfConfig, ReadsLlama) {
-  const HfConfig hf = read(config(R"("rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"})"));
+  const HfConfig hf =
+      read(config(R"("rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"})"));
   const ModelConfig& c = hf.model;
   EXPECT_EQ(c.architecture, "llama");
   EXPECT_EQ(c.n_embd, 64);
@@ -91,6 +99,29 @@ TEST(HfConfig, MistralWithoutSlidingWindowIsLlama) {
   const HfConfig wide =
       read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 4096)"));
   EXPECT_EQ(wide.model.n_layer, 2);
+}
+
+// transformers' _compute_llama3_parameters for head_dim 16, theta 500000, L = 64, factor 32,
+// low 1, high 4: wavelengths above 64 are slowed 32×, below 16 kept, in between blended.
+TEST(HfConfig, Llama3RopeScaling) {
+  const HfConfig hf = read(config(
+      R"("head_dim": 16, "rope_parameters": {"rope_theta": 500000.0, "rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})"));
+  const std::vector<float>& f = hf.model.rope_freq_factors;
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_FLOAT_EQ(f[0], 1.0f);   // λ = 2π: high frequency, kept
+  EXPECT_FLOAT_EQ(f[7], 32.0f);  // λ = 2π · 500000^(7/8): low frequency, slowed
+  // λ_1 = 2π · 500000^(1/8) ≈ 32.7: s = (64/λ − 1) / 3, divisor 1 / ((1 − s)/32 + s).
+  const double wavelen = 2 * 3.14159265358979323846 * std::pow(500000.0, 1.0 / 8);
+  const double s = (64 / wavelen - 1) / 3;
+  EXPECT_NEAR(f[1], 1 / ((1 - s) / 32 + s), 1e-5);
+  expect_error(
+      config(
+          R"("rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0})"),
+      {"'original_max_position_embeddings'", "missing"});
+  expect_error(
+      config(
+          R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})"),
+      {"'high_freq_factor'"});
 }
 
 TEST(HfConfigMalformed, InvalidJson) {

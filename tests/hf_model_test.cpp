@@ -2,14 +2,13 @@
 // references of the same weights, the zoo's llama against transformers' (float64) logits, and
 // models without a tokenizer. HfModelMalformed.* (broken directories) runs under ASan in CI.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "slm/slm.h"
 #include "tests/safetensors_test_util.h"
@@ -48,10 +47,10 @@ std::vector<TokenId> greedy(const Model& model, const std::vector<int32_t>& prom
 }
 
 struct Case {
-  std::string dir;             // under the data root
-  std::string logits;          // reference logits under the data root
-  std::string tokens;          // prompt ids: tokens.txt (whitespace) or tokens.json
-  std::string greedy;          // reference greedy ids: *.txt or *.json
+  std::string dir;     // under the data root
+  std::string logits;  // reference logits under the data root
+  std::string tokens;  // prompt ids: tokens.txt (whitespace) or tokens.json
+  std::string greedy;  // reference greedy ids: *.txt or *.json
   double max_nmse;
 };
 
@@ -95,7 +94,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"zoo/hf/llama", "zoo/hf/llama/logits.f32", "zoo/hf/tokens.json",
              "zoo/hf/llama/greedy.json", kF32},
         Case{"zoo/hf/llama/bf16", "zoo/hf/llama/logits_bf16.f32", "zoo/hf/tokens.json",
-             "zoo/hf/llama/greedy.json", kHalf}),
+             "zoo/hf/llama/greedy.json", kHalf},
+        // Llama 3 RoPE frequency scaling (rope_parameters.rope_type = llama3), tied output.
+        Case{"zoo/hf/llama3-rope", "zoo/hf/llama3-rope/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/llama3-rope/greedy.json", kF32},
+        Case{"zoo/hf/llama3-rope/bf16", "zoo/hf/llama3-rope/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/llama3-rope/greedy.json", kHalf}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {
@@ -245,7 +249,6 @@ TEST(HfModelMalformed, BadConfigOrMissingFiles) {
 
 TEST(HfModelMalformed, UnsupportedZooModels) {
   SLM_REQUIRE_DATA(data_path("zoo/hf"));
-  expect_load_error<UnsupportedError>(data_path("zoo/hf/llama3-rope"), {"llama3"});
   expect_load_error<UnsupportedError>(data_path("zoo/hf/mistral-swa"), {"sliding"});
   expect_load_error<UnsupportedError>(data_path("zoo/hf/qwen2"),
                                       {"Qwen2ForCausalLM", "LlamaForCausalLM"});

@@ -180,8 +180,8 @@ TEST(SafetensorsMalformed, MissingShard) {
 }
 
 TEST(SafetensorsMalformed, MissingSingleFile) {
-  expect_error<FormatError>(
-      [&] { SafetensorsCheckpoint::open(test::temp_dir().string()); }, {"model.safetensors"});
+  expect_error<FormatError>([&] { SafetensorsCheckpoint::open(test::temp_dir().string()); },
+                            {"model.safetensors"});
 }
 
 TEST(SafetensorsMalformed, IndexDisagreesWithShards) {
@@ -194,8 +194,7 @@ TEST(SafetensorsMalformed, IndexDisagreesWithShards) {
   index(R"({"weight_map":{"x":"a.safetensors","y":"a.safetensors"}})");
   expect_error<FormatError>([&] { SafetensorsCheckpoint::open(dir.string()); }, {"'y'"});
   index(R"({"weight_map":{"x":"a.safetensors","z":"b.safetensors"}})");
-  expect_error<FormatError>([&] { SafetensorsCheckpoint::open(dir.string()); },
-                            {"'x'", "also in"});
+  expect_error<FormatError>([&] { SafetensorsCheckpoint::open(dir.string()); }, {"'x'", "also in"});
   index(R"({"weight_map":{"x":"../a.safetensors"}})");
   expect_error<FormatError>([&] { SafetensorsCheckpoint::open(dir.string()); }, {"beside"});
   index(R"({"weight_map":{"x":1}})");

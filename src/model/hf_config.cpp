@@ -139,7 +139,40 @@ class ConfigReader {
   object root_;
 };
 
-// rope_type "default" (or absent) is the only one the decoder implements so far.
+// Llama 3 scaling (transformers' _compute_llama3_parameters), as a divisor per frequency:
+// wavelengths λ_i = 2π / ω_i longer than L/low (L = original_max_position_embeddings) are
+// slowed by `factor`, shorter than L/high kept, and in between blended with
+// s = (L/λ_i − low) / (high − low): ω_i' = ω_i · ((1 − s)/factor + s).
+std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, const ModelConfig& c) {
+  const auto need = [&](std::string_view key) {
+    const double v = r.positive(key, -1.0, params);
+    if (v < 0) r.malformed(key, "is missing (rope_type llama3 needs it)");
+    return v;
+  };
+  const double factor = need("factor"), low = need("low_freq_factor"),
+               high = need("high_freq_factor"), old_ctx = need("original_max_position_embeddings");
+  if (high <= low) {
+    r.malformed("high_freq_factor",
+                fmt::format("= {} must exceed low_freq_factor = {}", high, low));
+  }
+  constexpr double kPi = 3.14159265358979323846;
+  std::vector<float> out;
+  for (int32_t i = 0; i < c.n_rot / 2; ++i) {
+    const double omega = std::pow(double(c.rope_freq_base), -2.0 * i / c.n_rot);
+    const double wavelen = 2 * kPi / omega;
+    double divisor = 1.0;
+    if (wavelen > old_ctx / low) {
+      divisor = factor;
+    } else if (wavelen >= old_ctx / high) {
+      const double s = (old_ctx / wavelen - low) / (high - low);
+      divisor = 1.0 / ((1 - s) / factor + s);
+    }
+    out.push_back(float(divisor));
+  }
+  return out;
+}
+
+// rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
 void read_rope(const ConfigReader& r, ModelConfig& c) {
   // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}; 4.x: rope_theta at the top
   // level and rope_scaling {rope_type or type, ...} (null when unscaled).
@@ -155,9 +188,11 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
   if (!params) return;
   std::optional<std::string_view> type = r.string("rope_type", params);
   if (!type) type = r.string("type", params);
-  if (type && *type != "default") {
-    r.unsupported(
-        fmt::format("{} type '{}' is not supported yet (supported: default)", where, *type));
+  if (type && *type == "llama3") {
+    c.rope_freq_factors = llama3_freq_factors(r, *params, c);
+  } else if (type && *type != "default") {
+    r.unsupported(fmt::format("{} type '{}' is not supported yet (supported: default, llama3)",
+                              where, *type));
   }
 }
 
