@@ -67,6 +67,7 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(BM_Matmul, f32_t1, DType::kF32, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, f16_t1, DType::kF16, 1)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, bf16_t1, DType::kBF16, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_t1, DType::kQ8_0, 1)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_t2, DType::kQ8_0, 2)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, q4_0_t1, DType::kQ4_0, 1)->Apply(shapes);
