@@ -120,7 +120,7 @@ TEST(HfModel, SameLogitsAsTheGgufFile) {
   EXPECT_LE(worst_nmse(la, std::vector<float>(lb_span.begin(), lb_span.end()), 512), kF32);
   EXPECT_EQ(hf.info().architecture, "llama");
   EXPECT_EQ(hf.info().block_count, 5);
-  EXPECT_EQ(hf.info().weight_types, "F32 x47");
+  EXPECT_EQ(hf.info().weight_types, "f32 x47");
 }
 
 TEST(HfModel, NoTokenizerRunsOnIds) {
@@ -199,6 +199,20 @@ void edit_tensors(const fs::path& dir,
   std::vector<test::StTensor> tensors = test::read_safetensors(dir / "model.safetensors");
   edit(tensors);
   test::write_safetensors(dir / "model.safetensors", tensors);
+}
+
+// safetensors does not promise aligned data: tensors at odd offsets are copied, same logits.
+TEST(HfModel, MisalignedTensorsAreCopied) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
+  const fs::path dir = zoo_llama_copy();
+  test::write_safetensors(dir / "model.safetensors",
+                          test::read_safetensors(dir / "model.safetensors"), "", /*misalign=*/2);
+  const std::vector<int32_t> tokens = json_ids(data_path("zoo/hf/tokens.json"));
+  const Model model = Model::load(dir.string());
+  Session session(model, {.kv_type = KvType::kF32});
+  const auto logits = session.eval(tokens, true);
+  const std::vector<float> expected = test::read_f32(data_path("zoo/hf/llama/logits.f32"));
+  EXPECT_LE(worst_nmse(logits, expected, 512), kF32);
 }
 
 TEST(HfModelMalformed, MissingTensor) {

@@ -25,7 +25,7 @@ void write_raw_safetensors(const std::filesystem::path& path, const std::string&
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<StTensor>& tensors,
-                       const std::string& metadata_json) {
+                       const std::string& metadata_json, size_t misalign) {
   std::string header = "{";
   if (!metadata_json.empty()) header += "\"__metadata__\":" + metadata_json;
   std::vector<uint8_t> data;
@@ -36,7 +36,9 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<StTe
                           header.size() > 1 ? "," : "", t.name, t.dtype, fmt::join(t.shape, ","),
                           begin, data.size());
   }
-  write_raw_safetensors(path, header + "}", data);
+  header += "}";
+  while ((8 + header.size()) % 8 != misalign % 8) header += ' ';
+  write_raw_safetensors(path, header, data);
 }
 
 std::vector<StTensor> read_safetensors(const std::filesystem::path& path) {

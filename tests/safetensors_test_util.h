@@ -20,9 +20,12 @@ struct StTensor {
 void write_raw_safetensors(const std::filesystem::path& path, const std::string& header,
                            const std::vector<uint8_t>& data);
 
-// A valid file: tensors laid out one after another in the order given.
+// A valid file: tensors laid out one after another in the order given. The header is padded
+// with spaces so the data starts `misalign` bytes past a multiple of 8 (0: aligned, as the
+// safetensors library writes it).
 void write_safetensors(const std::filesystem::path& path, const std::vector<StTensor>& tensors,
-                       const std::string& metadata_json = R"({"format":"pt"})");
+                       const std::string& metadata_json = R"({"format":"pt"})",
+                       size_t misalign = 0);
 
 // The tensors of a safetensors file, in header order (read back through SafetensorsFile).
 std::vector<StTensor> read_safetensors(const std::filesystem::path& path);

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 
@@ -37,6 +38,13 @@ class TensorTally {
   uint64_t parameters_ = 0, bytes_ = 0;
   std::map<std::string, int> types_;
 };
+
+// "BF16" -> "bf16": the same names as GGUF's types in ModelInfo::weight_types.
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 ModelInfo describe(const ModelConfig& c, const TensorTally& tally) {
   ModelInfo info;
@@ -80,7 +88,7 @@ void load_hf_dir(const std::string& dir, const LoadOptions& options, Model::Impl
   TensorTally tally;
   for (const SafetensorsFile& file : checkpoint.files()) {
     for (const SafetensorsTensor& t : file.tensors()) {
-      tally.add(safetensors_dtype_name(t.type), t.n_elements, t.n_bytes);
+      tally.add(lowercase(safetensors_dtype_name(t.type)), t.n_elements, t.n_bytes);
     }
   }
   m.info = describe(m.config, tally);

@@ -175,7 +175,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path, bool use_mmap) {
       }
       continue;
     }
-    if (f.find_tensor(field.key)) {
+    if (!f.index_.emplace(std::string(field.key), f.tensors_.size()).second) {
       malformed(path, fmt::format("tensor '{}' appears twice in the header", field.key));
     }
     f.tensors_.push_back(
@@ -186,10 +186,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path, bool use_mmap) {
 }
 
 const SafetensorsTensor* SafetensorsFile::find_tensor(std::string_view name) const {
-  for (const SafetensorsTensor& t : tensors_) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
 SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& dir, bool use_mmap) {

@@ -54,6 +54,7 @@ class SafetensorsFile {
   uint64_t data_offset_ = 0;
   std::map<std::string, std::string> metadata_;
   std::vector<SafetensorsTensor> tensors_;
+  std::map<std::string, size_t, std::less<>> index_;  // name → position in tensors_
 };
 
 // All tensors of a model directory: model.safetensors.index.json ("weight_map": name → shard

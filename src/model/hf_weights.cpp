@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
 
@@ -24,7 +27,7 @@ class HfTensorFinder {
     const SafetensorsTensor& t = find(name);
     const DType type = compute_type(t);
     check_shape(t, {uint64_t(rows), uint64_t(cols)});
-    return Matrix{t.name, type, t.data, rows, cols};
+    return Matrix{t.name, type, aligned(t), rows, cols};
   }
 
   // A 1-D f32 vector; F16/BF16 are converted once (the copy's buffer keeps its address when
@@ -33,13 +36,22 @@ class HfTensorFinder {
     const SafetensorsTensor& t = find(name);
     const DType type = compute_type(t);
     check_shape(t, {uint64_t(n)});
-    if (type == DType::kF32) return reinterpret_cast<const float*>(t.data);
+    if (type == DType::kF32) return static_cast<const float*>(aligned(t));
     std::vector<float>& out = weights_.converted.emplace_back(size_t(n));
-    ref::dequantize_row(type, t.data, out.data(), size_t(n));
+    ref::dequantize_row(type, aligned(t), out.data(), size_t(n));
     return out.data();
   }
 
  private:
+  // The tensor's bytes where its elements can be read in place: safetensors does not promise
+  // aligned data (only that the header is JSON), so a misaligned tensor is copied once.
+  const void* aligned(const SafetensorsTensor& t) const {
+    if (reinterpret_cast<uintptr_t>(t.data) % safetensors_dtype_size(t.type) == 0) return t.data;
+    std::vector<float>& copy = weights_.converted.emplace_back((t.n_bytes + 3) / 4);
+    std::memcpy(copy.data(), t.data, t.n_bytes);
+    return copy.data();
+  }
+
   void check_shape(const SafetensorsTensor& t, const std::vector<uint64_t>& expected) const {
     if (t.shape != expected) {
       throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]",
