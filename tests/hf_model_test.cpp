@@ -1,6 +1,7 @@
 // Hugging Face directories run end to end: stories260K's hf-f32 / hf-bf16 against llama.cpp's
 // references of the same weights, the zoo's llama against transformers' (float64) logits, and
 // models without a tokenizer. HfModelMalformed.* (broken directories) runs under ASan in CI.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -74,7 +75,7 @@ TEST_P(HfReference, PromptLogitsAndGreedy) {
   ASSERT_EQ(logits.size(), expected.size());
   const double worst = worst_nmse(logits, expected, size_t(model.info().vocab_size));
   EXPECT_LE(worst, c.max_nmse);
-  RecordProperty("worst_nmse", std::to_string(worst));
+  RecordProperty("worst_nmse", fmt::format("{:.3g}", worst));
 
   const std::vector<int32_t> expected_ids = read_any_ids(data_path(c.greedy));
   EXPECT_EQ(greedy(model, tokens, int(expected_ids.size())), expected_ids);

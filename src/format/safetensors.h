@@ -61,9 +61,8 @@ class SafetensorsFile {
 // file) when present, else model.safetensors. Each shard is mapped once.
 class SafetensorsCheckpoint {
  public:
-  // `dir` is the model directory. Throws FormatError naming the file at fault (a
-  // missing shard, a tensor listed in the index but absent from its shard, a tensor in two
-  // shards).
+  // `dir` is the model directory. Throws FormatError naming the file at fault (a missing
+  // shard, a tensor listed in the index but absent from its shard, a tensor in two shards).
   static SafetensorsCheckpoint open(const std::string& dir, bool use_mmap = true);
 
   const std::string& dir() const { return dir_; }
