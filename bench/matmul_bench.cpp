@@ -98,9 +98,9 @@ void prefill_shapes(benchmark::internal::Benchmark* b) {
 
 // BM_Matmul/<type>_t<threads>/rows/cols/tokens, BM_Matmul/<type>_t<threads>_pp512/...
 const bool kRegistered = [] {
-  for (DType type :
-       {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
-        DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                     DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                     DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     for (int threads : {1, 2}) {
       const std::string name =
           "BM_Matmul/" + std::string(dtype_name(type)) + "_t" + std::to_string(threads);

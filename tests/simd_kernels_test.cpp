@@ -6,6 +6,7 @@
 // all terms are small integers.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -71,12 +72,12 @@ void expect_dot_close(const KernelSet& k, DType wt, const void* w, const void* x
 // Weight types with a reference quantizer: random rows at odd block counts and mixed scales.
 TEST_P(SimdKernels, DotsMatchReferenceOnRandomRows) {
   std::mt19937 rng(1234);
-  for (DType wt : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+  for (DType wt : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
                    DType::kQ5_0, DType::kQ5_1, DType::kQ8_1, DType::kQ2_K, DType::kQ3_K,
                    DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const size_t block = traits(wt).block_elems == 1 ? 32 : traits(wt).block_elems;
     for (size_t nb : kBlockCounts) {
-      // F32/F16 also at lengths that are not a multiple of any vector width.
+      // F32/F16/BF16 also at lengths that are not a multiple of any vector width.
       for (size_t extra : {size_t{0}, size_t{traits(wt).block_elems == 1 ? 5u : 0u}}) {
         const size_t n = nb * block + extra;
         const auto w = ref_quant(wt, random_row(rng, n, 0.5f));
@@ -101,11 +102,14 @@ TEST_P(SimdKernels, Q8_0AndQ4_0EdgeValuesAreExact) {
         w8[i].qs[j] = static_cast<int8_t>(p == 2 ? -127 : 127);
       }
       // Max nibbles (15 -> +7) and zero nibbles (-> -8), mixed in one block.
-      for (size_t j = 0; j < 16; ++j) w4[i].qs[j] = static_cast<uint8_t>(i % 2 == 0 ? 0xFF : (j % 3 == 0 ? 0x00 : 0xF0));
+      for (size_t j = 0; j < 16; ++j)
+        w4[i].qs[j] = static_cast<uint8_t>(i % 2 == 0 ? 0xFF : (j % 3 == 0 ? 0x00 : 0xF0));
     }
     const size_t n = nb * 32;
-    EXPECT_EQ(k().dot(DType::kQ8_0, w8.data(), x.data(), n), ref::vec_dot(DType::kQ8_0, w8.data(), x.data(), n));
-    EXPECT_EQ(k().dot(DType::kQ4_0, w4.data(), x.data(), n), ref::vec_dot(DType::kQ4_0, w4.data(), x.data(), n));
+    EXPECT_EQ(k().dot(DType::kQ8_0, w8.data(), x.data(), n),
+              ref::vec_dot(DType::kQ8_0, w8.data(), x.data(), n));
+    EXPECT_EQ(k().dot(DType::kQ4_0, w4.data(), x.data(), n),
+              ref::vec_dot(DType::kQ4_0, w4.data(), x.data(), n));
     // Random int8 with unit scales: still exact.
     std::mt19937 rng(static_cast<uint32_t>(nb));
     std::uniform_int_distribution<int> q(-127, 127), nib(0, 255);
@@ -116,8 +120,10 @@ TEST_P(SimdKernels, Q8_0AndQ4_0EdgeValuesAreExact) {
       }
       for (size_t j = 0; j < 16; ++j) w4[i].qs[j] = static_cast<uint8_t>(nib(rng));
     }
-    EXPECT_EQ(k().dot(DType::kQ8_0, w8.data(), x.data(), n), ref::vec_dot(DType::kQ8_0, w8.data(), x.data(), n));
-    EXPECT_EQ(k().dot(DType::kQ4_0, w4.data(), x.data(), n), ref::vec_dot(DType::kQ4_0, w4.data(), x.data(), n));
+    EXPECT_EQ(k().dot(DType::kQ8_0, w8.data(), x.data(), n),
+              ref::vec_dot(DType::kQ8_0, w8.data(), x.data(), n));
+    EXPECT_EQ(k().dot(DType::kQ4_0, w4.data(), x.data(), n),
+              ref::vec_dot(DType::kQ4_0, w4.data(), x.data(), n));
   }
 }
 
@@ -129,10 +135,11 @@ void expect_same_bytes(const KernelSet& k, DType t, const std::vector<float>& x)
 
 TEST_P(SimdKernels, ActivationQuantizersGiveReferenceBytes) {
   std::mt19937 rng(99);
-  for (DType t : {DType::kQ8_0, DType::kQ8_1, DType::kQ8_K, DType::kF16}) {
-    const size_t block = t == DType::kF16 ? 32 : traits(t).block_elems;
+  for (DType t : {DType::kQ8_0, DType::kQ8_1, DType::kQ8_K, DType::kF16, DType::kBF16}) {
+    const size_t block = traits(t).block_elems == 1 ? 32 : traits(t).block_elems;
     for (size_t nb : kBlockCounts) {
-      for (float scale : {1e-3f, 1.0f, 300.0f}) expect_same_bytes(k(), t, random_row(rng, nb * block, scale));
+      for (float scale : {1e-3f, 1.0f, 300.0f})
+        expect_same_bytes(k(), t, random_row(rng, nb * block, scale));
     }
   }
   // F16 at a length with a scalar tail, with values that round up, to subnormals and to inf.
@@ -145,6 +152,18 @@ TEST_P(SimdKernels, ActivationQuantizersGiveReferenceBytes) {
   h[5] = -std::numeric_limits<float>::infinity();
   h[6] = 65519.0f;
   expect_same_bytes(k(), DType::kF16, h);
+  // BF16: ties both ways, the largest finite (rounds to Inf), Inf, NaNs of both signs, a
+  // subnormal; 37 values leave a scalar tail after two vectors of 16.
+  std::vector<float> b = random_row(rng, 37, 1.0f);
+  b[0] = std::bit_cast<float>(0x3F808000u);  // tie, even below: stays 0x3F80
+  b[1] = std::bit_cast<float>(0x3F818000u);  // tie, odd below: rounds up to 0x3F82
+  b[2] = std::numeric_limits<float>::max();
+  b[3] = -std::numeric_limits<float>::infinity();
+  b[4] = std::bit_cast<float>(0x7FC00001u);
+  b[5] = std::bit_cast<float>(0xFF800001u);  // signalling NaN: comes out quiet
+  b[6] = std::bit_cast<float>(0x00000123u);
+  b[20] = std::bit_cast<float>(0xFF818000u);
+  expect_same_bytes(k(), DType::kBF16, b);
 }
 
 // Blocks that stress the Q8 quantizers: all zero, ties (amax 127 gives d = 1, so k + 0.5 is an

@@ -21,13 +21,15 @@ struct FileInfo {
     uint64_t bytes = 0;
   };
   std::string path;
-  std::string format;  // "gguf v3"
+  std::string format;  // "gguf v3", "safetensors (Hugging Face directory)"
   uint64_t file_bytes = 0;
   std::vector<Entry> metadata;
   std::vector<Tensor> tensors;
 };
 
-// Throws slm::Error for unreadable or malformed files.
+// `path` is a GGUF file or a Hugging Face model directory (metadata: config.json's keys and the
+// safetensors "__metadata__"; tensors of every shard). Throws slm::Error for unreadable or
+// malformed files.
 FileInfo inspect_file(const std::string& path);
 
 }  // namespace slm

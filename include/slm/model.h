@@ -41,14 +41,22 @@ struct ModelInfo {
 class Model {
  public:
   struct Impl;
-  // Loads a GGUF file. Throws slm::Error (FormatError, UnsupportedError, IoError).
+  // Loads a GGUF file or a Hugging Face model directory (config.json, model.safetensors or
+  // model.safetensors.index.json and its shards, tokenizer.json when there is one).
+  // Throws slm::Error (FormatError, UnsupportedError, IoError).
   static Model load(const std::string& path, const LoadOptions& options = {});
   // The same, with `tokenizer` in place of the model file's own (e.g. Tokenizer::from_file of a
   // tokenizer.json). It must not have more tokens than the model has embeddings.
   static Model load(const std::string& path, const LoadOptions& options, Tokenizer tokenizer);
 
   const ModelInfo& info() const;
+  // A directory without tokenizer.json loads without a tokenizer: it runs on token ids, and
+  // tokenizer() throws InvalidArgumentError saying so.
+  bool has_tokenizer() const;
   const Tokenizer& tokenizer() const;
+  // Whether `id` ends generation (the tokenizer's EOS/EOT, else config.json's eos_token_id).
+  bool is_eog(TokenId id) const;
+
   const std::shared_ptr<const Impl>& impl() const { return impl_; }
 
  private:

@@ -13,12 +13,14 @@ void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = x[i] * scale * (w ? w[i] : 1.0f);
 }
 
-void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs) {
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs,
+                const float* freq_factors) {
   const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
   float theta = float(pos);
   for (size_t i = 0; i < n_rot / 2; ++i) {
-    cs[2 * i] = std::cos(theta);
-    cs[2 * i + 1] = std::sin(theta);
+    const float t = freq_factors ? theta / freq_factors[i] : theta;
+    cs[2 * i] = std::cos(t);
+    cs[2 * i + 1] = std::sin(t);
     theta *= theta_scale;
   }
 }

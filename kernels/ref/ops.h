@@ -13,7 +13,10 @@ void rms_norm(const float* x, const float* w, float eps, float* y, size_t n);
 // Rotary embedding tables for one position: for pair i < n_rot/2,
 // θ_i = pos · base^(−2i/n_rot), cs[2i] = cos θ_i, cs[2i+1] = sin θ_i.
 // θ is built by repeated multiplication in float, like the reference implementation does.
-void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs);
+// freq_factors (n_rot/2 values, or null for none) divide each θ_i: θ_i / f_i (Llama 3's
+// frequency scaling, ggml's rope_freqs).
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs,
+                const float* freq_factors = nullptr);
 // "Normal" RoPE (GPT-J / llama.cpp LLAMA_ROPE_TYPE_NORM): rotates adjacent pairs (2i, 2i+1) of
 // the first n_rot dims of one head: (a, b) -> (a cos − b sin, a sin + b cos).
 void rope_interleaved(float* head, const float* cs, size_t n_rot);

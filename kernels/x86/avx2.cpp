@@ -107,6 +107,60 @@ float dot_f16(const void* w_row, const void* x_row, size_t n) {
   return static_cast<float>(sum);
 }
 
+// BF16 is the top half of an F32: widen each u16 and shift it up.
+__m256 load_bf16(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+float dot_bf16(const void* w_row, const void* x_row, size_t n) {
+  const auto* a = static_cast<const uint16_t*>(w_row);
+  const auto* b = static_cast<const uint16_t*>(x_row);
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                    _mm256_setzero_pd()};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (size_t k = 0; k < 2; ++k) {
+      const __m256 p = _mm256_mul_ps(load_bf16(a + i + 8 * k), load_bf16(b + i + 8 * k));
+      // exact: 8-bit x 8-bit significands (barring overflow, which the reference's double
+      // products would not see: |w·x| > 3.4e38 is not a model's weight times an activation)
+      acc[2 * k] = _mm256_add_pd(acc[2 * k], _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+      acc[2 * k + 1] = _mm256_add_pd(acc[2 * k + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+  }
+  double sum = hsum_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
+  for (; i < n; ++i) {
+    sum += static_cast<double>(bf16_to_fp32(a[i])) * static_cast<double>(bf16_to_fp32(b[i]));
+  }
+  return static_cast<float>(sum);
+}
+
+// F32 -> BF16 like the reference: round to nearest even on the low 16 bits (a carry into the
+// exponent, up to Inf, is correct); NaN stays a quiet NaN.
+__m256i f32_to_bf16_bits(__m256 v) {
+  const __m256i x = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+  const __m256i rounded =
+      _mm256_srli_epi32(_mm256_add_epi32(x, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+  const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)),
+                                            _mm256_set1_epi32(0x7f800000));
+  return _mm256_blendv_epi8(rounded, quiet, is_nan);
+}
+
+void quantize_bf16(const float* src, void* dst, size_t n) {
+  auto* h = static_cast<uint16_t*>(dst);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    // packus interleaves the 128-bit lanes: [a0-3 b0-3 a4-7 b4-7] -> reorder the quarters.
+    const __m256i packed = _mm256_packus_epi32(f32_to_bf16_bits(_mm256_loadu_ps(src + i)),
+                                               f32_to_bf16_bits(_mm256_loadu_ps(src + i + 8)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i),
+                        _mm256_permute4x64_epi64(packed, 0xD8));
+  }
+  for (; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
+}
+
 // F32 -> F16, round to nearest even (the reference's rounding).
 void quantize_f16(const float* src, void* dst, size_t n) {
   auto* h = static_cast<uint16_t*>(dst);
@@ -237,9 +291,11 @@ void add_avx2_kernels(KernelSet& k) {
   add_avx2_kquant_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
+  k.vec_dot[static_cast<size_t>(DType::kBF16)] = dot_bf16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, load_q8_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
+  k.quantize[static_cast<size_t>(DType::kBF16)] = quantize_bf16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
   k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;
   k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;

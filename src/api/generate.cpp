@@ -1,4 +1,5 @@
 #include <chrono>
+#include <optional>
 
 #include "slm/model.h"
 
@@ -11,11 +12,15 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 GenerateResult generate(Session& session, std::span<const TokenId> prompt,
                         const GenerateOptions& options) {
-  const Tokenizer& tokenizer = session.model().tokenizer();
+  const Model& model = session.model();
   Sampler sampler(options.sampling);
   // The stream starts with the prompt so the first generated piece keeps its leading space.
-  Tokenizer::StreamDecoder stream(tokenizer);
-  for (const TokenId id : prompt) stream.push(id);
+  // Without a tokenizer, on_token gets empty pieces (the ids are all there is).
+  std::optional<Tokenizer::StreamDecoder> stream;
+  if (model.has_tokenizer()) {
+    stream.emplace(model.tokenizer());
+    for (const TokenId id : prompt) stream->push(id);
+  }
   std::vector<TokenId> history(prompt.begin(), prompt.end());
   GenerateResult result;
   result.prompt_tokens = int32_t(prompt.size());
@@ -27,13 +32,14 @@ GenerateResult generate(Session& session, std::span<const TokenId> prompt,
   start = std::chrono::steady_clock::now();
   for (int32_t i = 0; i < options.max_tokens; ++i) {
     const TokenId next = sampler.sample(logits, history);
-    if (!options.ignore_eos && tokenizer.is_eog(next)) {
+    if (!options.ignore_eos && model.is_eog(next)) {
       result.stopped_by_eos = true;
       break;
     }
     result.tokens.push_back(next);
     history.push_back(next);
-    if (options.on_token && !options.on_token(stream.push(next), next)) break;
+    if (options.on_token && !options.on_token(stream ? stream->push(next) : std::string(), next))
+      break;
     // The last token needs no forward pass; a full context ends generation.
     if (i + 1 == options.max_tokens) break;
     if (session.position() >= session.context_length()) {
@@ -43,7 +49,8 @@ GenerateResult generate(Session& session, std::span<const TokenId> prompt,
     logits = session.eval(std::span(&next, 1));
   }
   if (options.on_token) {
-    if (std::string rest = stream.flush(); !rest.empty()) options.on_token(rest, -1);
+    if (std::string rest = stream ? stream->flush() : std::string(); !rest.empty())
+      options.on_token(rest, -1);
   }
   result.generate_ms = ms_since(start);
   return result;

@@ -1,12 +1,20 @@
-// inspect_file: a GGUF file's metadata and tensor table as printable text. It reads only the
-// header (GgufFile validates it), so it works for any architecture.
-#include <fmt/format.h>
+// inspect_file: a GGUF file's or a Hugging Face directory's metadata and tensor table as
+// printable text. It reads only headers (GgufFile / SafetensorsFile validate them) and
+// config.json as JSON, so it works for any architecture.
+#include "slm/inspect.h"
 
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <filesystem>
 
 #include "kernels/dtype.h"
-#include "slm/inspect.h"
+#include "slm/error.h"
 #include "src/format/gguf.h"
+#include "src/format/safetensors.h"
 
 namespace slm {
 namespace {
@@ -136,9 +144,69 @@ std::string value_text(const GgufValue& v, bool quote_strings) {
   return "?";
 }
 
+std::string_view json_type_name(simdjson::dom::element_type type) {
+  using T = simdjson::dom::element_type;
+  switch (type) {
+    case T::ARRAY: return "array";
+    case T::OBJECT: return "object";
+    case T::INT64:
+    case T::UINT64: return "int";
+    case T::DOUBLE: return "float";
+    case T::STRING: return "string";
+    case T::BOOL: return "bool";
+    case T::NULL_VALUE: return "null";
+  }
+  return "?";
+}
+
+// config.json's top-level keys (values as compact JSON), each shard's __metadata__ as
+// "safetensors.KEY", and every tensor with its dims contiguous-first as for GGUF.
+FileInfo inspect_hf_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  FileInfo info;
+  info.path = dir;
+  info.format = "safetensors (Hugging Face directory)";
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(config_path).get(text) != simdjson::SUCCESS) {
+    throw IoError(fmt::format("{}: cannot read", config_path));
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::object config;
+  if (const auto err = parser.parse(text).get_object().get(config); err != simdjson::SUCCESS) {
+    throw FormatError(
+        fmt::format("{}: not a JSON object: {}", config_path, simdjson::error_message(err)));
+  }
+  for (const auto field : config) {
+    std::string_view s;
+    const std::string value = field.value.get_string().get(s) == simdjson::SUCCESS
+                                  ? printable(s)
+                                  : printable(simdjson::minify(field.value));
+    info.metadata.push_back(
+        {std::string(field.key), std::string(json_type_name(field.value.type())), value});
+  }
+  const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
+  for (const SafetensorsFile& file : checkpoint.files()) {
+    info.file_bytes += file.file_size();
+    for (const auto& [key, value] : file.metadata()) {
+      info.metadata.push_back({"safetensors." + key, "string", printable(value)});
+    }
+    for (const SafetensorsTensor& t : file.tensors()) {
+      std::string type(safetensors_dtype_name(t.type));
+      std::transform(type.begin(), type.end(), type.begin(),
+                     [](unsigned char c) { return char(std::tolower(c)); });
+      info.tensors.push_back({t.name, type, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()),
+                              t.offset, t.n_bytes});
+    }
+  }
+  return info;
+}
+
 }  // namespace
 
 FileInfo inspect_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return inspect_hf_dir(path);
   const GgufFile file = GgufFile::open(path);
   FileInfo info;
   info.path = path;

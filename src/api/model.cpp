@@ -1,16 +1,52 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <map>
 
 #include "kernels/dispatch.h"
 #include "slm/error.h"
 #include "src/api/model_impl.h"
+#include "src/model/hf_config.h"
+#include "src/model/hf_weights.h"
 #include "src/tokenizer/gguf_tokenizer.h"
 
 namespace slm {
 namespace {
 
-ModelInfo describe(const GgufFile& file, const ModelConfig& c) {
+namespace fs = std::filesystem;
+
+// Counts parameters, bytes and tensors per type name.
+class TensorTally {
+ public:
+  void add(std::string_view type, uint64_t n_elements, uint64_t n_bytes) {
+    parameters_ += n_elements;
+    bytes_ += n_bytes;
+    ++types_[std::string(type)];
+  }
+  void fill(ModelInfo& info) const {
+    info.parameter_count = parameters_;
+    info.weight_bytes = bytes_;
+    for (const auto& [name, count] : types_) {
+      info.weight_types +=
+          fmt::format("{}{} x{}", info.weight_types.empty() ? "" : ", ", name, count);
+    }
+  }
+
+ private:
+  uint64_t parameters_ = 0, bytes_ = 0;
+  std::map<std::string, int> types_;
+};
+
+// "BF16" -> "bf16": the same names as GGUF's types in ModelInfo::weight_types.
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+ModelInfo describe(const ModelConfig& c, const TensorTally& tally) {
   ModelInfo info;
   info.architecture = c.architecture;
   info.name = c.name;
@@ -22,16 +58,45 @@ ModelInfo describe(const GgufFile& file, const ModelConfig& c) {
   info.head_count_kv = c.n_head_kv;
   info.head_dim = c.head_dim;
   info.feed_forward_length = c.n_ff;
-  std::map<std::string_view, int> types;
-  for (const GgufTensor& t : file.tensors()) {
-    info.parameter_count += t.n_elements;
-    info.weight_bytes += t.n_bytes;
-    ++types[dtype_name(t.type)];
-  }
-  for (const auto& [name, count] : types) {
-    info.weight_types += fmt::format("{}{} x{}", info.weight_types.empty() ? "" : ", ", name, count);
-  }
+  tally.fill(info);
   return info;
+}
+
+void load_gguf(const std::string& path, const LoadOptions& options, Model::Impl& m) {
+  const GgufFile& file = m.gguf.emplace(GgufFile::open(path, options.use_mmap));
+  m.config = read_config(file);
+  m.weights = load_weights(file, m.config);
+  if (!m.tokenizer) m.tokenizer = load_tokenizer(file);
+  TensorTally tally;
+  for (const GgufTensor& t : file.tensors()) tally.add(dtype_name(t.type), t.n_elements, t.n_bytes);
+  m.info = describe(m.config, tally);
+}
+
+// A Hugging Face directory: config.json, model.safetensors (or an index and shards), and
+// tokenizer.json when it has one.
+void load_hf_dir(const std::string& dir, const LoadOptions& options, Model::Impl& m) {
+  const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
+  const SafetensorsCheckpoint& checkpoint =
+      m.safetensors.emplace(SafetensorsCheckpoint::open(dir, options.use_mmap));
+  m.config = hf.model;
+  m.weights = load_hf_weights(checkpoint, hf);
+  m.eos_ids = hf.eos_ids;
+  std::error_code ec;
+  if (!m.tokenizer && fs::exists(fs::path(dir) / "tokenizer.json", ec)) {
+    m.tokenizer = Tokenizer::from_file(dir);
+  }
+  TensorTally tally;
+  for (const SafetensorsFile& file : checkpoint.files()) {
+    for (const SafetensorsTensor& t : file.tensors()) {
+      tally.add(lowercase(safetensors_dtype_name(t.type)), t.n_elements, t.n_bytes);
+    }
+  }
+  m.info = describe(m.config, tally);
+}
+
+bool is_directory(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
 }
 
 }  // namespace
@@ -47,21 +112,43 @@ Model Model::load(const std::string& path, const LoadOptions& options, Tokenizer
 Model Model::load_impl(const std::string& path, const LoadOptions& options,
                        std::optional<Tokenizer> own_tokenizer) {
   active_kernels();  // a bad SLM_ISA is reported now, before any work
-  GgufFile file = GgufFile::open(path, options.use_mmap);
-  ModelConfig config = read_config(file);
-  Weights weights = load_weights(file, config);
-  Tokenizer tokenizer = own_tokenizer ? std::move(*own_tokenizer) : load_tokenizer(file);
-  if (tokenizer.vocab_size() > config.n_vocab) {
-    throw FormatError(fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings",
-                                  path, tokenizer.vocab_size(), config.n_vocab));
+  auto m = std::make_shared<Impl>();
+  m->path = path;
+  m->tokenizer = std::move(own_tokenizer);
+  if (is_directory(path)) {
+    std::error_code ec;
+    if (!fs::exists(fs::path(path) / "config.json", ec)) {
+      throw IoError(fmt::format("{}: a directory without config.json is not a model", path));
+    }
+    load_hf_dir(path, options, *m);
+  } else {
+    load_gguf(path, options, *m);
   }
-  ModelInfo info = describe(file, config);
-  return Model(std::make_shared<const Impl>(Impl{std::move(file), std::move(config),
-                                                 std::move(weights), std::move(tokenizer),
-                                                 std::move(info)}));
+  if (m->tokenizer && m->tokenizer->vocab_size() > m->config.n_vocab) {
+    throw FormatError(
+        fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings", path,
+                    m->tokenizer->vocab_size(), m->config.n_vocab));
+  }
+  return Model(std::move(m));
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }
-const Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
+
+bool Model::has_tokenizer() const { return impl_->tokenizer.has_value(); }
+
+const Tokenizer& Model::tokenizer() const {
+  if (!impl_->tokenizer) {
+    throw InvalidArgumentError(fmt::format(
+        "{}: the model has no tokenizer (no tokenizer.json): give token ids (--tokens) or a "
+        "tokenizer (--tokenizer)",
+        impl_->path));
+  }
+  return *impl_->tokenizer;
+}
+
+bool Model::is_eog(TokenId id) const {
+  if (impl_->tokenizer) return impl_->tokenizer->is_eog(id);
+  return std::find(impl_->eos_ids.begin(), impl_->eos_ids.end(), id) != impl_->eos_ids.end();
+}
 
 }  // namespace slm

@@ -1,18 +1,26 @@
-// What a Model holds: the mapped file and everything derived from it, immutable after load.
+// What a Model holds: the mapped file(s) and everything derived from them, immutable after load.
 #pragma once
+
+#include <optional>
+#include <vector>
 
 #include "slm/model.h"
 #include "src/format/gguf.h"
+#include "src/format/safetensors.h"
 #include "src/model/config.h"
 #include "src/model/weights.h"
 
 namespace slm {
 
 struct Model::Impl {
-  GgufFile file;  // owns the mapping the weights point into
+  std::string path;
+  // Owns the mapping the weights point into: a GGUF file or a Hugging Face directory's shards.
+  std::optional<GgufFile> gguf;
+  std::optional<SafetensorsCheckpoint> safetensors;
   ModelConfig config;
   Weights weights;
-  Tokenizer tokenizer;
+  std::optional<Tokenizer> tokenizer;  // absent for a directory without tokenizer.json
+  std::vector<TokenId> eos_ids;        // end of generation when there is no tokenizer
   ModelInfo info;
 };
 

@@ -94,7 +94,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
-      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R]);
+      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R],
+                      c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {

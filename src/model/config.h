@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace slm {
 
@@ -29,6 +30,8 @@ struct ModelConfig {
   float rope_freq_base = 10000.0f;
   float norm_eps = 1e-5f;
   RopeLayout rope_layout = RopeLayout::kInterleaved;
+  // Empty, or n_rot/2 divisors of the rotation frequencies (Llama 3 RoPE scaling).
+  std::vector<float> rope_freq_factors;
 };
 
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an

@@ -62,7 +62,7 @@ int cmd_bench(std::span<char* const> args) {
               "Measures prompt processing (pp) and generation (tg) tokens/s on synthetic token\n"
               "ids, mean ± stddev over REPS runs after a warm-up. Without -m it uses the bundled\n"
               "model. 0 skips a test.");
-  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf); default: the bundled model",
+  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf) or Hugging Face directory; default: the bundled model",
                &a.model);
   p.add_int({"-p", "--n-prompt"}, "N", "prompt tokens evaluated in one batch (default 512)",
             &a.prompt, 0, 1 << 20);

@@ -123,7 +123,7 @@ int cmd_inspect(std::span<char* const> args) {
   ArgParser p("slm inspect", "slm inspect [-m] MODEL [--tensors] [--json]",
               "Prints a model file's format, size, metadata (long arrays abbreviated) and a\n"
               "summary of its tensors. Works for any architecture: nothing is loaded.");
-  p.add_positional("MODEL", "model file (.gguf)", &model_positional);
+  p.add_positional("MODEL", "model file (.gguf) or Hugging Face model directory", &model_positional);
   p.add_string({"-m", "--model"}, "MODEL", "model file (same as the positional argument)",
                &model_flag);
   p.add_flag({"--tensors"}, "list every tensor: name, type, dims, bytes, file offset", &tensors);

@@ -47,7 +47,7 @@ int cmd_logits(std::span<char* const> args) {
   ArgParser p("slm logits", "slm logits [-m MODEL] (--tokens \"1 2 3\" | -p TEXT) -o OUT.f32",
               "Evaluates all tokens in one batch and writes the logits of every position as\n"
               "float32 little-endian, row-major (n_tokens x n_vocab).");
-  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf); default: the bundled model",
+  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf) or Hugging Face directory; default: the bundled model",
                &model_arg);
   p.add_string({"--tokens"}, "IDS", "input as space-separated token ids (no BOS added)", &tokens,
                &has_tokens);

@@ -57,7 +57,7 @@ int cmd_run(std::span<char* const> args) {
   ArgParser p("slm run", "slm run [-m MODEL] [-p TEXT | --tokens \"1 2 3\"] [options]",
               "Evaluates a prompt and streams the sampled continuation to stdout; timings go to\n"
               "stderr. Without -m it runs the bundled stories260K model.");
-  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf); default: the bundled model",
+  p.add_string({"-m", "--model"}, "MODEL", "model file (.gguf) or Hugging Face directory; default: the bundled model",
                &a.model);
   p.add_string({"--tokenizer"}, "FILE",
                "tokenizer to use instead of the model's own (tokenizer.json or a folder with one)",
@@ -141,7 +141,13 @@ int cmd_run(std::span<char* const> args) {
   options.max_tokens = a.n_predict;
   options.sampling = a.sampling;
   options.ignore_eos = a.ignore_eos;
-  if (!a.ids) {
+  // A model without a tokenizer (a Hugging Face directory without tokenizer.json) can only
+  // print ids; prompt_ids() has already refused text.
+  const bool print_ids = a.ids || !model.has_tokenizer();
+  if (!a.ids && print_ids) {
+    fmt::print(stderr, "slm: the model has no tokenizer: printing the generated token ids\n");
+  }
+  if (!print_ids) {
     // Echo the prompt, then stream each piece as soon as it is complete UTF-8.
     write_stdout(a.has_tokens ? model.tokenizer().decode(prompt) : text);
     options.on_token = [](std::string_view piece, TokenId) {
@@ -151,7 +157,7 @@ int cmd_run(std::span<char* const> args) {
   }
   const GenerateResult result = generate(session, prompt, options);
 
-  if (a.ids) {
+  if (print_ids) {
     std::string line;
     for (const TokenId id : result.tokens) line += fmt::format("{}{}", line.empty() ? "" : " ", id);
     write_stdout(line + "\n");

@@ -52,8 +52,13 @@ const char* kv_type_name(KvType type) { return type == KvType::kF32 ? "f32" : "f
 
 std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
                                 const std::string& text) {
-  const Tokenizer& tokenizer = model.tokenizer();
-  std::vector<TokenId> ids = tokens ? *tokens : tokenizer.encode(text, tokenizer.adds_bos());
+  std::vector<TokenId> ids;
+  if (tokens) {
+    ids = *tokens;
+  } else {
+    const Tokenizer& tokenizer = model.tokenizer();  // throws when the model has none
+    ids = tokenizer.encode(text, tokenizer.adds_bos());
+  }
   if (ids.empty()) throw InvalidArgumentError("the prompt is empty (it gave no tokens)");
   return ids;  // ids out of range are the engine's to reject
 }

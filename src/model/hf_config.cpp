@@ -1,0 +1,272 @@
+#include "src/model/hf_config.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <optional>
+
+#include "slm/error.h"
+
+namespace slm {
+namespace {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// Hugging Face class → slm architecture. Mistral is Llama plus an optional sliding window.
+struct ArchEntry {
+  std::string_view hf_class;
+  std::string_view architecture;
+};
+constexpr ArchEntry kArchitectures[] = {
+    {"LlamaForCausalLM", "llama"},
+    {"MistralForCausalLM", "llama"},
+};
+constexpr const char* kSupported = "LlamaForCausalLM, MistralForCausalLM";
+
+class ConfigReader {
+ public:
+  ConfigReader(std::string path, object root) : path_(std::move(path)), root_(root) {}
+
+  [[noreturn]] void malformed(std::string_view key, std::string_view what) const {
+    throw FormatError(fmt::format("{}: '{}' {}", path_, key, what));
+  }
+  [[noreturn]] void unsupported(std::string_view what) const {
+    throw UnsupportedError(fmt::format("{}: {}", path_, what));
+  }
+
+  // The value of `key` in `o` (default: the root); nullopt when absent or null.
+  std::optional<element> field(std::string_view key, std::optional<object> o = {}) const {
+    element e;
+    if (o.value_or(root_).at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) {
+      return std::nullopt;
+    }
+    return e;
+  }
+
+  // A positive int32; `fallback` when absent (0: the key is required).
+  int32_t count(std::string_view key, int64_t fallback = 0) const {
+    const std::optional<element> e = field(key);
+    if (!e) {
+      if (fallback > 0) return static_cast<int32_t>(fallback);
+      malformed(key, "is missing");
+    }
+    int64_t v = 0;
+    if (e->get_int64().get(v) != simdjson::SUCCESS) malformed(key, "is not an integer");
+    if (v <= 0 || v > std::numeric_limits<int32_t>::max()) {
+      malformed(key, fmt::format("= {} is out of range", v));
+    }
+    return static_cast<int32_t>(v);
+  }
+
+  // A positive finite number (integers allowed); `fallback` when absent.
+  double positive(std::string_view key, double fallback, std::optional<object> o = {}) const {
+    const std::optional<element> e = field(key, o);
+    if (!e) return fallback;
+    double v = 0;
+    if (e->get_double().get(v) != simdjson::SUCCESS) malformed(key, "is not a number");
+    if (!(v > 0) || !std::isfinite(v)) malformed(key, fmt::format("= {} must be positive", v));
+    return v;
+  }
+
+  bool flag(std::string_view key, bool fallback) const {
+    const std::optional<element> e = field(key);
+    if (!e) return fallback;
+    bool b = false;
+    if (e->get_bool().get(b) != simdjson::SUCCESS) malformed(key, "is not true or false");
+    return b;
+  }
+
+  std::optional<std::string_view> string(std::string_view key, std::optional<object> o = {}) const {
+    const std::optional<element> e = field(key, o);
+    if (!e) return std::nullopt;
+    std::string_view s;
+    if (e->get_string().get(s) != simdjson::SUCCESS) malformed(key, "is not a string");
+    return s;
+  }
+
+  std::optional<object> object_field(std::string_view key) const {
+    const std::optional<element> e = field(key);
+    if (!e) return std::nullopt;
+    object o;
+    if (e->get_object().get(o) != simdjson::SUCCESS) malformed(key, "is not an object");
+    return o;
+  }
+
+  // A token id or a list of them.
+  std::vector<int32_t> ids(std::string_view key) const {
+    std::vector<int32_t> out;
+    const std::optional<element> e = field(key);
+    if (!e) return out;
+    const auto one = [&](element v) {
+      int64_t id = 0;
+      if (v.get_int64().get(id) != simdjson::SUCCESS || id < 0 ||
+          id > std::numeric_limits<int32_t>::max()) {
+        malformed(key, "is not a token id or a list of them");
+      }
+      out.push_back(static_cast<int32_t>(id));
+    };
+    if (array list; e->get_array().get(list) == simdjson::SUCCESS) {
+      for (element v : list) one(v);
+    } else {
+      one(*e);
+    }
+    return out;
+  }
+
+  // The Hugging Face class name: architectures[0].
+  std::string_view hf_class() const {
+    const std::optional<element> e = field("architectures");
+    if (!e) malformed("architectures", fmt::format("is missing (supported: {})", kSupported));
+    array list;
+    std::string_view name;
+    if (e->get_array().get(list) != simdjson::SUCCESS || list.size() == 0 ||
+        list.at(0).get_string().get(name) != simdjson::SUCCESS) {
+      malformed("architectures", "is not a list of class names");
+    }
+    return name;
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  object root_;
+};
+
+// Llama 3 scaling (transformers' _compute_llama3_parameters), as a divisor per frequency:
+// wavelengths λ_i = 2π / ω_i longer than L/low (L = original_max_position_embeddings) are
+// slowed by `factor`, shorter than L/high kept, and in between blended with
+// s = (L/λ_i − low) / (high − low): ω_i' = ω_i · ((1 − s)/factor + s).
+std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, const ModelConfig& c) {
+  const auto need = [&](std::string_view key) {
+    const double v = r.positive(key, -1.0, params);
+    if (v < 0) r.malformed(key, "is missing (rope_type llama3 needs it)");
+    return v;
+  };
+  const double factor = need("factor"), low = need("low_freq_factor"),
+               high = need("high_freq_factor"), old_ctx = need("original_max_position_embeddings");
+  if (high <= low) {
+    r.malformed("high_freq_factor",
+                fmt::format("= {} must exceed low_freq_factor = {}", high, low));
+  }
+  constexpr double kPi = 3.14159265358979323846;
+  std::vector<float> out;
+  for (int32_t i = 0; i < c.n_rot / 2; ++i) {
+    const double omega = std::pow(double(c.rope_freq_base), -2.0 * i / c.n_rot);
+    const double wavelen = 2 * kPi / omega;
+    double divisor = 1.0;
+    if (wavelen > old_ctx / low) {
+      divisor = factor;
+    } else if (wavelen >= old_ctx / high) {
+      const double s = (old_ctx / wavelen - low) / (high - low);
+      divisor = 1.0 / ((1 - s) / factor + s);
+    }
+    out.push_back(float(divisor));
+  }
+  return out;
+}
+
+// rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
+void read_rope(const ConfigReader& r, ModelConfig& c) {
+  // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}; 4.x: rope_theta at the top
+  // level and rope_scaling {rope_type or type, ...} (null when unscaled).
+  std::optional<object> params = r.object_field("rope_parameters");
+  std::string_view where = "rope_parameters";
+  if (params) {
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
+  } else {
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
+    params = r.object_field("rope_scaling");
+    where = "rope_scaling";
+  }
+  if (!params) return;
+  std::optional<std::string_view> type = r.string("rope_type", params);
+  if (!type) type = r.string("type", params);
+  if (type && *type == "llama3") {
+    c.rope_freq_factors = llama3_freq_factors(r, *params, c);
+  } else if (type && *type != "default") {
+    r.unsupported(fmt::format("{} type '{}' is not supported yet (supported: default, llama3)",
+                              where, *type));
+  }
+}
+
+}  // namespace
+
+HfConfig read_hf_config(const std::string& path) {
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text) != simdjson::SUCCESS) {
+    throw IoError(fmt::format("{}: cannot read", path));
+  }
+  simdjson::dom::parser parser;
+  element root;
+  if (const auto err = parser.parse(text).get(root); err != simdjson::SUCCESS) {
+    throw FormatError(fmt::format("{}: invalid JSON: {}", path, simdjson::error_message(err)));
+  }
+  object root_object;
+  if (root.get_object().get(root_object) != simdjson::SUCCESS) {
+    throw FormatError(fmt::format("{}: not a JSON object", path));
+  }
+  const ConfigReader r(path, root_object);
+
+  const std::string_view hf_class = r.hf_class();
+  const auto* arch = std::find_if(std::begin(kArchitectures), std::end(kArchitectures),
+                                  [&](const ArchEntry& e) { return e.hf_class == hf_class; });
+  if (arch == std::end(kArchitectures)) {
+    r.unsupported(
+        fmt::format("architecture '{}' is not supported (supported: {})", hf_class, kSupported));
+  }
+
+  HfConfig out;
+  ModelConfig& c = out.model;
+  c.architecture = std::string(arch->architecture);
+  c.name = std::filesystem::path(path).parent_path().filename().string();
+  c.n_embd = r.count("hidden_size");
+  c.n_layer = r.count("num_hidden_layers");
+  c.n_head = r.count("num_attention_heads");
+  c.n_head_kv = r.count("num_key_value_heads", c.n_head);
+  c.head_dim = r.count("head_dim", c.n_embd / c.n_head);
+  c.n_ff = r.count("intermediate_size");
+  c.n_vocab = r.count("vocab_size");
+  c.n_ctx_train = r.count("max_position_embeddings", 2048);  // transformers' LlamaConfig default
+  c.n_rot = c.head_dim;
+  c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
+  c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
+  read_rope(r, c);
+  out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
+  out.eos_ids = r.ids("eos_token_id");
+
+  // What the llama decoder does not compute: say so rather than run a different model.
+  if (const auto act = r.string("hidden_act"); act && *act != "silu") {
+    r.unsupported(fmt::format("hidden_act '{}' is not supported (supported: silu)", *act));
+  }
+  for (const char* key : {"attention_bias", "mlp_bias"}) {
+    if (r.flag(key, false)) r.unsupported(fmt::format("'{}' = true is not supported yet", key));
+  }
+  // A sliding window at least as long as the trained context never slides.
+  if (const auto window = r.field("sliding_window")) {
+    int64_t w = 0;
+    if (window->get_int64().get(w) != simdjson::SUCCESS || w <= 0) {
+      r.malformed("sliding_window", "is not a positive integer");
+    }
+    if (w < c.n_ctx_train) {
+      r.unsupported(
+          fmt::format("sliding-window attention (sliding_window = {}) is not supported "
+                      "yet",
+                      w));
+    }
+  }
+  if (c.n_head % c.n_head_kv != 0) {
+    r.malformed("num_key_value_heads", fmt::format("= {} does not divide num_attention_heads = {}",
+                                                   c.n_head_kv, c.n_head));
+  }
+  if (c.head_dim % 2 != 0) r.malformed("head_dim", fmt::format("= {} must be even", c.head_dim));
+  return out;
+}
+
+}  // namespace slm

@@ -1,0 +1,180 @@
+// config.json → ModelConfig: both transformers generations of keys, and clear errors naming the
+// key for malformed files (HfConfigMalformed.*, run under ASan/UBSan in CI).
+#include "src/model/hf_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "slm/error.h"
+#include "tests/test_data.h"
+
+namespace slm {
+namespace {
+
+// A small valid Llama config without the key `drop`; `extra` holds further members, and a key
+// named in `extra` replaces the default one (keys are never repeated).
+std::string config(const std::string& extra = "", const std::string& drop = "") {
+  std::string members[] = {
+      R"("architectures": ["LlamaForCausalLM"])",
+      R"("hidden_size": 64)",
+      R"("num_hidden_layers": 2)",
+      R"("num_attention_heads": 4)",
+      R"("num_key_value_heads": 2)",
+      R"("intermediate_size": 160)",
+      R"("vocab_size": 512)",
+      R"("max_position_embeddings": 512)",
+      R"("rms_norm_eps": 1e-06)",
+      R"("eos_token_id": 2)",
+  };
+  std::string out = "{";
+  for (const std::string& m : members) {
+    const std::string key = m.substr(1, m.find('"', 1) - 1);
+    if (key == drop || extra.find('"' + key + '"') != std::string::npos) continue;
+    out += (out.size() > 1 ? ", " : "") + m;
+  }
+  if (!extra.empty()) out += ", " + extra;
+  return out + "}";
+}
+
+HfConfig read(const std::string& text) {
+  const std::string path = test::temp_dir() / "config.json";
+  std::ofstream(path) << text;
+  return read_hf_config(path);
+}
+
+template <class E = FormatError>
+void expect_error(const std::string& text, const std::vector<std::string>& needles) {
+  try {
+    read(text);
+    FAIL() << "expected an error mentioning '" << needles.front() << "' for " << text;
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+    for (const std::string& needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(HfConfig, ReadsLlama) {
+  const HfConfig hf =
+      read(config(R"("rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"})"));
+  const ModelConfig& c = hf.model;
+  EXPECT_EQ(c.architecture, "llama");
+  EXPECT_EQ(c.n_embd, 64);
+  EXPECT_EQ(c.n_layer, 2);
+  EXPECT_EQ(c.n_head, 4);
+  EXPECT_EQ(c.n_head_kv, 2);
+  EXPECT_EQ(c.head_dim, 16);  // hidden_size / heads when head_dim is absent
+  EXPECT_EQ(c.n_rot, 16);
+  EXPECT_EQ(c.n_ff, 160);
+  EXPECT_EQ(c.n_vocab, 512);
+  EXPECT_EQ(c.n_ctx_train, 512);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-6f);
+  EXPECT_FLOAT_EQ(c.rope_freq_base, 500000.0f);
+  EXPECT_EQ(c.rope_layout, RopeLayout::kHalfSplit);
+  EXPECT_FALSE(hf.tie_word_embeddings);
+  EXPECT_EQ(hf.eos_ids, std::vector<int32_t>{2});
+}
+
+TEST(HfConfig, ReadsOlderTransformersKeys) {
+  const HfConfig hf = read(config(
+      R"("rope_theta": 1000000, "rope_scaling": null, "head_dim": 8, "tie_word_embeddings": true, "eos_token_id": [2, 7])"));
+  EXPECT_FLOAT_EQ(hf.model.rope_freq_base, 1e6f);
+  EXPECT_EQ(hf.model.head_dim, 8);
+  EXPECT_TRUE(hf.tie_word_embeddings);
+  EXPECT_EQ(hf.eos_ids, (std::vector<int32_t>{2, 7}));
+  // Defaults: kv heads = heads, theta 10000.
+  const HfConfig d = read(config("", "num_key_value_heads"));
+  EXPECT_EQ(d.model.n_head_kv, 4);
+  EXPECT_FLOAT_EQ(d.model.rope_freq_base, 10000.0f);
+}
+
+TEST(HfConfig, MistralWithoutSlidingWindowIsLlama) {
+  const HfConfig hf =
+      read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": null)"));
+  EXPECT_EQ(hf.model.architecture, "llama");
+  const HfConfig wide =
+      read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 4096)"));
+  EXPECT_EQ(wide.model.n_layer, 2);
+}
+
+// transformers' _compute_llama3_parameters for head_dim 16, theta 500000, L = 64, factor 32,
+// low 1, high 4: wavelengths above 64 are slowed 32×, below 16 kept, in between blended.
+TEST(HfConfig, Llama3RopeScaling) {
+  const HfConfig hf = read(config(
+      R"("head_dim": 16, "rope_parameters": {"rope_theta": 500000.0, "rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})"));
+  const std::vector<float>& f = hf.model.rope_freq_factors;
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_FLOAT_EQ(f[0], 1.0f);   // λ = 2π: high frequency, kept
+  EXPECT_FLOAT_EQ(f[7], 32.0f);  // λ = 2π · 500000^(7/8): low frequency, slowed
+  // λ_1 = 2π · 500000^(1/8) ≈ 32.7: s = (64/λ − 1) / 3, divisor 1 / ((1 − s)/32 + s).
+  const double wavelen = 2 * 3.14159265358979323846 * std::pow(500000.0, 1.0 / 8);
+  const double s = (64 / wavelen - 1) / 3;
+  EXPECT_NEAR(f[1], 1 / ((1 - s) / 32 + s), 1e-5);
+  expect_error(
+      config(
+          R"("rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0})"),
+      {"'original_max_position_embeddings'", "missing"});
+  expect_error(
+      config(
+          R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})"),
+      {"'high_freq_factor'"});
+}
+
+TEST(HfConfigMalformed, InvalidJson) {
+  expect_error("{\"hidden_size\": ", {"invalid JSON"});
+  expect_error("[]", {"not a JSON object"});
+}
+
+TEST(HfConfigMalformed, MissingKeys) {
+  for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                          "intermediate_size", "vocab_size"}) {
+    expect_error(config("", key), {std::string("'") + key + "'", "missing"});
+  }
+  expect_error(config("", "architectures"), {"'architectures'", "LlamaForCausalLM"});
+}
+
+TEST(HfConfigMalformed, WrongTypes) {
+  expect_error(config(R"("hidden_size": "64")"), {"'hidden_size'", "not an integer"});
+  expect_error(config(R"("num_hidden_layers": 2.5)"), {"'num_hidden_layers'"});
+  expect_error(config(R"("num_hidden_layers": -2)"), {"'num_hidden_layers'", "out of range"});
+  expect_error(config(R"("vocab_size": 99999999999)"), {"'vocab_size'", "out of range"});
+  expect_error(config(R"("rms_norm_eps": "small")"), {"'rms_norm_eps'"});
+  expect_error(config(R"("rms_norm_eps": 0)"), {"'rms_norm_eps'", "positive"});
+  expect_error(config(R"("rope_theta": -1)"), {"'rope_theta'"});
+  expect_error(config(R"("rope_parameters": [1])"), {"'rope_parameters'"});
+  expect_error(config(R"("rope_parameters": {"rope_theta": "x"})"), {"'rope_theta'"});
+  expect_error(config(R"("tie_word_embeddings": 1)"), {"'tie_word_embeddings'"});
+  expect_error(config(R"("eos_token_id": "</s>")"), {"'eos_token_id'"});
+  expect_error(config(R"("architectures": "LlamaForCausalLM")"), {"'architectures'"});
+  expect_error(config(R"("architectures": [])"), {"'architectures'"});
+  expect_error(config(R"("hidden_act": 3)"), {"'hidden_act'"});
+}
+
+TEST(HfConfigMalformed, InconsistentValues) {
+  expect_error(config(R"("num_key_value_heads": 3)"), {"'num_key_value_heads'"});
+  expect_error(config(R"("head_dim": 7)"), {"'head_dim'", "even"});
+  expect_error(config(R"("sliding_window": -5)"), {"'sliding_window'"});
+}
+
+TEST(HfConfigMalformed, UnsupportedFeatures) {
+  expect_error<UnsupportedError>(config(R"("architectures": ["Qwen2ForCausalLM"])"),
+                                 {"Qwen2ForCausalLM", "LlamaForCausalLM, MistralForCausalLM"});
+  expect_error<UnsupportedError>(
+      config(R"("rope_parameters": {"rope_theta": 1e4, "rope_type": "yarn"})"), {"yarn"});
+  expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})"),
+                                 {"rope_scaling", "linear"});
+  expect_error<UnsupportedError>(config(R"("hidden_act": "gelu")"), {"gelu"});
+  expect_error<UnsupportedError>(config(R"("attention_bias": true)"), {"attention_bias"});
+  expect_error<UnsupportedError>(config(R"("sliding_window": 16)"), {"sliding_window = 16"});
+}
+
+TEST(HfConfigMalformed, MissingFile) {
+  EXPECT_THROW(read_hf_config((test::temp_dir() / "absent.json").string()), IoError);
+}
+
+}  // namespace
+}  // namespace slm
