@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace slm {
 
@@ -30,6 +31,9 @@ struct ModelConfig {
   float norm_eps = 1e-5f;
   RopeLayout rope_layout = RopeLayout::kInterleaved;
 };
+
+// Whether read_config accepts files of this general.architecture.
+bool is_supported_architecture(std::string_view architecture);
 
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
 // architecture slm does not know, FormatError for missing or inconsistent values.
