@@ -365,6 +365,8 @@ TEST(MappedFile, ReadAndMapGiveTheSameBytesAndMoveCleanly) {
   ASSERT_EQ(b.size(), data.size());
   EXPECT_EQ(std::memcmp(a.data(), data.data(), data.size()), 0);
   EXPECT_EQ(std::memcmp(b.data(), data.data(), data.size()), 0);
+  // The read copy starts on a 2 MiB boundary, so transparent huge pages can back it.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (uintptr_t{2} << 20), 0u);
   const uint8_t* p = a.data();
   MappedFile c(std::move(a));
   EXPECT_EQ(c.data(), p);

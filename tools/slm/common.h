@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "slm/slm.h"
 
 namespace slm::cli {
@@ -36,6 +37,15 @@ const char* kv_type_name(KvType type);
 std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
                                 const std::string& text);
 void check_fits(std::span<const TokenId> prompt, int32_t context_length);
+
+// --mmap / --no-mmap, shared by the commands that load a model. Without either, the library's
+// default (LoadOptions{}); both is a usage error.
+struct LoadFlags {
+  bool mmap = false;
+  bool no_mmap = false;
+  void add_to(ArgParser& parser);
+  LoadOptions options(const ArgParser& parser) const;
+};
 
 class Stopwatch {
  public:
