@@ -74,7 +74,7 @@ TEST(Cli, HelpExitsZero) {
   }
   const Result r = run_slm({"run", "--help"});
   for (const char* flag : {"--tokens", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                           "--seed", "--kv-type", "--ids", "--ignore-eos", "--no-mmap"}) {
+                           "--seed", "--kv-type", "--ids", "--ignore-eos", "--mmap", "--no-mmap"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
@@ -110,6 +110,8 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
       {"run", "--tokens", "1 -2"},
       {"run", "--tokens", ""},
       {"run", "stray"},
+      {"run", "--mmap", "--no-mmap"},
+      {"bench", "--mmap", "--no-mmap"},
       {"logits", "--tokens", "1 2"},
       {"logits", "-o", "x.f32"},
       {"logits", "-o", "x.f32", "--tokens", "1", "-p", "a"},

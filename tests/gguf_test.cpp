@@ -313,6 +313,25 @@ TEST(GgufWriter, TensorViewIsWrittenWithoutCopy) {
   EXPECT_EQ(std::memcmp(g.tensors()[0].data, data.data(), data.size()), 0);
 }
 
+TEST(GgufWriter, GeneratedTensorIsFilledWhileWriting) {
+  const std::vector<uint8_t> data = pattern_bytes(3 * 34, 5);
+  GgufWriter a, b;
+  a.add_tensor("t", {32, 3}, DType::kQ8_0, data);
+  int calls = 0;
+  b.add_tensor_generated("t", {32, 3}, DType::kQ8_0, [&](std::span<uint8_t> out) {
+    ++calls;
+    ASSERT_EQ(out.size(), data.size());
+    std::copy(data.begin(), data.end(), out.begin());
+  });
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(b.to_bytes(), a.to_bytes());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(b.layout().file_size, a.layout().file_size);
+  EXPECT_THROW(b.add_tensor_generated("u", {33}, DType::kQ8_0, [](std::span<uint8_t>) {}),
+               InvalidArgumentError);
+  EXPECT_THROW(b.add_tensor_generated("v", {32}, DType::kQ8_0, nullptr), InvalidArgumentError);
+}
+
 TEST(MappedFile, EmptyFileMissingFileAndDirectory) {
   const std::string empty = write_temp("empty.bin", {});
   for (bool use_mmap : {true, false}) {
@@ -346,6 +365,8 @@ TEST(MappedFile, ReadAndMapGiveTheSameBytesAndMoveCleanly) {
   ASSERT_EQ(b.size(), data.size());
   EXPECT_EQ(std::memcmp(a.data(), data.data(), data.size()), 0);
   EXPECT_EQ(std::memcmp(b.data(), data.data(), data.size()), 0);
+  // The read copy starts on a 2 MiB boundary, so transparent huge pages can back it.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (uintptr_t{2} << 20), 0u);
   const uint8_t* p = a.data();
   MappedFile c(std::move(a));
   EXPECT_EQ(c.data(), p);

@@ -18,8 +18,10 @@ namespace slm {
 enum class KvType { kF32, kF16 };
 
 struct LoadOptions {
-  // mmap the file (fast start, pages shared between processes) or read it into memory.
-  bool use_mmap = true;
+  // false (the default): read the file into huge-page-backed memory, so no page faults slow the
+  // tokens down (the faster and steadier decode, docs/performance.md). true: mmap the file (fast
+  // start, pages shared between processes).
+  bool use_mmap = false;
 };
 
 struct ModelInfo {

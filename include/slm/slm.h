@@ -5,6 +5,7 @@
 #include "slm/inspect.h"    // IWYU pragma: export
 #include "slm/model.h"      // IWYU pragma: export
 #include "slm/sampler.h"    // IWYU pragma: export
+#include "slm/synth.h"      // IWYU pragma: export
 #include "slm/tokenizer.h"  // IWYU pragma: export
 
 #include <string>

@@ -191,7 +191,7 @@ GgufWriter::Tensor& GgufWriter::add_tensor_info(std::string name, std::vector<ui
     throw bad(
         fmt::format("{} bytes of data, expected {} for {} {}", n_bytes, expected, n, tr.name));
   }
-  tensors_.push_back(Tensor{std::move(name), std::move(dims), type, {}, {}});
+  tensors_.push_back(Tensor{std::move(name), std::move(dims), type, {}, {}, n_bytes, {}});
   return tensors_.back();
 }
 
@@ -205,6 +205,19 @@ void GgufWriter::add_tensor(std::string name, std::vector<uint64_t> dims, DType 
 void GgufWriter::add_tensor_view(std::string name, std::vector<uint64_t> dims, DType type,
                                  std::span<const uint8_t> data) {
   add_tensor_info(std::move(name), std::move(dims), type, data.size()).data = data;
+}
+
+void GgufWriter::add_tensor_generated(std::string name, std::vector<uint64_t> dims, DType type,
+                                      TensorFill fill) {
+  if (!fill) throw InvalidArgumentError(fmt::format("GGUF writer: tensor '{}': no fill", name));
+  uint64_t n = 1;
+  for (uint64_t d : dims) {
+    if (d != 0 && __builtin_mul_overflow(n, d, &n)) n = 0;  // add_tensor_info reports it
+  }
+  const DTypeTraits& tr = traits(type);
+  const uint64_t n_bytes = n / tr.block_elems * tr.block_bytes;
+  add_tensor_info(std::move(name), std::move(dims), type, static_cast<size_t>(n_bytes)).fill =
+      std::move(fill);
 }
 
 GgufLayout GgufWriter::layout() const {
@@ -223,7 +236,7 @@ GgufLayout GgufWriter::layout() const {
   uint64_t off = 0;
   for (const Tensor& t : tensors_) {
     l.tensor_offsets.push_back(off);
-    off = align_up(off + t.data.size(), alignment_);
+    off = align_up(off + t.n_bytes, alignment_);
   }
   l.file_size = tensors_.empty() ? pos : l.data_offset + off;
   return l;
@@ -255,6 +268,7 @@ void GgufWriter::emit(const Sink& sink) const {
   sink(head.data(), head.size());
 
   static const std::vector<uint8_t> zeros(4096, 0);
+  std::vector<uint8_t> generated;  // one generated tensor at a time
   uint64_t off = 0;
   for (size_t k = 0; k < tensors_.size(); ++k) {
     uint64_t pad = l.tensor_offsets[k] - off;
@@ -263,8 +277,15 @@ void GgufWriter::emit(const Sink& sink) const {
       sink(zeros.data(), n);
       pad -= n;
     }
-    sink(tensors_[k].data.data(), tensors_[k].data.size());
-    off = l.tensor_offsets[k] + tensors_[k].data.size();
+    const Tensor& t = tensors_[k];
+    if (t.fill) {
+      generated.resize(t.n_bytes);
+      t.fill(generated);
+      sink(generated.data(), generated.size());
+    } else {
+      sink(t.data.data(), t.data.size());
+    }
+    off = l.tensor_offsets[k] + t.n_bytes;
   }
   uint64_t pad = l.file_size - (tensors_.empty() ? l.file_size : l.data_offset + off);
   while (pad > 0) {

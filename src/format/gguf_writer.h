@@ -144,6 +144,12 @@ class GgufWriter {
                   std::span<const uint8_t> data);
   void add_tensor_view(std::string name, std::vector<uint64_t> dims, DType type,
                        std::span<const uint8_t> data);
+  // A tensor whose bytes are made only while the file is written: `fill` receives a buffer of
+  // exactly the tensor's size, once per to_bytes/write. For files too large to hold in memory
+  // (e.g. `slm synth` of a 1B-parameter model in f32): only one tensor exists at a time.
+  using TensorFill = std::function<void(std::span<uint8_t> out)>;
+  void add_tensor_generated(std::string name, std::vector<uint64_t> dims, DType type,
+                            TensorFill fill);
   size_t n_tensors() const { return tensors_.size(); }
 
   GgufLayout layout() const;
@@ -161,7 +167,9 @@ class GgufWriter {
     std::vector<uint64_t> dims;
     DType type;
     std::vector<uint8_t> owned;
-    std::span<const uint8_t> data;
+    std::span<const uint8_t> data;  // empty for a generated tensor
+    size_t n_bytes = 0;
+    TensorFill fill;  // set for a generated tensor
   };
   using Sink = std::function<void(const void*, size_t)>;
   void emit(const Sink& sink) const;

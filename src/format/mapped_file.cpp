@@ -58,11 +58,28 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
     return file;
   }
 
-  auto* buf = static_cast<uint8_t*>(std::malloc(size));
-  if (buf == nullptr) throw IoError(path + ": cannot allocate " + std::to_string(size) + " bytes");
+  // Anonymous memory, 2 MiB aligned so the kernel can back it with huge pages. Reading into it
+  // faults every page in now, at load, instead of during the first tokens.
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t reserved = (size + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = ::mmap(nullptr, reserved + kHugePage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw IoError(path + ": cannot allocate " + std::to_string(size) + " bytes: " +
+                  std::strerror(errno));
+  }
+  // Trim the over-allocation so the buffer starts on a 2 MiB boundary.
+  auto* raw = static_cast<uint8_t*>(p);
+  const auto addr = reinterpret_cast<uintptr_t>(raw);
+  const size_t head = (kHugePage - addr % kHugePage) % kHugePage;
+  if (head > 0) ::munmap(raw, head);
+  ::munmap(raw + head + reserved, kHugePage - head);
+  auto* buf = raw + head;
+  ::madvise(buf, reserved, MADV_HUGEPAGE);  // advice only: without THP it is plain memory
   // Owned by `file` from here on, so an exception below frees it.
   file.data_ = buf;
   file.size_ = size;
+  file.reserved_ = reserved;
   size_t done = 0;
   while (done < size) {
     const ssize_t n = ::read(fd.fd, buf + done, size - done);
@@ -76,6 +93,7 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
     }
     done += static_cast<size_t>(n);
   }
+  ::mprotect(buf, reserved, PROT_READ);  // read-only like the mapping: a stray write faults
   return file;
 }
 
@@ -83,7 +101,8 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      mapped_(std::exchange(other.mapped_, false)) {}
+      mapped_(std::exchange(other.mapped_, false)),
+      reserved_(std::exchange(other.reserved_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -92,6 +111,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     mapped_ = std::exchange(other.mapped_, false);
+    reserved_ = std::exchange(other.reserved_, 0);
   }
   return *this;
 }
@@ -100,15 +120,12 @@ MappedFile::~MappedFile() { release(); }
 
 void MappedFile::release() noexcept {
   if (data_ != nullptr) {
-    if (mapped_) {
-      ::munmap(const_cast<uint8_t*>(data_), size_);
-    } else {
-      std::free(const_cast<uint8_t*>(data_));
-    }
+    ::munmap(const_cast<uint8_t*>(data_), mapped_ ? size_ : reserved_);
   }
   data_ = nullptr;
   size_ = 0;
   mapped_ = false;
+  reserved_ = 0;
 }
 
 }  // namespace slm

@@ -36,10 +36,12 @@ void check(bool ok, const GgufFile& file, const std::string& what) {
 
 }  // namespace
 
+bool is_supported_architecture(std::string_view architecture) { return architecture == "llama"; }
+
 ModelConfig read_config(const GgufFile& file) {
   ModelConfig c;
   c.architecture = std::string(file.require_string("general.architecture"));
-  if (c.architecture != "llama") {
+  if (!is_supported_architecture(c.architecture)) {
     throw UnsupportedError(fmt::format("{}: architecture '{}' is not supported (supported: {})",
                                        file.path(), c.architecture, kSupportedArchitectures));
   }

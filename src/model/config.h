@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace slm {
@@ -33,6 +34,9 @@ struct ModelConfig {
   // Empty, or n_rot/2 divisors of the rotation frequencies (Llama 3 RoPE scaling).
   std::vector<float> rope_freq_factors;
 };
+
+// Whether read_config accepts files of this general.architecture.
+bool is_supported_architecture(std::string_view architecture);
 
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
 // architecture slm does not know, FormatError for missing or inconsistent values.

@@ -20,6 +20,7 @@ struct BenchArgs {
   int32_t threads = 0;
   int32_t reps = 5;
   bool json = false;
+  LoadFlags load;
 };
 
 struct Stats {
@@ -58,7 +59,7 @@ double run_once(Session& session, const std::vector<TokenId>& tokens, bool batch
 
 int cmd_bench(std::span<char* const> args) {
   BenchArgs a;
-  ArgParser p("slm bench", "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]",
+  ArgParser p("slm bench", "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [--mmap|--no-mmap]",
               "Measures prompt processing (pp) and generation (tg) tokens/s on synthetic token\n"
               "ids, mean ± stddev over REPS runs after a warm-up. Without -m it uses the bundled\n"
               "model. 0 skips a test.");
@@ -71,10 +72,12 @@ int cmd_bench(std::span<char* const> args) {
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-r", "--repetitions"}, "N", "measured runs per test (default 5)", &a.reps, 1, 1000);
   p.add_flag({"--json"}, "one JSON object per test instead of a table", &a.json);
+  a.load.add_to(p);
   if (!p.parse(args)) return 0;
 
   const std::string path = resolve_model_path(a.model);
-  const Model model = Model::load(path);
+  const LoadOptions load_options = a.load.options(p);
+  const Model model = Model::load(path, load_options);
   const ModelInfo& info = model.info();
   const int32_t threads =
       a.threads > 0 ? a.threads : int32_t(std::max(1u, std::thread::hardware_concurrency()));
@@ -83,8 +86,9 @@ int cmd_bench(std::span<char* const> args) {
   const std::string isa = kernel_isa();
 
   if (!a.json) {
-    fmt::print("model: {} ({}, {} parameters, {} bytes: {})\n", path, info.architecture,
-               info.parameter_count, info.weight_bytes, info.weight_types);
+    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {})\n", path, info.architecture,
+               info.parameter_count, info.weight_bytes, info.weight_types,
+               load_options.use_mmap ? "mmap" : "no-mmap");
     fmt::print("| {:>8} | {:>7} | {:>6} | {:>20} |\n", "test", "threads", "isa", "t/s");
   }
   for (const auto& [name, n, batch] : {std::tuple{"pp", a.prompt, true}, {"tg", a.generate, false}}) {
@@ -97,9 +101,9 @@ int cmd_bench(std::span<char* const> args) {
     const std::string test = fmt::format("{}{}", name, n);
     if (a.json) {
       fmt::print(R"({{"test":"{}","tokens_per_s":{:.3f},"stddev":{:.3f},"threads":{},)"
-                 R"("model_bytes":{},"isa":"{}"}})"
+                 R"("model_bytes":{},"isa":"{}","mmap":{}}})"
                  "\n",
-                 test, s.mean, s.stddev, threads, info.weight_bytes, isa);
+                 test, s.mean, s.stddev, threads, info.weight_bytes, isa, load_options.use_mmap);
     } else {
       fmt::print("| {:>8} | {:>7} | {:>6} | {:>11.2f} ± {:<6.2f} |\n", test, threads, isa, s.mean,
                  s.stddev);

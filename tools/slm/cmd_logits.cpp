@@ -42,7 +42,8 @@ void write_f32_le(const std::string& path, std::span<const float> values) {
 
 int cmd_logits(std::span<char* const> args) {
   std::string model_arg, prompt, tokens, out, kv = "f32";
-  bool has_prompt = false, has_tokens = false, no_mmap = false;
+  bool has_prompt = false, has_tokens = false;
+  LoadFlags load;
   int32_t threads = 0, context = 0;
   ArgParser p("slm logits", "slm logits [-m MODEL] (--tokens \"1 2 3\" | -p TEXT) -o OUT.f32",
               "Evaluates all tokens in one batch and writes the logits of every position as\n"
@@ -58,7 +59,7 @@ int cmd_logits(std::span<char* const> args) {
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &threads, 0, 4096);
   p.add_int({"-c", "--ctx-size"}, "N", "context length, 0 = the model's, capped at 4096",
             &context, 0, std::numeric_limits<int32_t>::max());
-  p.add_flag({"--no-mmap"}, "read the model into memory instead of mapping it", &no_mmap);
+  load.add_to(p);
   if (!p.parse(args)) return 0;
 
   if (has_prompt == has_tokens) throw p.error("give exactly one of --tokens or -p");
@@ -73,7 +74,7 @@ int cmd_logits(std::span<char* const> args) {
   }
 
   const std::string path = resolve_model_path(model_arg);
-  const Model model = Model::load(path, LoadOptions{.use_mmap = !no_mmap});
+  const Model model = Model::load(path, load.options(p));
   Session session(model,
                   SessionOptions{.context_length = context, .threads = threads, .kv_type = kv_type});
   const std::vector<TokenId> ids = prompt_ids(model, has_tokens ? &token_list : nullptr, prompt);

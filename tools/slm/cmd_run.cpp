@@ -27,7 +27,7 @@ struct RunArgs {
   std::string kv_type = "f16";
   bool ids = false;
   bool ignore_eos = false;
-  bool no_mmap = false;
+  LoadFlags load;
   bool verbose = false;
 };
 
@@ -91,7 +91,7 @@ int cmd_run(std::span<char* const> args) {
   p.add_flag({"--ids"}, "print only the generated token ids, space-separated, on one line",
              &a.ids);
   p.add_flag({"--ignore-eos"}, "keep generating past end-of-generation tokens", &a.ignore_eos);
-  p.add_flag({"--no-mmap"}, "read the model into memory instead of mapping it", &a.no_mmap);
+  a.load.add_to(p);
   p.add_flag({"-v", "--verbose"}, "print the model, settings and seed to stderr", &a.verbose);
   if (!p.parse(args)) return 0;
 
@@ -114,7 +114,7 @@ int cmd_run(std::span<char* const> args) {
 
   const std::string path = resolve_model_path(a.model);
   Stopwatch load_clock;
-  const LoadOptions load_options{.use_mmap = !a.no_mmap};
+  const LoadOptions load_options = a.load.options(p);
   const Model model = a.tokenizer.empty()
                           ? Model::load(path, load_options)
                           : Model::load(path, load_options, Tokenizer::from_file(a.tokenizer));

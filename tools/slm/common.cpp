@@ -71,4 +71,24 @@ void check_fits(std::span<const TokenId> prompt, int32_t context_length) {
   }
 }
 
+void LoadFlags::add_to(ArgParser& parser) {
+  const bool mmap_default = LoadOptions{}.use_mmap;
+  parser.add_flag({"--mmap"},
+                  std::string("map the model file: fast start, pages shared between processes") +
+                      (mmap_default ? " (default)" : ""),
+                  &mmap);
+  parser.add_flag({"--no-mmap"},
+                  std::string("read the model into huge-page memory: steadier, faster decode") +
+                      (mmap_default ? "" : " (default)"),
+                  &no_mmap);
+}
+
+LoadOptions LoadFlags::options(const ArgParser& parser) const {
+  if (mmap && no_mmap) throw parser.error("give either --mmap or --no-mmap, not both");
+  LoadOptions o;
+  if (mmap) o.use_mmap = true;
+  if (no_mmap) o.use_mmap = false;
+  return o;
+}
+
 }  // namespace slm::cli

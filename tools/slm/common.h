@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "slm/slm.h"
 
 namespace slm::cli {
@@ -18,6 +19,7 @@ int cmd_logits(std::span<char* const> args);
 int cmd_inspect(std::span<char* const> args);
 int cmd_bench(std::span<char* const> args);
 int cmd_tokenize(std::span<char* const> args);
+int cmd_synth(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
@@ -35,6 +37,15 @@ const char* kv_type_name(KvType type);
 std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
                                 const std::string& text);
 void check_fits(std::span<const TokenId> prompt, int32_t context_length);
+
+// --mmap / --no-mmap, shared by the commands that load a model. Without either, the library's
+// default (LoadOptions{}); both is a usage error.
+struct LoadFlags {
+  bool mmap = false;
+  bool no_mmap = false;
+  void add_to(ArgParser& parser);
+  LoadOptions options(const ArgParser& parser) const;
+};
 
 class Stopwatch {
  public:

@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
     {"inspect", slm::cli::cmd_inspect, "show a model file's metadata and tensors"},
     {"tokenize", slm::cli::cmd_tokenize, "print the token ids of a text"},
     {"bench", slm::cli::cmd_bench, "measure prompt and generation tokens/s (like llama-bench)"},
+    {"synth", slm::cli::cmd_synth, "write a random-weight model with a real model's shapes"},
 };
 
 std::string main_help() {
