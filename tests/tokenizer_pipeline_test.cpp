@@ -119,6 +119,19 @@ std::string write_json(const std::string& name, const std::string& text) {
   return path.string();
 }
 
+TEST(TokenizerPipeline, UnicodeFormsAcrossAsciiBoundaries) {
+  // Only non-ASCII runs (with the character before them) go through utf8proc: a combining mark
+  // still composes with the ASCII letter before it, and ASCII around the runs is kept.
+  using Kind = NormalizerStep::Kind;
+  const auto nfc = NormalizerStep::of(Kind::kNfc);
+  EXPECT_EQ(normalize({nfc}, "cafe\u0301 ok"), "caf\u00e9 ok");
+  EXPECT_EQ(normalize({nfc}, "\u0301a"), "\u0301a");              // nothing before the mark
+  EXPECT_EQ(normalize({nfc}, "x\u1100\u1161y"), "x\uac00y");        // Hangul L + V
+  EXPECT_EQ(normalize({nfc}, "a\xFF\u0301b"), "a\xFF\u0301b");     // invalid run kept whole
+  EXPECT_EQ(normalize({NormalizerStep::of(Kind::kNfd)}, "\u00e9t\u00e9"), "e\u0301te\u0301");
+  EXPECT_EQ(normalize({NormalizerStep::of(Kind::kNfkc)}, "a\uFB01b"), "afib");
+}
+
 TEST(TokenizerPipeline, HfWordPieceJson) {
   const std::string json = R"({
     "added_tokens": [{"id": 0, "content": "[UNK]", "special": true},

@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 
@@ -16,19 +17,40 @@ bool is_bert_chinese_char(char32_t cp) {
 
 namespace {
 
+bool is_ascii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+// The Unicode normalization forms leave ASCII unchanged, and an ASCII character only ever
+// combines with what follows it (a letter and a combining mark), never with what precedes it.
+// So only each run of non-ASCII bytes, together with the character just before it, goes
+// through utf8proc; the rest is copied (mixed-language text is mostly ASCII).
 void unicode_form(std::string& text, utf8proc_option_t form) {
-  if (text.empty()) return;
-  // Pure ASCII is already in every normalization form.
-  bool ascii = true;
-  for (char c : text) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-  if (ascii) return;
-  utf8proc_uint8_t* result = nullptr;
+  const auto first = std::find_if_not(text.begin(), text.end(), is_ascii);
+  if (first == text.end()) return;
   const auto options = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | form);
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &result, options);
-  if (n >= 0) text.assign(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
-  std::free(result);
+  std::string out(text.begin(), first == text.begin() ? first : first - 1);
+  auto begin = text.begin() + static_cast<std::ptrdiff_t>(out.size());
+  while (begin != text.end()) {
+    const auto run = std::find_if_not(begin, text.end(), is_ascii);
+    if (run == text.end()) {
+      out.append(begin, run);
+      break;
+    }
+    const auto start = run == begin ? run : run - 1;
+    out.append(begin, start);
+    const auto end = std::find_if(run, text.end(), is_ascii);
+    utf8proc_uint8_t* result = nullptr;
+    const utf8proc_ssize_t n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(&*start),
+                     static_cast<utf8proc_ssize_t>(end - start), &result, options);
+    if (n >= 0) {  // invalid UTF-8 stays as it is
+      out.append(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
+    } else {
+      out.append(start, end);
+    }
+    std::free(result);
+    begin = end;
+  }
+  text = std::move(out);
 }
 
 // Calls f(cp, bytes) for each character of `text`; a byte that does not start a valid UTF-8
