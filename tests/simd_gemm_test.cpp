@@ -15,10 +15,10 @@
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/ref/quant.h"
+#include "tests/kernel_test_util.h"
 
 namespace slm {
 
-void PrintTo(Isa isa, std::ostream* os);  // simd_kernels_test.cpp: prints an ISA by name
 
 namespace {
 
@@ -27,9 +27,6 @@ constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
 // Q8_0 and Q4_0 have tiles on x86; Q4_1 has none anywhere (the fallback: one dot per element).
 constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
 
-std::string isa_label(const testing::TestParamInfo<Isa>& info) {
-  return std::string(isa_name(info.param));
-}
 
 // `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
 std::vector<uint8_t> random_rows(std::mt19937& rng, DType type, size_t rows, size_t n) {
@@ -46,15 +43,6 @@ std::vector<uint8_t> random_rows(std::mt19937& rng, DType type, size_t rows, siz
   return out;
 }
 
-// sum_i |w_i x_i| of the dequantized rows: the scale of a dot's rounding error.
-double abs_dot(DType wt, const void* w, const void* x, size_t n) {
-  std::vector<float> a(n), b(n);
-  ref::dequantize_row(wt, w, a.data(), n);
-  ref::dequantize_row(ref::vec_dot_type(wt), x, b.data(), n);
-  double s = 0;
-  for (size_t i = 0; i < n; ++i) s += std::fabs(double(a[i]) * double(b[i]));
-  return s;
-}
 
 class GemmTiles : public testing::TestWithParam<Isa> {
  protected:
@@ -88,7 +76,7 @@ class GemmTiles : public testing::TestWithParam<Isa> {
                                   " tokens=" + std::to_string(tokens) + " r=" + std::to_string(r) +
                                   " t=" + std::to_string(t) + " isa=" + std::string(k().name);
         EXPECT_EQ(got, k().dot(wt, wr, xt, n)) << where;
-        EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), 1e-6 * abs_dot(wt, wr, xt, n) + 1e-30)
+        EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), 1e-6 * test::abs_dot(wt, wr, xt, n) + 1e-30)
             << where;
       }
     }
@@ -151,7 +139,7 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), isa_label);
+INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), test::isa_label);
 
 // matmul with the dispatched set at shapes that leave rows and tokens outside the tiles (rows not
 // a multiple of kTileRows or of the 16-row blocks, tokens more than one tile's kMaxTileTokens)

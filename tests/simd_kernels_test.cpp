@@ -19,20 +19,16 @@
 #include "kernels/dispatch.h"
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
+#include "tests/kernel_test_util.h"
 
 namespace slm {
 
-// Found by ADL, so gtest prints an ISA by name.
-void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
 
 namespace {
 
 constexpr size_t kBlockCounts[] = {1, 3, 7, 16, 33, 64};
 constexpr uint16_t kFp16One = 0x3C00;
 
-std::string isa_label(const testing::TestParamInfo<Isa>& info) {
-  return std::string(isa_name(info.param));
-}
 
 class SimdKernels : public testing::TestWithParam<Isa> {
  protected:
@@ -52,20 +48,11 @@ std::vector<uint8_t> ref_quant(DType t, const std::vector<float>& x) {
   return q;
 }
 
-// sum_i |w_i x_i| of the dequantized rows: the scale of the dot's rounding error.
-double abs_dot(DType wt, const void* w, const void* x, size_t n) {
-  std::vector<float> a(n), b(n);
-  ref::dequantize_row(wt, w, a.data(), n);
-  ref::dequantize_row(ref::vec_dot_type(wt), x, b.data(), n);
-  double s = 0;
-  for (size_t i = 0; i < n; ++i) s += std::fabs(double(a[i]) * double(b[i]));
-  return s;
-}
 
 void expect_dot_close(const KernelSet& k, DType wt, const void* w, const void* x, size_t n) {
   const float want = ref::vec_dot(wt, w, x, n);
   const float got = k.dot(wt, w, x, n);
-  EXPECT_NEAR(got, want, 1e-6 * abs_dot(wt, w, x, n) + 1e-30)
+  EXPECT_NEAR(got, want, 1e-6 * test::abs_dot(wt, w, x, n) + 1e-30)
       << dtype_name(wt) << " n=" << n << " isa=" << k.name;
 }
 
@@ -191,7 +178,7 @@ TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
   expect_same_bytes(k(), DType::kQ8_K, inf_k);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, SimdKernels, testing::ValuesIn(available_isas()), isa_label);
+INSTANTIATE_TEST_SUITE_P(Isa, SimdKernels, testing::ValuesIn(available_isas()), test::isa_label);
 
 TEST(Dispatch, ActiveIsaIsAvailableAndNamed) {
   const std::vector<Isa> all = available_isas();

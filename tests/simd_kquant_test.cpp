@@ -21,19 +21,16 @@
 #include "kernels/dispatch.h"
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
+#include "tests/kernel_test_util.h"
 
 namespace slm {
 
-void PrintTo(Isa isa, std::ostream* os);  // simd_kernels_test.cpp: gtest prints an ISA by name
 
 namespace {
 
 constexpr size_t kSuperBlockCounts[] = {1, 2, 3, 7, 9};
 constexpr uint16_t kFp16One = 0x3C00;
 
-std::string isa_label(const testing::TestParamInfo<Isa>& info) {
-  return std::string(isa_name(info.param));
-}
 
 class SimdBlockDots : public testing::TestWithParam<Isa> {
  protected:
@@ -221,7 +218,7 @@ TEST_P(SimdBlockDots, LegacyDotsAreExactOnIntegerScales) {
   expect_legacy_exact<BlockQ8_1>(k(), DType::kQ5_1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, SimdBlockDots, testing::ValuesIn(available_isas()), isa_label);
+INSTANTIATE_TEST_SUITE_P(Isa, SimdBlockDots, testing::ValuesIn(available_isas()), test::isa_label);
 
 }  // namespace
 }  // namespace slm

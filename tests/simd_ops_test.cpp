@@ -24,10 +24,10 @@
 #include "kernels/dispatch.h"
 #include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
+#include "tests/kernel_test_util.h"
 
 namespace slm {
 
-void PrintTo(Isa isa, std::ostream* os);  // tests/simd_kernels_test.cpp
 
 namespace {
 
@@ -256,9 +256,8 @@ TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
   }
 }
 
-std::string isa_label(const testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), isa_label);
+INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), test::isa_label);
 
 }  // namespace
 }  // namespace slm
