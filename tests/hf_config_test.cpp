@@ -101,6 +101,26 @@ TEST(HfConfig, MistralWithoutSlidingWindowIsLlama) {
   EXPECT_EQ(wide.model.n_layer, 2);
 }
 
+TEST(HfConfig, QwenArchitecturesNameTheirPerLayerTensors) {
+  const HfConfig qwen2 = read(config(R"("architectures": ["Qwen2ForCausalLM"])"));
+  EXPECT_EQ(qwen2.model.architecture, "qwen2");
+  EXPECT_TRUE(qwen2.model.qkv_bias);
+  EXPECT_FALSE(qwen2.model.qk_norm);
+  const HfConfig qwen3 = read(config(R"("architectures": ["Qwen3ForCausalLM"])"));
+  EXPECT_EQ(qwen3.model.architecture, "qwen3");
+  EXPECT_FALSE(qwen3.model.qkv_bias);
+  EXPECT_TRUE(qwen3.model.qk_norm);
+  EXPECT_FALSE(read(config("")).model.qkv_bias);
+  // Qwen configs carry a sliding_window that applies only with use_sliding_window.
+  const HfConfig off = read(config(
+      R"("architectures": ["Qwen2ForCausalLM"], "sliding_window": 16, "use_sliding_window": false)"));
+  EXPECT_EQ(off.model.n_layer, 2);
+  expect_error<UnsupportedError>(
+      config(
+          R"("architectures": ["Qwen2ForCausalLM"], "sliding_window": 16, "use_sliding_window": true)"),
+      {"sliding_window = 16"});
+}
+
 // transformers' _compute_llama3_parameters for head_dim 16, theta 500000, L = 64, factor 32,
 // low 1, high 4: wavelengths above 64 are slowed 32×, below 16 kept, in between blended.
 TEST(HfConfig, Llama3RopeScaling) {
@@ -161,8 +181,9 @@ TEST(HfConfigMalformed, InconsistentValues) {
 }
 
 TEST(HfConfigMalformed, UnsupportedFeatures) {
-  expect_error<UnsupportedError>(config(R"("architectures": ["Qwen2ForCausalLM"])"),
-                                 {"Qwen2ForCausalLM", "LlamaForCausalLM, MistralForCausalLM"});
+  expect_error<UnsupportedError>(
+      config(R"("architectures": ["GemmaForCausalLM"])"),
+      {"GemmaForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"});
   expect_error<UnsupportedError>(
       config(R"("rope_parameters": {"rope_theta": 1e4, "rope_type": "yarn"})"), {"yarn"});
   expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})"),

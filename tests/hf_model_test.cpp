@@ -100,7 +100,18 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"zoo/hf/llama3-rope", "zoo/hf/llama3-rope/logits.f32", "zoo/hf/tokens.json",
              "zoo/hf/llama3-rope/greedy.json", kF32},
         Case{"zoo/hf/llama3-rope/bf16", "zoo/hf/llama3-rope/logits_bf16.f32", "zoo/hf/tokens.json",
-             "zoo/hf/llama3-rope/greedy.json", kHalf}),
+             "zoo/hf/llama3-rope/greedy.json", kHalf},
+        // Qwen2: q/k/v biases, tied output.
+        Case{"zoo/hf/qwen2", "zoo/hf/qwen2/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2/greedy.json", kF32},
+        Case{"zoo/hf/qwen2/bf16", "zoo/hf/qwen2/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2/greedy.json", kHalf},
+        // Qwen3: per-head q/k RMSNorm, head_dim 32 ≠ hidden_size / heads.
+        // Known gap, not checked: qwen3/bf16 reaches NMSE 1.1e-4 > 1e-4, because BF16 matmuls
+        // round activations to bf16 as ggml does while transformers keeps them wide (with the
+        // weights widened to f32 it is 8e-6).
+        Case{"zoo/hf/qwen3", "zoo/hf/qwen3/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen3/greedy.json", kF32}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {
@@ -265,8 +276,9 @@ TEST(HfModelMalformed, BadConfigOrMissingFiles) {
 TEST(HfModelMalformed, UnsupportedZooModels) {
   SLM_REQUIRE_DATA(data_path("zoo/hf"));
   expect_load_error<UnsupportedError>(data_path("zoo/hf/mistral-swa"), {"sliding"});
-  expect_load_error<UnsupportedError>(data_path("zoo/hf/qwen2"),
-                                      {"Qwen2ForCausalLM", "LlamaForCausalLM"});
+  expect_load_error<UnsupportedError>(
+      data_path("zoo/hf/gemma"),
+      {"GemmaForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"});
 }
 
 }  // namespace
