@@ -96,9 +96,18 @@ TEST(HfConfig, MistralWithoutSlidingWindowIsLlama) {
   const HfConfig hf =
       read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": null)"));
   EXPECT_EQ(hf.model.architecture, "llama");
+  EXPECT_TRUE(hf.model.sliding_window.empty());
   const HfConfig wide =
       read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 4096)"));
   EXPECT_EQ(wide.model.n_layer, 2);
+  EXPECT_TRUE(wide.model.sliding_window.empty());  // never slides within 512 positions
+}
+
+TEST(HfConfig, MistralSlidingWindowOnEveryLayer) {
+  const HfConfig hf =
+      read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 16)"));
+  EXPECT_EQ(hf.model.sliding_window, (std::vector<int32_t>{16, 16}));
+  EXPECT_EQ(hf.model.window(1), 16);
 }
 
 TEST(HfConfig, QwenArchitecturesNameTheirPerLayerTensors) {
@@ -190,7 +199,8 @@ TEST(HfConfigMalformed, UnsupportedFeatures) {
                                  {"rope_scaling", "linear"});
   expect_error<UnsupportedError>(config(R"("hidden_act": "gelu")"), {"gelu"});
   expect_error<UnsupportedError>(config(R"("attention_bias": true)"), {"attention_bias"});
-  expect_error<UnsupportedError>(config(R"("sliding_window": 16)"), {"sliding_window = 16"});
+  expect_error<UnsupportedError>(config(R"("sliding_window": 16)"),
+                                 {"sliding_window = 16", "LlamaForCausalLM"});
 }
 
 TEST(HfConfigMalformed, MissingFile) {

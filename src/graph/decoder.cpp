@@ -175,18 +175,22 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     }
   }
 
-  // Causal attention: the token at position p sees positions [0, p]. Query head h reads kv head
-  // h / (H / KV) (grouped-query attention). One job per (token, head).
+  // Causal attention: the token at position p sees positions [0, p], or only the last `window`
+  // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
+  // attention). One job per (token, head).
   const float scale = 1.0f / std::sqrt(float(D));
   const size_t stride = size_t(cache.capacity());
+  const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < jobs; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
+    const int32_t pos = pos0 + int32_t(i);
+    const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, 0) + g * D * elem,
-                  cache.v_row(layer, 0) + g * D * elem, cache.row_stride(), f16,
-                  size_t(pos0) + i + 1, D, scale, scores, &attn_[(i * H + h) * D]);
+    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, first) + g * D * elem,
+                  cache.v_row(layer, first) + g * D * elem, cache.row_stride(), f16,
+                  size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
   }
   matmul(L.wo, attn_.data(), n, out_.data());
 }

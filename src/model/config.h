@@ -38,6 +38,13 @@ struct ModelConfig {
   // q and k head before RoPE with a [head_dim] weight shared by the heads (Qwen3).
   bool qkv_bias = false;
   bool qk_norm = false;
+  // Sliding-window attention, per layer: the query at position p sees keys (p − window, p]
+  // (the window counts the current token); 0 = every earlier key. Empty: no layer slides.
+  std::vector<int32_t> sliding_window;
+
+  int32_t window(int32_t layer) const {
+    return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];
+  }
 };
 
 // Whether read_config accepts files of this general.architecture.

@@ -18,19 +18,21 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// Hugging Face class → slm architecture and its optional per-layer tensors. Mistral is Llama
-// plus an optional sliding window; Qwen2 adds q/k/v biases, Qwen3 per-head q/k RMSNorm.
+// Hugging Face class → slm architecture and its optional per-layer data. Mistral is Llama
+// plus an optional sliding window on every layer; Qwen2 adds q/k/v biases, Qwen3 per-head q/k
+// RMSNorm.
 struct ArchEntry {
   std::string_view hf_class;
   std::string_view architecture;
   bool qkv_bias;
   bool qk_norm;
+  bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
 };
 constexpr ArchEntry kArchitectures[] = {
-    {"LlamaForCausalLM", "llama", false, false},
-    {"MistralForCausalLM", "llama", false, false},
-    {"Qwen2ForCausalLM", "qwen2", true, false},
-    {"Qwen3ForCausalLM", "qwen3", false, true},
+    {"LlamaForCausalLM", "llama", false, false, false},
+    {"MistralForCausalLM", "llama", false, false, true},
+    {"Qwen2ForCausalLM", "qwen2", true, false, false},
+    {"Qwen3ForCausalLM", "qwen3", false, true, false},
 };
 constexpr const char* kSupported =
     "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
@@ -264,10 +266,12 @@ HfConfig read_hf_config(const std::string& path) {
       r.malformed("sliding_window", "is not a positive integer");
     }
     if (w < c.n_ctx_train) {
-      r.unsupported(
-          fmt::format("sliding-window attention (sliding_window = {}) is not supported "
-                      "yet",
-                      w));
+      if (!arch->sliding_window_every_layer) {
+        r.unsupported(fmt::format(
+            "sliding-window attention (sliding_window = {}) is not supported for {} yet", w,
+            hf_class));
+      }
+      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(w));
     }
   }
   if (c.n_head % c.n_head_kv != 0) {
