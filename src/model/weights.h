@@ -28,10 +28,10 @@ struct LayerWeights {
   const float* bq = nullptr;         // optional biases of wq, wk, wv (ModelConfig::qkv_bias)
   const float* bk = nullptr;
   const float* bv = nullptr;
-  const float* q_norm = nullptr;     // optional [head_dim] per-head norms (ModelConfig::qk_norm)
+  const float* q_norm = nullptr;  // optional [head_dim] per-head norms (ModelConfig::qk_norm)
   const float* k_norm = nullptr;
-  const float* ffn_norm = nullptr;   // [n_embd]
-  Matrix w_gate, w_up, w_down;       // gate/up: n_ff rows, down: n_embd rows
+  const float* ffn_norm = nullptr;  // [n_embd]
+  Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows
 };
 
 struct Weights {
