@@ -74,6 +74,14 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountZooLlama) {
   }
 }
 
+// Biases, per-head norms and a sliding window (16 < the 19 positions run, f16 cache included).
+TEST(Forward, LogitsBitIdenticalForAnyThreadCountOtherArchitectures) {
+  for (const char* path : {"zoo/gguf/qwen2-F32.gguf", "zoo/hf/qwen3", "zoo/hf/mistral-swa"}) {
+    SLM_REQUIRE_DATA(data_path(path));
+    expect_thread_count_invariant(data_path(path));
+  }
+}
+
 TEST(Forward, AllocationCounterCounts) {
   test::AllocationCounter counter;
   // Through a volatile pointer so the compiler cannot elide the new/delete pair.

@@ -96,9 +96,38 @@ TEST(HfConfig, MistralWithoutSlidingWindowIsLlama) {
   const HfConfig hf =
       read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": null)"));
   EXPECT_EQ(hf.model.architecture, "llama");
+  EXPECT_TRUE(hf.model.sliding_window.empty());
   const HfConfig wide =
       read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 4096)"));
   EXPECT_EQ(wide.model.n_layer, 2);
+  EXPECT_TRUE(wide.model.sliding_window.empty());  // never slides within 512 positions
+}
+
+TEST(HfConfig, MistralSlidingWindowOnEveryLayer) {
+  const HfConfig hf =
+      read(config(R"("architectures": ["MistralForCausalLM"], "sliding_window": 16)"));
+  EXPECT_EQ(hf.model.sliding_window, (std::vector<int32_t>{16, 16}));
+  EXPECT_EQ(hf.model.window(1), 16);
+}
+
+TEST(HfConfig, QwenArchitecturesNameTheirPerLayerTensors) {
+  const HfConfig qwen2 = read(config(R"("architectures": ["Qwen2ForCausalLM"])"));
+  EXPECT_EQ(qwen2.model.architecture, "qwen2");
+  EXPECT_TRUE(qwen2.model.qkv_bias);
+  EXPECT_FALSE(qwen2.model.qk_norm);
+  const HfConfig qwen3 = read(config(R"("architectures": ["Qwen3ForCausalLM"])"));
+  EXPECT_EQ(qwen3.model.architecture, "qwen3");
+  EXPECT_FALSE(qwen3.model.qkv_bias);
+  EXPECT_TRUE(qwen3.model.qk_norm);
+  EXPECT_FALSE(read(config("")).model.qkv_bias);
+  // Qwen configs carry a sliding_window that applies only with use_sliding_window.
+  const HfConfig off = read(config(
+      R"("architectures": ["Qwen2ForCausalLM"], "sliding_window": 16, "use_sliding_window": false)"));
+  EXPECT_EQ(off.model.n_layer, 2);
+  expect_error<UnsupportedError>(
+      config(
+          R"("architectures": ["Qwen2ForCausalLM"], "sliding_window": 16, "use_sliding_window": true)"),
+      {"sliding_window = 16"});
 }
 
 // transformers' _compute_llama3_parameters for head_dim 16, theta 500000, L = 64, factor 32,
@@ -161,15 +190,17 @@ TEST(HfConfigMalformed, InconsistentValues) {
 }
 
 TEST(HfConfigMalformed, UnsupportedFeatures) {
-  expect_error<UnsupportedError>(config(R"("architectures": ["Qwen2ForCausalLM"])"),
-                                 {"Qwen2ForCausalLM", "LlamaForCausalLM, MistralForCausalLM"});
+  expect_error<UnsupportedError>(
+      config(R"("architectures": ["GemmaForCausalLM"])"),
+      {"GemmaForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"});
   expect_error<UnsupportedError>(
       config(R"("rope_parameters": {"rope_theta": 1e4, "rope_type": "yarn"})"), {"yarn"});
   expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})"),
                                  {"rope_scaling", "linear"});
   expect_error<UnsupportedError>(config(R"("hidden_act": "gelu")"), {"gelu"});
   expect_error<UnsupportedError>(config(R"("attention_bias": true)"), {"attention_bias"});
-  expect_error<UnsupportedError>(config(R"("sliding_window": 16)"), {"sliding_window = 16"});
+  expect_error<UnsupportedError>(config(R"("sliding_window": 16)"),
+                                 {"sliding_window = 16", "LlamaForCausalLM"});
 }
 
 TEST(HfConfigMalformed, MissingFile) {

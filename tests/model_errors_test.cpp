@@ -19,9 +19,9 @@ struct Edit {
   std::function<void(GgufTensor&)> change_tensor = [](GgufTensor&) {};
 };
 
-// The bundled model rewritten with `edit` applied, as a file in a temp dir.
-std::string broken_copy(const Edit& edit) {
-  const GgufFile src = GgufFile::open(SLM_BUNDLED_MODEL);
+// The bundled model (or `source`) rewritten with `edit` applied, as a file in a temp dir.
+std::string broken_copy(const Edit& edit, const std::string& source = SLM_BUNDLED_MODEL) {
+  const GgufFile src = GgufFile::open(source);
   GgufWriter out;
   for (const GgufKv& kv : src.metadata()) {
     if (!edit.drop_key(kv.key)) out.set(kv.key, GgufMetaValue::from(kv.value));
@@ -50,6 +50,20 @@ TEST(ModelErrors, MissingTensor) {
   Edit edit;
   edit.drop_tensor = [](std::string_view name) { return name == "blk.2.ffn_up.weight"; };
   expect_error<FormatError>(broken_copy(edit), "blk.2.ffn_up.weight");
+}
+
+// Tensors an architecture requires beyond llama's: qwen2's q/k/v biases.
+TEST(ModelErrors, MissingArchitectureTensor) {
+  const std::string qwen2 = test::data_path("zoo/gguf/qwen2-F32.gguf");
+  SLM_REQUIRE_DATA(qwen2);
+  Edit edit;
+  edit.drop_tensor = [](std::string_view name) { return name == "blk.1.attn_k.bias"; };
+  expect_error<FormatError>(broken_copy(edit, qwen2), "blk.1.attn_k.bias");
+  Edit shape;
+  shape.change_tensor = [](GgufTensor& t) {
+    if (t.name == "blk.0.attn_q.bias") t.dims = {t.dims[0] / 2}, t.n_bytes /= 2;
+  };
+  expect_error<FormatError>(broken_copy(shape, qwen2), "blk.0.attn_q.bias");
 }
 
 TEST(ModelErrors, MissingHyperParameter) {

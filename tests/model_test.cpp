@@ -113,6 +113,12 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{kZoo + "llama-gqa-Q3_K_M.gguf", kZoo + "llama-gqa-Q3_K_M", kZooQuant, false}),
     case_name);
 
+// Other architectures of the zoo, F32: per-layer data the llama files do not exercise.
+INSTANTIATE_TEST_SUITE_P(
+    ZooArchitectures, ReferenceModel,
+    // qwen2: q/k/v biases, NEOX (half-split) RoPE, tied output.
+    testing::Values(Case{kZoo + "qwen2-F32.gguf", kZoo + "qwen2-F32", kF32, true}), case_name);
+
 std::vector<int32_t> greedy_ids(const Model& model, int threads, int n) {
   Session session(model, {.threads = threads, .kv_type = KvType::kF32});
   const std::vector<int32_t> prompt = model.tokenizer().encode("Once upon a time");
@@ -189,13 +195,14 @@ TEST(ModelApi, F16CacheStaysClose) {
 }
 
 TEST(ModelApi, UnsupportedArchitectureNamesWhatIsSupported) {
-  SLM_REQUIRE_DATA(data_path(kZoo + "qwen2-F32.gguf"));
+  SLM_REQUIRE_DATA(data_path(kZoo + "phi2-F32.gguf"));
   try {
-    Model::load(data_path(kZoo + "qwen2-F32.gguf"));
+    Model::load(data_path(kZoo + "phi2-F32.gguf"));
     FAIL() << "expected UnsupportedError";
   } catch (const UnsupportedError& e) {
-    EXPECT_NE(std::string(e.what()).find("qwen2"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("llama"), std::string::npos) << e.what();
+    for (const char* name : {"phi2", "llama", "qwen2", "qwen3"}) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
   }
   EXPECT_THROW(Model::load(data_path(kZoo + "llama-moe-F32.gguf")), UnsupportedError);
 }

@@ -129,7 +129,8 @@ void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out
   }
 }
 
-// x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn),  xn = rms_norm(x) · attn_norm
+// x += Wo · attention(q, k, v),  xn = rms_norm(x) · attn_norm,
+// q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (per-head q/k norms before RoPE)
 // (the add happens in the next residual_norm)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                               KvCache& cache) {
@@ -141,8 +142,9 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   matmul(L.wk, xn_.data(), n, k_.data());
   matmul(L.wv, xn_.data(), n, v_.data());
 
-  // Rotate every query and key head; store each kv head's key and value in the cache's element
-  // type at its position.
+  // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
+  // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
+  // in the cache's element type at its position.
   const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
                                                                : ops.rope_half_split;
   const bool f16 = cache.element() == KvElement::kF16;
@@ -153,31 +155,42 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const size_t i = size_t(job) / (H + KV), h = size_t(job) % (H + KV);
     const float* cs = &rope_[i * R];
     if (h < H) {
-      rope(&q_[(i * H + h) * D], cs, R);
+      float* q = &q_[(i * H + h) * D];
+      if (L.bq) ops.add(q, L.bq + h * D, D);
+      if (L.q_norm) ops.rms_norm(q, L.q_norm, c_.norm_eps, q, D);
+      rope(q, cs, R);
       continue;
     }
     const size_t g = h - H;
     const int32_t pos = pos0 + int32_t(i);
-    rope(&k_[(i * KV + g) * D], cs, R);
-    for (auto [src, dst] : {std::pair{&k_[(i * KV + g) * D], cache.k_row(layer, pos)},
-                            std::pair{&v_[(i * KV + g) * D], cache.v_row(layer, pos)}}) {
+    float *k = &k_[(i * KV + g) * D], *v = &v_[(i * KV + g) * D];
+    if (L.bk) ops.add(k, L.bk + g * D, D);
+    if (L.bv) ops.add(v, L.bv + g * D, D);
+    if (L.k_norm) ops.rms_norm(k, L.k_norm, c_.norm_eps, k, D);
+    rope(k, cs, R);
+    for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
+                            std::pair{v, cache.v_row(layer, pos)}}) {
       if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
       else std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
     }
   }
 
-  // Causal attention: the token at position p sees positions [0, p]. Query head h reads kv head
-  // h / (H / KV) (grouped-query attention). One job per (token, head).
+  // Causal attention: the token at position p sees positions [0, p], or only the last `window`
+  // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
+  // attention). One job per (token, head).
   const float scale = 1.0f / std::sqrt(float(D));
   const size_t stride = size_t(cache.capacity());
+  const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < jobs; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
+    const int32_t pos = pos0 + int32_t(i);
+    const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, 0) + g * D * elem,
-                  cache.v_row(layer, 0) + g * D * elem, cache.row_stride(), f16,
-                  size_t(pos0) + i + 1, D, scale, scores, &attn_[(i * H + h) * D]);
+    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, first) + g * D * elem,
+                  cache.v_row(layer, first) + g * D * elem, cache.row_stride(), f16,
+                  size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
   }
   matmul(L.wo, attn_.data(), n, out_.data());
 }

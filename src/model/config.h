@@ -33,10 +33,25 @@ struct ModelConfig {
   RopeLayout rope_layout = RopeLayout::kInterleaved;
   // Empty, or n_rot/2 divisors of the rotation frequencies (Llama 3 RoPE scaling).
   std::vector<float> rope_freq_factors;
+  // Which optional tensors every layer has (the loaders require them; the decoder applies what
+  // the weights hold): q/k/v biases added after their matmuls (Qwen2), and an RMSNorm over each
+  // q and k head before RoPE with a [head_dim] weight shared by the heads (Qwen3).
+  bool qkv_bias = false;
+  bool qk_norm = false;
+  // Sliding-window attention, per layer: the query at position p sees keys (p − window, p]
+  // (the window counts the current token); 0 = every earlier key. Empty: no layer slides.
+  std::vector<int32_t> sliding_window;
+
+  int32_t window(int32_t layer) const {
+    return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];
+  }
 };
 
 // Whether read_config accepts files of this general.architecture.
 bool is_supported_architecture(std::string_view architecture);
+
+// The general.architecture values read_config accepts, comma-separated (for error messages).
+std::string supported_architectures();
 
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
 // architecture slm does not know, FormatError for missing or inconsistent values.

@@ -18,16 +18,24 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// Hugging Face class → slm architecture. Mistral is Llama plus an optional sliding window.
+// Hugging Face class → slm architecture and its optional per-layer data. Mistral is Llama
+// plus an optional sliding window on every layer; Qwen2 adds q/k/v biases, Qwen3 per-head q/k
+// RMSNorm.
 struct ArchEntry {
   std::string_view hf_class;
   std::string_view architecture;
+  bool qkv_bias;
+  bool qk_norm;
+  bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
 };
 constexpr ArchEntry kArchitectures[] = {
-    {"LlamaForCausalLM", "llama"},
-    {"MistralForCausalLM", "llama"},
+    {"LlamaForCausalLM", "llama", false, false, false},
+    {"MistralForCausalLM", "llama", false, false, true},
+    {"Qwen2ForCausalLM", "qwen2", true, false, false},
+    {"Qwen3ForCausalLM", "qwen3", false, true, false},
 };
-constexpr const char* kSupported = "LlamaForCausalLM, MistralForCausalLM";
+constexpr const char* kSupported =
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
 
 class ConfigReader {
  public:
@@ -237,6 +245,8 @@ HfConfig read_hf_config(const std::string& path) {
   c.n_rot = c.head_dim;
   c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
   c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
+  c.qkv_bias = arch->qkv_bias;
+  c.qk_norm = arch->qk_norm;
   read_rope(r, c);
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
@@ -248,17 +258,20 @@ HfConfig read_hf_config(const std::string& path) {
   for (const char* key : {"attention_bias", "mlp_bias"}) {
     if (r.flag(key, false)) r.unsupported(fmt::format("'{}' = true is not supported yet", key));
   }
-  // A sliding window at least as long as the trained context never slides.
-  if (const auto window = r.field("sliding_window")) {
+  // A sliding window at least as long as the trained context never slides; Qwen configs carry
+  // one that only applies when use_sliding_window is true.
+  if (const auto window = r.field("sliding_window"); window && r.flag("use_sliding_window", true)) {
     int64_t w = 0;
     if (window->get_int64().get(w) != simdjson::SUCCESS || w <= 0) {
       r.malformed("sliding_window", "is not a positive integer");
     }
     if (w < c.n_ctx_train) {
-      r.unsupported(
-          fmt::format("sliding-window attention (sliding_window = {}) is not supported "
-                      "yet",
-                      w));
+      if (!arch->sliding_window_every_layer) {
+        r.unsupported(fmt::format(
+            "sliding-window attention (sliding_window = {}) is not supported for {} yet", w,
+            hf_class));
+      }
+      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(w));
     }
   }
   if (c.n_head % c.n_head_kv != 0) {

@@ -106,6 +106,15 @@ Weights load_hf_weights(const SafetensorsCheckpoint& checkpoint, const HfConfig&
     L.wk = f.matrix(p + "self_attn.k_proj.weight", kv_dim, c.n_embd);
     L.wv = f.matrix(p + "self_attn.v_proj.weight", kv_dim, c.n_embd);
     L.wo = f.matrix(p + "self_attn.o_proj.weight", c.n_embd, q_dim);
+    if (c.qkv_bias) {
+      L.bq = f.vector(p + "self_attn.q_proj.bias", q_dim);
+      L.bk = f.vector(p + "self_attn.k_proj.bias", kv_dim);
+      L.bv = f.vector(p + "self_attn.v_proj.bias", kv_dim);
+    }
+    if (c.qk_norm) {
+      L.q_norm = f.vector(p + "self_attn.q_norm.weight", c.head_dim);
+      L.k_norm = f.vector(p + "self_attn.k_norm.weight", c.head_dim);
+    }
     L.ffn_norm = f.vector(p + "post_attention_layernorm.weight", c.n_embd);
     L.w_gate = f.matrix(p + "mlp.gate_proj.weight", c.n_ff, c.n_embd);
     L.w_up = f.matrix(p + "mlp.up_proj.weight", c.n_ff, c.n_embd);

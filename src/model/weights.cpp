@@ -86,6 +86,15 @@ Weights load_weights(const GgufFile& file, const ModelConfig& c) {
     L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
     L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
     L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
+    if (c.qkv_bias) {
+      L.bq = f.vector(p + "attn_q.bias", q_dim);
+      L.bk = f.vector(p + "attn_k.bias", kv_dim);
+      L.bv = f.vector(p + "attn_v.bias", kv_dim);
+    }
+    if (c.qk_norm) {
+      L.q_norm = f.vector(p + "attn_q_norm.weight", c.head_dim);
+      L.k_norm = f.vector(p + "attn_k_norm.weight", c.head_dim);
+    }
     L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
     L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
     L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);

@@ -25,8 +25,13 @@ struct Matrix {
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [n_embd]
   Matrix wq, wk, wv, wo;             // q: n_head·head_dim rows, k/v: n_head_kv·head_dim rows
-  const float* ffn_norm = nullptr;   // [n_embd]
-  Matrix w_gate, w_up, w_down;       // gate/up: n_ff rows, down: n_embd rows
+  const float* bq = nullptr;         // optional biases of wq, wk, wv (ModelConfig::qkv_bias)
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // optional [head_dim] per-head norms (ModelConfig::qk_norm)
+  const float* k_norm = nullptr;
+  const float* ffn_norm = nullptr;  // [n_embd]
+  Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows
 };
 
 struct Weights {
