@@ -64,7 +64,18 @@ std::filesystem::path temp_dir() {
   for (char& c : name) {
     if (c == '/') c = '_';
   }
-  auto dir = std::filesystem::temp_directory_path() / "slm_tests" / name;
+  // Per process too, since runs from several checkouts may run the same test at once; removed
+  // when the process exits.
+  struct ProcessDir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / "slm_tests" /
+                                 ("pid_" + std::to_string(getpid()));
+    ~ProcessDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const ProcessDir process_dir;
+  auto dir = process_dir.path / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -25,7 +25,8 @@ std::string read_text(const std::filesystem::path& path);
 // NMSE = sum((a-b)^2) / sum(b^2) over one row.
 double nmse(const float* a, const float* b, size_t n);
 
-// A scratch directory unique to the running test, removed and recreated on each call.
+// A scratch directory unique to the running test and process, removed and recreated on each
+// call; the process's scratch directories are removed when it exits.
 std::filesystem::path temp_dir();
 
 // The built `slm` binary run through the shell with ARGS, stdin from /dev/null.
