@@ -66,7 +66,9 @@ void load_gguf(const std::string& path, const LoadOptions& options, Model::Impl&
   const GgufFile& file = m.gguf.emplace(GgufFile::open(path, options.use_mmap));
   m.config = read_config(file);
   m.weights = load_weights(file, m.config);
-  if (!m.tokenizer) m.tokenizer = load_tokenizer(file);
+  // A file without tokenizer keys (e.g. `slm convert` of a directory without tokenizer.json)
+  // still loads, like such a directory: token ids work, text says there is no tokenizer.
+  if (!m.tokenizer && file.find("tokenizer.ggml.model")) m.tokenizer = load_tokenizer(file);
   TensorTally tally;
   for (const GgufTensor& t : file.tensors()) tally.add(dtype_name(t.type), t.n_elements, t.n_bytes);
   m.info = describe(m.config, tally);

@@ -21,6 +21,7 @@ int cmd_bench(std::span<char* const> args);
 int cmd_tokenize(std::span<char* const> args);
 int cmd_synth(std::span<char* const> args);
 int cmd_quantize(std::span<char* const> args);
+int cmd_convert(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
