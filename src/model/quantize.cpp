@@ -111,12 +111,45 @@ void convert(DType from, std::span<const uint8_t> in, uint64_t cols, DType to,
     return;
   }
   const size_t in_row = row_bytes(from, size_t(cols)), out_row = row_bytes(to, size_t(cols));
-  const size_t rows = in.size() / in_row;
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (size_t r = 0; r < rows; ++r) {
-    ref::dequantize_row(from, in.data() + r * in_row, row.data(), size_t(cols));
-    ref::quantize_row(to, row.data(), out.data() + r * out_row, size_t(cols));
+  const int64_t rows = int64_t(in.size() / in_row);
+  // Rows are independent: the bytes do not depend on the thread count.
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      ref::dequantize_row(from, in.data() + size_t(r) * in_row, row.data(), size_t(cols));
+      ref::quantize_row(to, row.data(), out.data() + size_t(r) * out_row, size_t(cols));
+    }
   }
+}
+
+void quantize_weights(Weights& w, const Target& target, const MatrixConverted& on_matrix) {
+  std::vector<Matrix*> matrices{&w.token_embd};
+  for (LayerWeights& l : w.layers) {
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      matrices.push_back(m);
+    }
+  }
+  if (!w.tied_output) matrices.push_back(&w.output);
+  const ModelShape shape{int32_t(w.layers.size()), w.tied_output};
+  for (size_t i = 0; i < matrices.size(); ++i) {
+    Matrix& m = *matrices[i];
+    const uint64_t cols = uint64_t(m.cols), rows = uint64_t(m.rows);
+    const uint64_t before = row_bytes(m.type, size_t(cols)) * rows;
+    const DType to =
+        is_float_type(m.type) ? matrix_type(target, m.name, cols, m.type, shape) : m.type;
+    const Matrix old = m;
+    if (to != m.type) {
+      std::vector<uint8_t>& bytes = w.quantized.emplace_back(row_bytes(to, size_t(cols)) * rows);
+      convert(m.type, {static_cast<const uint8_t*>(m.data), size_t(before)}, cols, to, bytes);
+      m.type = to;
+      m.data = bytes.data();
+    }
+    if (on_matrix)
+      on_matrix(old, to, before, row_bytes(to, size_t(cols)) * rows, i + 1, matrices.size());
+  }
+  if (w.tied_output) w.output = w.token_embd;
 }
 
 }  // namespace slm::quant

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "kernels/dtype.h"
+#include "src/model/weights.h"
 
 namespace slm::quant {
 
@@ -45,5 +47,13 @@ DType matrix_type(const Target& target, std::string_view name, uint64_t cols, DT
 // exactly their size in `to`. `from` must be a float type or equal to `to` (then a copy).
 void convert(DType from, std::span<const uint8_t> in, uint64_t cols, DType to,
              std::span<uint8_t> out);
+
+// Load-time quantization: converts each F32/F16/BF16 matrix of `w` to `target`'s type (uniform
+// targets only) into buffers `w` owns, re-pointing the views (a tied output follows
+// token_embd). `on_matrix(matrix, old type, new bytes)` is called after each conversion with the
+// matrix as it was. Returns the number of matrices looked at.
+using MatrixConverted = std::function<void(const Matrix& before, DType to, uint64_t bytes_before,
+                                           uint64_t bytes_after, size_t done, size_t total)>;
+void quantize_weights(Weights& w, const Target& target, const MatrixConverted& on_matrix);
 
 }  // namespace slm::quant
