@@ -185,10 +185,10 @@ bool Model::has_tokenizer() const { return impl_->tokenizer.has_value(); }
 
 const Tokenizer& Model::tokenizer() const {
   if (!impl_->tokenizer) {
-    throw InvalidArgumentError(fmt::format(
-        "{}: the model has no tokenizer (no tokenizer.json): give token ids (--tokens) or a "
-        "tokenizer (--tokenizer)",
-        impl_->path));
+    throw InvalidArgumentError(
+        fmt::format("{}: the model has no tokenizer ({}): give token ids (--tokens) or a tokenizer "
+                    "(--tokenizer)",
+                    impl_->path, impl_->gguf ? "no tokenizer.ggml keys" : "no tokenizer.json"));
   }
   return *impl_->tokenizer;
 }
