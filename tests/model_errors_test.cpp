@@ -88,10 +88,26 @@ TEST(ModelErrors, UnsupportedTensorType) {
   expect_error<UnsupportedError>(broken_copy(edit), "blk.1.attn_q.weight");
 }
 
+// A file without tokenizer keys (`slm convert` of a directory without tokenizer.json) loads
+// like such a directory: no tokenizer, and asking for one is a clear error.
 TEST(ModelErrors, MissingTokenizer) {
   Edit edit;
   edit.drop_key = [](std::string_view key) { return key.starts_with("tokenizer."); };
-  expect_error<FormatError>(broken_copy(edit), "tokenizer.ggml");
+  const Model model = Model::load(broken_copy(edit));
+  EXPECT_FALSE(model.has_tokenizer());
+  try {
+    (void)model.tokenizer();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no tokenizer"), std::string::npos) << e.what();
+  }
+}
+
+// A tokenizer that is there but broken is still an error.
+TEST(ModelErrors, IncompleteTokenizer) {
+  Edit edit;
+  edit.drop_key = [](std::string_view key) { return key == "tokenizer.ggml.tokens"; };
+  expect_error<FormatError>(broken_copy(edit), "tokenizer.ggml.tokens");
 }
 
 TEST(ModelErrors, TruncatedFile) {

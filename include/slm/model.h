@@ -22,6 +22,15 @@ struct LoadOptions {
   // tokens down (the faster and steadier decode, docs/performance.md). true: mmap the file (fast
   // start, pages shared between processes).
   bool use_mmap = false;
+  // "q8_0", "q4_0" or "q4_k": converts every F32/F16/BF16 weight matrix to this type once at
+  // load (the same bytes `slm quantize` writes; rows that are not whole blocks: q4_k tries q5_0,
+  // else the matrix stays as stored), so it runs as that type. Empty: weights run as stored.
+  // Norms and other vectors stay F32. The original weights stay mapped (or read) as well.
+  std::string quantize;
+  // Called after each matrix `quantize` converts: matrices done of all, and the bytes of the
+  // matrices looked at so far, before and after.
+  std::function<void(size_t done, size_t total, uint64_t bytes_before, uint64_t bytes_after)>
+      on_quantize = nullptr;
 };
 
 struct ModelInfo {
@@ -38,6 +47,8 @@ struct ModelInfo {
   uint64_t parameter_count = 0;
   uint64_t weight_bytes = 0;  // bytes of tensor data
   std::string weight_types;   // e.g. "q8_0 x32, f32 x16"
+  // With LoadOptions::quantize: weight_bytes before the conversion (0 without).
+  uint64_t weight_bytes_before_quantize = 0;
 };
 
 class Model {

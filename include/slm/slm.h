@@ -1,9 +1,11 @@
 // The public API of slm: include this one header.
 #pragma once
 
+#include "slm/convert.h"    // IWYU pragma: export
 #include "slm/error.h"      // IWYU pragma: export
 #include "slm/inspect.h"    // IWYU pragma: export
 #include "slm/model.h"      // IWYU pragma: export
+#include "slm/quantize.h"   // IWYU pragma: export
 #include "slm/sampler.h"    // IWYU pragma: export
 #include "slm/synth.h"      // IWYU pragma: export
 #include "slm/tokenizer.h"  // IWYU pragma: export

@@ -10,6 +10,7 @@
 #include "src/api/model_impl.h"
 #include "src/model/hf_config.h"
 #include "src/model/hf_weights.h"
+#include "src/model/quantize.h"
 #include "src/tokenizer/gguf_tokenizer.h"
 
 namespace slm {
@@ -25,6 +26,13 @@ class TensorTally {
     bytes_ += n_bytes;
     ++types_[std::string(type)];
   }
+  // One tensor of `from` converted to `to` (load-time quantization).
+  void convert(std::string_view from, uint64_t from_bytes, std::string_view to, uint64_t to_bytes) {
+    bytes_ = bytes_ - from_bytes + to_bytes;
+    if (--types_[std::string(from)] == 0) types_.erase(std::string(from));
+    ++types_[std::string(to)];
+  }
+  uint64_t bytes() const { return bytes_; }
   void fill(ModelInfo& info) const {
     info.parameter_count = parameters_;
     info.weight_bytes = bytes_;
@@ -62,19 +70,21 @@ ModelInfo describe(const ModelConfig& c, const TensorTally& tally) {
   return info;
 }
 
-void load_gguf(const std::string& path, const LoadOptions& options, Model::Impl& m) {
+TensorTally load_gguf(const std::string& path, const LoadOptions& options, Model::Impl& m) {
   const GgufFile& file = m.gguf.emplace(GgufFile::open(path, options.use_mmap));
   m.config = read_config(file);
   m.weights = load_weights(file, m.config);
-  if (!m.tokenizer) m.tokenizer = load_tokenizer(file);
+  // A file without tokenizer keys (e.g. `slm convert` of a directory without tokenizer.json)
+  // still loads, like such a directory: token ids work, text says there is no tokenizer.
+  if (!m.tokenizer && file.find("tokenizer.ggml.model")) m.tokenizer = load_tokenizer(file);
   TensorTally tally;
   for (const GgufTensor& t : file.tensors()) tally.add(dtype_name(t.type), t.n_elements, t.n_bytes);
-  m.info = describe(m.config, tally);
+  return tally;
 }
 
 // A Hugging Face directory: config.json, model.safetensors (or an index and shards), and
 // tokenizer.json when it has one.
-void load_hf_dir(const std::string& dir, const LoadOptions& options, Model::Impl& m) {
+TensorTally load_hf_dir(const std::string& dir, const LoadOptions& options, Model::Impl& m) {
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const SafetensorsCheckpoint& checkpoint =
       m.safetensors.emplace(SafetensorsCheckpoint::open(dir, options.use_mmap));
@@ -91,7 +101,38 @@ void load_hf_dir(const std::string& dir, const LoadOptions& options, Model::Impl
       tally.add(lowercase(safetensors_dtype_name(t.type)), t.n_elements, t.n_bytes);
     }
   }
-  m.info = describe(m.config, tally);
+  return tally;
+}
+
+// LoadOptions::quantize as a target; null when empty.
+const quant::Target* load_quantize_target(const LoadOptions& options) {
+  if (options.quantize.empty()) return nullptr;
+  const quant::Target* target = quant::find_target(options.quantize);
+  if (target == nullptr ||
+      !(target->name == "q8_0" || target->name == "q4_0" || target->name == "q4_k")) {
+    throw InvalidArgumentError(
+        fmt::format("quantize type '{}' is not one slm converts to at load (q8_0, q4_0, q4_k)",
+                    options.quantize));
+  }
+  return target;
+}
+
+// LoadOptions::quantize: the matrices converted once, the tally following them.
+void quantize_at_load(const LoadOptions& options, const quant::Target* target, Model::Impl& m,
+                      TensorTally& tally) {
+  uint64_t before = 0, after = 0;
+  quant::quantize_weights(m.weights, *target,
+                          [&](const Matrix& old, DType to, uint64_t old_bytes, uint64_t new_bytes,
+                              size_t done, size_t total) {
+                            before += old_bytes;
+                            after += new_bytes;
+                            if (to != old.type) {
+                              tally.convert(dtype_name(old.type), old_bytes, dtype_name(to),
+                                            new_bytes);
+                            }
+                            if (options.on_quantize)
+                              options.on_quantize(done, total, before, after);
+                          });
 }
 
 bool is_directory(const std::string& path) {
@@ -112,18 +153,24 @@ Model Model::load(const std::string& path, const LoadOptions& options, Tokenizer
 Model Model::load_impl(const std::string& path, const LoadOptions& options,
                        std::optional<Tokenizer> own_tokenizer) {
   active_kernels();  // a bad SLM_ISA is reported now, before any work
+  const quant::Target* quantize = load_quantize_target(options);
   auto m = std::make_shared<Impl>();
   m->path = path;
   m->tokenizer = std::move(own_tokenizer);
+  TensorTally tally;
   if (is_directory(path)) {
     std::error_code ec;
     if (!fs::exists(fs::path(path) / "config.json", ec)) {
       throw IoError(fmt::format("{}: a directory without config.json is not a model", path));
     }
-    load_hf_dir(path, options, *m);
+    tally = load_hf_dir(path, options, *m);
   } else {
-    load_gguf(path, options, *m);
+    tally = load_gguf(path, options, *m);
   }
+  const uint64_t bytes_before = tally.bytes();
+  if (quantize) quantize_at_load(options, quantize, *m, tally);
+  m->info = describe(m->config, tally);
+  if (quantize) m->info.weight_bytes_before_quantize = bytes_before;
   if (m->tokenizer && m->tokenizer->vocab_size() > m->config.n_vocab) {
     throw FormatError(
         fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings", path,
@@ -138,10 +185,10 @@ bool Model::has_tokenizer() const { return impl_->tokenizer.has_value(); }
 
 const Tokenizer& Model::tokenizer() const {
   if (!impl_->tokenizer) {
-    throw InvalidArgumentError(fmt::format(
-        "{}: the model has no tokenizer (no tokenizer.json): give token ids (--tokens) or a "
-        "tokenizer (--tokenizer)",
-        impl_->path));
+    throw InvalidArgumentError(
+        fmt::format("{}: the model has no tokenizer ({}): give token ids (--tokens) or a tokenizer "
+                    "(--tokenizer)",
+                    impl_->path, impl_->gguf ? "no tokenizer.ggml keys" : "no tokenizer.json"));
   }
   return *impl_->tokenizer;
 }

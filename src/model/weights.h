@@ -41,6 +41,7 @@ struct Weights {
   Matrix output;  // n_vocab rows; token_embd when the file has no output.weight (tied)
   bool tied_output = false;
   std::vector<std::vector<float>> converted;  // f32 copies of vectors stored in other types
+  std::vector<std::vector<uint8_t>> quantized;  // matrices converted at load (LoadOptions)
 };
 
 // Finds every tensor the config needs, checks its shape and type, and builds the views.

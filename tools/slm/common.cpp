@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <system_error>
@@ -37,14 +38,15 @@ std::string resolve_model_path(const std::string& model) {
     if (fs::is_regular_file(path, ec)) return path.string();
     searched += (searched.empty() ? "" : ", ") + path.string();
   }
-  throw IoError(
-      fmt::format("no model given (-m MODEL) and the bundled model was not found in: {}", searched));
+  throw IoError(fmt::format("no model given (-m MODEL) and the bundled model was not found in: {}",
+                            searched));
 }
 
 KvType parse_kv_type(const std::string& text) {
   if (text == "f32") return KvType::kF32;
   if (text == "f16") return KvType::kF16;
-  if (text == "q8_0") throw UnsupportedError("--kv-type q8_0 is not supported yet (use f32 or f16)");
+  if (text == "q8_0")
+    throw UnsupportedError("--kv-type q8_0 is not supported yet (use f32 or f16)");
   throw UsageError(fmt::format("invalid value '{}' for --kv-type: expected f32 or f16", text), "");
 }
 
@@ -81,6 +83,9 @@ void LoadFlags::add_to(ArgParser& parser) {
                   std::string("read the model into huge-page memory: steadier, faster decode") +
                       (mmap_default ? "" : " (default)"),
                   &no_mmap);
+  parser.add_string({"--quantize"}, "TYPE",
+                    "convert F32/F16/BF16 weight matrices to q8_0, q4_0 or q4_k once at load",
+                    &quantize);
 }
 
 LoadOptions LoadFlags::options(const ArgParser& parser) const {
@@ -88,6 +93,21 @@ LoadOptions LoadFlags::options(const ArgParser& parser) const {
   LoadOptions o;
   if (mmap) o.use_mmap = true;
   if (no_mmap) o.use_mmap = false;
+  if (quantize.empty()) return o;
+  if (quantize != "q8_0" && quantize != "q4_0" && quantize != "q4_k") {
+    throw parser.error(fmt::format("unknown --quantize type '{}' (q8_0, q4_0, q4_k)", quantize));
+  }
+  o.quantize = quantize;
+  // Progress on a terminal only; the bytes before and after always (one line on stderr), so
+  // logs say what ran.
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  o.on_quantize = [tty, type = quantize](size_t done, size_t total, uint64_t before,
+                                         uint64_t after) {
+    if (tty) fmt::print(stderr, "\r\033[Kslm: quantizing to {}: {}/{} matrices", type, done, total);
+    if (done < total) return;
+    fmt::print(stderr, "{}slm: weight matrices quantized to {} at load: {} -> {} bytes\n",
+               tty ? "\r\033[K" : "", type, before, after);
+  };
   return o;
 }
 

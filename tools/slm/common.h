@@ -20,6 +20,8 @@ int cmd_inspect(std::span<char* const> args);
 int cmd_bench(std::span<char* const> args);
 int cmd_tokenize(std::span<char* const> args);
 int cmd_synth(std::span<char* const> args);
+int cmd_quantize(std::span<char* const> args);
+int cmd_convert(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
@@ -38,11 +40,12 @@ std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* 
                                 const std::string& text);
 void check_fits(std::span<const TokenId> prompt, int32_t context_length);
 
-// --mmap / --no-mmap, shared by the commands that load a model. Without either, the library's
-// default (LoadOptions{}); both is a usage error.
+// --mmap / --no-mmap / --quantize, shared by the commands that load a model. Without either, the
+// library's default (LoadOptions{}); both is a usage error.
 struct LoadFlags {
   bool mmap = false;
   bool no_mmap = false;
+  std::string quantize;  // --quantize TYPE: LoadOptions::quantize
   void add_to(ArgParser& parser);
   LoadOptions options(const ArgParser& parser) const;
 };

@@ -25,6 +25,8 @@ constexpr Command kCommands[] = {
     {"tokenize", slm::cli::cmd_tokenize, "print the token ids of a text"},
     {"bench", slm::cli::cmd_bench, "measure prompt and generation tokens/s (like llama-bench)"},
     {"synth", slm::cli::cmd_synth, "write a random-weight model with a real model's shapes"},
+    {"convert", slm::cli::cmd_convert, "write a GGUF file from a Hugging Face model directory"},
+    {"quantize", slm::cli::cmd_quantize, "convert a GGUF file's weight matrices to a block type"},
 };
 
 std::string main_help() {
