@@ -12,6 +12,7 @@
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
 #include "src/model/hf_config.h"
+#include "src/model/hf_weights.h"
 #include "src/model/quantize.h"
 
 namespace slm {
@@ -20,22 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kConvertTypes[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
-
-DType float_type(const SafetensorsTensor& t, const std::string& file) {
-  switch (t.type) {
-    case SafetensorsDType::kF32:
-      return DType::kF32;
-    case SafetensorsDType::kF16:
-      return DType::kF16;
-    case SafetensorsDType::kBF16:
-      return DType::kBF16;
-    default:
-      throw UnsupportedError(
-          fmt::format("{}: tensor '{}' has dtype {}; slm convert reads F32, "
-                      "F16 and BF16",
-                      file, t.name, safetensors_dtype_name(t.type)));
-  }
-}
 
 // Hugging Face keeps each head's q/k rows as two halves (rotated pairs (i, i + d/2)); GGUF llama
 // files interleave them (pairs (2i, 2i+1)). Output row h·d + 2i + j comes from row
@@ -140,7 +125,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     const Source& s = sources[i];
     const SafetensorsTensor& t = *s.tensor;
     const std::string file = checkpoint.file_of(t.name);
-    const DType from = float_type(t, file);
+    const DType from = hf_weight_type(t, file);
     if (t.shape.empty() || t.shape.size() > 2) {
       throw FormatError(fmt::format("{}: tensor '{}' has {} dimensions, expected 1 or 2", file,
                                     t.name, t.shape.size()));

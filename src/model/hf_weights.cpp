@@ -25,7 +25,7 @@ class HfTensorFinder {
 
   Matrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
     const SafetensorsTensor& t = find(name);
-    const DType type = compute_type(t);
+    const DType type = hf_weight_type(t, checkpoint_.file_of(t.name));
     check_shape(t, {uint64_t(rows), uint64_t(cols)});
     return Matrix{t.name, type, aligned(t), rows, cols};
   }
@@ -34,7 +34,7 @@ class HfTensorFinder {
   // `converted` grows, since moving a std::vector keeps its heap block).
   const float* vector(const std::string& name, int64_t n) const {
     const SafetensorsTensor& t = find(name);
-    const DType type = compute_type(t);
+    const DType type = hf_weight_type(t, checkpoint_.file_of(t.name));
     check_shape(t, {uint64_t(n)});
     if (type == DType::kF32) return static_cast<const float*>(aligned(t));
     std::vector<float>& out = weights_.converted.emplace_back(size_t(n));
@@ -60,27 +60,26 @@ class HfTensorFinder {
     }
   }
 
-  DType compute_type(const SafetensorsTensor& t) const {
-    switch (t.type) {
-      case SafetensorsDType::kF32:
-        return DType::kF32;
-      case SafetensorsDType::kF16:
-        return DType::kF16;
-      case SafetensorsDType::kBF16:
-        return DType::kBF16;
-      default:
-        throw UnsupportedError(
-            fmt::format("{}: tensor '{}' has dtype {}, which slm cannot compute "
-                        "with (F32, F16, BF16)",
-                        checkpoint_.file_of(t.name), t.name, safetensors_dtype_name(t.type)));
-    }
-  }
-
   const SafetensorsCheckpoint& checkpoint_;
   Weights& weights_;
 };
 
 }  // namespace
+
+DType hf_weight_type(const SafetensorsTensor& t, std::string_view file) {
+  switch (t.type) {
+    case SafetensorsDType::kF32:
+      return DType::kF32;
+    case SafetensorsDType::kF16:
+      return DType::kF16;
+    case SafetensorsDType::kBF16:
+      return DType::kBF16;
+    default:
+      throw UnsupportedError(
+          fmt::format("{}: tensor '{}' has dtype {}; slm reads F32, F16 and BF16 weights", file,
+                      t.name, safetensors_dtype_name(t.type)));
+  }
+}
 
 Weights load_hf_weights(const SafetensorsCheckpoint& checkpoint, const HfConfig& hf) {
   const ModelConfig& c = hf.model;

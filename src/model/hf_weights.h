@@ -15,4 +15,8 @@ namespace slm {
 // compute with), naming the tensor and its file.
 Weights load_hf_weights(const SafetensorsCheckpoint& checkpoint, const HfConfig& config);
 
+// The weight type a safetensors tensor is computed (or converted) as: F32, F16 or BF16 as stored.
+// Throws UnsupportedError naming `file` and the tensor for any other dtype.
+DType hf_weight_type(const SafetensorsTensor& t, std::string_view file);
+
 }  // namespace slm
