@@ -41,12 +41,7 @@ const std::vector<Target>& targets() {
   return kTargets;
 }
 
-const Target* find_target(std::string_view name) {
-  for (const Target& t : targets()) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
-}
+const Target* find_target(std::string_view name) { return synth::find_by_name(targets(), name); }
 
 namespace {
 

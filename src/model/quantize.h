@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/dtype.h"
+#include "src/model/synth_plan.h"
 #include "src/model/weights.h"
 
 namespace slm::quant {
@@ -19,14 +20,11 @@ namespace slm::quant {
 bool is_weight_matrix(std::string_view name, size_t n_dims);
 bool is_float_type(DType type);  // F32, F16, BF16
 
-// A file type of `slm quantize`: either every matrix in `base`, or llama-quantize's rules.
-struct Target {
-  std::string_view name;  // "q4_0", "q4_k_m"
-  uint32_t ftype;         // llama.cpp's llama_ftype, written as general.file_type
-  DType base;
-  bool quantizer_rules;  // llama-quantize's per-tensor choices (synth_plan.h)
-  bool more_bits;        // the _M rule
-};
+// A file type of `slm quantize` and `slm convert`: either every matrix in `base`, or
+// llama-quantize's rules. The same fields as synth's file types, with their own values (plain types
+// put every matrix, token_embd and output too, in the base type, as ggml's reference files do;
+// synth follows llama-quantize's rules for them).
+using Target = synth::FileType;
 const std::vector<Target>& targets();
 const Target* find_target(std::string_view name);
 

@@ -65,12 +65,14 @@ const std::vector<FileType>& file_types() {
   return kTypes;
 }
 
-const FileType* find_file_type(std::string_view name) {
-  for (const FileType& t : file_types()) {
+const FileType* find_by_name(const std::vector<FileType>& table, std::string_view name) {
+  for (const FileType& t : table) {
     if (t.name == name) return &t;
   }
   return nullptr;
 }
+
+const FileType* find_file_type(std::string_view name) { return find_by_name(file_types(), name); }
 
 namespace {
 

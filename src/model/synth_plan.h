@@ -44,6 +44,8 @@ struct FileType {
 };
 const std::vector<FileType>& file_types();
 const FileType* find_file_type(std::string_view name);
+// The entry of `table` called `name`, or null.
+const FileType* find_by_name(const std::vector<FileType>& table, std::string_view name);
 
 enum class Role { kTokenEmbd, kOutput, kAttnV, kFfnDown, kMatrix, kNormWeight, kNormBias, kBias };
 
