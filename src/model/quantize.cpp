@@ -68,19 +68,6 @@ synth::Role role_of(std::string_view name, std::string_view rest) {
   return synth::Role::kMatrix;
 }
 
-DType k_fallback(DType type) {
-  switch (type) {
-    case DType::kQ4_K:
-      return DType::kQ5_0;
-    case DType::kQ5_K:
-      return DType::kQ5_1;
-    case DType::kQ6_K:
-      return DType::kQ8_0;
-    default:
-      return type;
-  }
-}
-
 }  // namespace
 
 DType matrix_type(const Target& target, std::string_view name, uint64_t cols, DType current,
@@ -95,7 +82,7 @@ DType matrix_type(const Target& target, std::string_view name, uint64_t cols, DT
     return fits(type, cols) ? type : DType::kF16;
   }
   if (fits(target.base, cols)) return target.base;
-  const DType fallback = k_fallback(target.base);
+  const DType fallback = synth::k_quant_fallback(target.base);
   return fits(fallback, cols) ? fallback : current;
 }
 

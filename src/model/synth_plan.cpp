@@ -81,8 +81,10 @@ bool use_more_bits(int32_t i, int32_t n) {
   return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-// llama.cpp's fallback for a K-quant whose rows are not whole 256-element super-blocks.
-DType fallback(DType type) {
+}  // namespace
+
+// Declared in synth_plan.h (slm quantize uses it too).
+DType k_quant_fallback(DType type) {
   switch (type) {
     case DType::kQ4_K:
       return DType::kQ5_0;
@@ -94,8 +96,6 @@ DType fallback(DType type) {
       return type;
   }
 }
-
-}  // namespace
 
 DType quantizer_type(const FileType& ft, Role role, int32_t layer, int32_t n_layer, uint64_t cols,
                      bool tied) {
@@ -111,7 +111,7 @@ DType quantizer_type(const FileType& ft, Role role, int32_t layer, int32_t n_lay
              use_more_bits(layer, n_layer)) {
     type = DType::kQ6_K;
   }
-  if (cols % traits(type).block_elems != 0) type = fallback(type);
+  if (cols % traits(type).block_elems != 0) type = k_quant_fallback(type);
   return type;
 }
 

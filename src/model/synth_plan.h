@@ -44,6 +44,9 @@ struct FileType {
 };
 const std::vector<FileType>& file_types();
 const FileType* find_file_type(std::string_view name);
+// llama.cpp's fallback for a K-quant whose rows are not whole 256-element super-blocks
+// (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0); other types are returned unchanged.
+DType k_quant_fallback(DType type);
 // The entry of `table` called `name`, or null.
 const FileType* find_by_name(const std::vector<FileType>& table, std::string_view name);
 
