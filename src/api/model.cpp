@@ -73,7 +73,7 @@ ModelInfo describe(const ModelConfig& c, const TensorTally& tally) {
 TensorTally load_gguf(const std::string& path, const LoadOptions& options, Model::Impl& m) {
   const GgufFile& file = m.gguf.emplace(GgufFile::open(path, options.use_mmap));
   m.config = read_config(file);
-  m.weights = load_weights(file, m.config);
+  m.weights = load_weights(GgufTensorSource(file), m.config);
   // A file without tokenizer keys (e.g. `slm convert` of a directory without tokenizer.json)
   // still loads, like such a directory: token ids work, text says there is no tokenizer.
   if (!m.tokenizer && file.find("tokenizer.ggml.model")) m.tokenizer = load_tokenizer(file);
@@ -89,7 +89,7 @@ TensorTally load_hf_dir(const std::string& dir, const LoadOptions& options, Mode
   const SafetensorsCheckpoint& checkpoint =
       m.safetensors.emplace(SafetensorsCheckpoint::open(dir, options.use_mmap));
   m.config = hf.model;
-  m.weights = load_hf_weights(checkpoint, hf);
+  m.weights = load_weights(HfTensorSource(checkpoint, hf), m.config);
   m.eos_ids = hf.eos_ids;
   std::error_code ec;
   if (!m.tokenizer && fs::exists(fs::path(dir) / "tokenizer.json", ec)) {

@@ -6,30 +6,10 @@
 
 #include "slm/error.h"
 #include "src/format/gguf.h"
+#include "src/model/architecture.h"
 
 namespace slm {
 namespace {
-
-// What each supported general.architecture means beyond the shared hyper-parameter keys: how
-// llama.cpp rotates its q/k rows, and which optional per-layer tensors it has.
-struct GgufArchitecture {
-  std::string_view name;
-  RopeLayout rope_layout;
-  bool qkv_bias;
-  bool qk_norm;
-};
-constexpr GgufArchitecture kArchitectures[] = {
-    {"llama", RopeLayout::kInterleaved, false, false},  // llama.cpp's "normal" RoPE
-    {"qwen2", RopeLayout::kHalfSplit, true, false},     // llama.cpp's NEOX RoPE
-    {"qwen3", RopeLayout::kHalfSplit, false, true},
-};
-
-const GgufArchitecture* find_architecture(std::string_view name) {
-  for (const GgufArchitecture& a : kArchitectures) {
-    if (a.name == name) return &a;
-  }
-  return nullptr;
-}
 
 // Reads `{arch}.{suffix}` as a positive int32; `fallback` when absent (0 = required).
 int32_t read_count(const GgufFile& file, const std::string& arch, const char* suffix,
@@ -59,18 +39,10 @@ bool is_supported_architecture(std::string_view architecture) {
   return find_architecture(architecture) != nullptr;
 }
 
-std::string supported_architectures() {
-  std::string out;
-  for (const GgufArchitecture& a : kArchitectures) {
-    out += (out.empty() ? "" : ", ") + std::string(a.name);
-  }
-  return out;
-}
-
 ModelConfig read_config(const GgufFile& file) {
   ModelConfig c;
   c.architecture = std::string(file.require_string("general.architecture"));
-  const GgufArchitecture* arch = find_architecture(c.architecture);
+  const Architecture* arch = find_architecture(c.architecture);
   if (!arch) {
     throw UnsupportedError(fmt::format("{}: architecture '{}' is not supported (supported: {})",
                                        file.path(), c.architecture, supported_architectures()));
@@ -91,7 +63,7 @@ ModelConfig read_config(const GgufFile& file) {
   c.n_rot = read_count(file, a, "rope.dimension_count", c.head_dim);
   c.rope_freq_base = read_float(file, a + ".rope.freq_base", 10000.0f);
   c.norm_eps = read_float(file, a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  c.rope_layout = arch->rope_layout;
+  c.rope_layout = arch->gguf_rope_layout;
   c.qkv_bias = arch->qkv_bias;
   c.qk_norm = arch->qk_norm;
 

@@ -50,9 +50,6 @@ struct ModelConfig {
 // Whether read_config accepts files of this general.architecture.
 bool is_supported_architecture(std::string_view architecture);
 
-// The general.architecture values read_config accepts, comma-separated (for error messages).
-std::string supported_architectures();
-
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
 // architecture slm does not know, FormatError for missing or inconsistent values.
 ModelConfig read_config(const GgufFile& file);

@@ -1,6 +1,7 @@
-// `slm convert`: a Hugging Face llama directory to GGUF, with llama.cpp's names (convert_hf_to_
-// gguf.py's LlamaModel): metadata from config.json, tensors renamed, q/k rows permuted to the
-// interleaved RoPE order, each tensor converted only while the file is written.
+// `slm convert`: a Hugging Face directory to GGUF, with llama.cpp's names (convert_hf_to_gguf.py):
+// metadata from config.json, the tensors the loader reads under their GGUF names, q/k rows
+// permuted where llama.cpp's files use interleaved RoPE, each tensor converted only while the
+// file is written.
 #include "slm/convert.h"
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "slm/error.h"
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
+#include "src/model/architecture.h"
 #include "src/model/hf_config.h"
 #include "src/model/hf_weights.h"
 #include "src/model/quantize.h"
@@ -38,12 +40,6 @@ void interleave_rope_rows(const uint8_t* src, uint8_t* dst, uint64_t rows, size_
   }
 }
 
-struct Source {
-  std::string gguf_name;
-  const SafetensorsTensor* tensor;
-  uint64_t rope_heads = 0;  // > 0: q/k rows to interleave, in this many heads
-};
-
 }  // namespace
 
 std::vector<std::string> convert_types() {
@@ -62,44 +58,32 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const quant::Target& target = *quant::find_target(options.type);
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const ModelConfig& c = hf.model;
-  if (c.architecture != "llama") {
-    throw UnsupportedError(fmt::format("{}: slm convert writes the llama architecture only, not {}",
-                                       dir, c.architecture));
+  if (!c.sliding_window.empty()) {
+    throw UnsupportedError(fmt::format(
+        "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
+        "architecture has no window)",
+        dir, c.architecture));
   }
   if (!c.rope_freq_factors.empty()) {
     throw UnsupportedError(fmt::format(
         "{}: Llama 3 RoPE scaling (rope_freqs.weight) is not written by slm convert yet", dir));
   }
   const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
-  const auto find = [&](const std::string& name) {
-    const SafetensorsTensor* t = checkpoint.find_tensor(name);
-    if (!t) throw FormatError(fmt::format("{}: missing tensor '{}'", dir, name));
-    return t;
+  // The tensors the model runs on, by GGUF name: what the loader reads is what the file holds.
+  const auto sources = list_weights(HfTensorSource(checkpoint, hf), c);
+  // llama.cpp's files of architectures with interleaved RoPE have their q/k rows reordered.
+  const bool interleave = find_architecture(c.architecture)->gguf_rope_layout ==
+                          RopeLayout::kInterleaved;
+  const auto rope_heads = [&](const std::string& gguf_name) -> uint64_t {
+    if (!interleave) return 0;
+    if (gguf_name.ends_with(".attn_q.weight")) return uint64_t(c.n_head);
+    if (gguf_name.ends_with(".attn_k.weight")) return uint64_t(c.n_head_kv);
+    return 0;
   };
 
-  std::vector<Source> sources;
-  sources.push_back({"token_embd.weight", find("model.embed_tokens.weight")});
-  for (int32_t l = 0; l < c.n_layer; ++l) {
-    const std::string hp = fmt::format("model.layers.{}.", l), gp = fmt::format("blk.{}.", l);
-    sources.push_back({gp + "attn_norm.weight", find(hp + "input_layernorm.weight")});
-    sources.push_back(
-        {gp + "attn_q.weight", find(hp + "self_attn.q_proj.weight"), uint64_t(c.n_head)});
-    sources.push_back(
-        {gp + "attn_k.weight", find(hp + "self_attn.k_proj.weight"), uint64_t(c.n_head_kv)});
-    sources.push_back({gp + "attn_v.weight", find(hp + "self_attn.v_proj.weight")});
-    sources.push_back({gp + "attn_output.weight", find(hp + "self_attn.o_proj.weight")});
-    sources.push_back({gp + "ffn_norm.weight", find(hp + "post_attention_layernorm.weight")});
-    sources.push_back({gp + "ffn_gate.weight", find(hp + "mlp.gate_proj.weight")});
-    sources.push_back({gp + "ffn_down.weight", find(hp + "mlp.down_proj.weight")});
-    sources.push_back({gp + "ffn_up.weight", find(hp + "mlp.up_proj.weight")});
-  }
-  sources.push_back({"output_norm.weight", find("model.norm.weight")});
-  // A tied lm_head is no tensor in llama.cpp's files: the loader uses token_embd.
-  if (!hf.tie_word_embeddings) sources.push_back({"output.weight", find("lm_head.weight")});
-
   GgufWriter w;
-  const std::string a = "llama.";
-  w.set_string("general.architecture", "llama");
+  const std::string a = c.architecture + ".";
+  w.set_string("general.architecture", c.architecture);
   w.set_string("general.name", c.name);
   w.set_u32(a + "vocab_size", uint32_t(c.n_vocab));
   w.set_u32(a + "context_length", uint32_t(c.n_ctx_train));
@@ -122,44 +106,44 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   bool any_quantized = false;
   const size_t count = sources.size();
   for (size_t i = 0; i < count; ++i) {
-    const Source& s = sources[i];
-    const SafetensorsTensor& t = *s.tensor;
-    const std::string file = checkpoint.file_of(t.name);
-    const DType from = hf_weight_type(t, file);
-    if (t.shape.empty() || t.shape.size() > 2) {
-      throw FormatError(fmt::format("{}: tensor '{}' has {} dimensions, expected 1 or 2", file,
-                                    t.name, t.shape.size()));
+    const auto& [gguf_name, t] = sources[i];
+    const DType from = t.type;
+    if (t.dims.empty() || t.dims.size() > 2) {
+      throw FormatError(fmt::format("{}: tensor '{}' has {} dimensions, expected 1 or 2", t.file,
+                                    t.name, t.dims.size()));
     }
-    // PyTorch [rows, cols] is ggml's [cols, rows].
-    const std::vector<uint64_t> dims(t.shape.rbegin(), t.shape.rend());
-    const uint64_t cols = dims[0], rows = t.n_elements / cols;
-    if (s.rope_heads > 0 && rows % (2 * s.rope_heads) != 0) {
+    const std::vector<uint64_t>& dims = t.dims;
+    const uint64_t cols = dims[0], rows = dims.size() > 1 ? dims[1] : 1;
+    const uint64_t heads = rope_heads(gguf_name);
+    if (heads > 0 && rows % (2 * heads) != 0) {
       throw FormatError(fmt::format("{}: tensor '{}' has {} rows, not {} heads of an even size",
-                                    file, t.name, rows, s.rope_heads));
+                                    t.file, t.name, rows, heads));
     }
     DType to = DType::kF32;  // norms stay F32 in every llama.cpp file type
-    if (quant::is_weight_matrix(s.gguf_name, dims.size())) {
-      to = quant::matrix_type(target, s.gguf_name, cols, from, shape);
+    if (quant::is_weight_matrix(gguf_name, dims.size())) {
+      to = quant::matrix_type(target, gguf_name, cols, from, shape);
       if (cols % traits(target.base).block_elems != 0) {
         result.fallbacks.push_back(fmt::format("{}: {} (rows of {}, not whole {} blocks)",
-                                               s.gguf_name, dtype_name(to), cols,
+                                               gguf_name, dtype_name(to), cols,
                                                dtype_name(target.base)));
       }
     }
     any_quantized = any_quantized || traits(to).block_elems > 1;
-    result.bytes_in += t.n_bytes;
-    const std::string name = s.gguf_name;
-    const uint64_t heads = s.rope_heads;
+    const size_t n_bytes = row_bytes(from, size_t(cols)) * size_t(rows);
+    result.bytes_in += n_bytes;
+    const std::string name = gguf_name;
+    const void* data = t.data;
     w.add_tensor_generated(
         name, dims, to,
-        [&options, &t, i, count, name, from, to, cols, rows, heads](std::span<uint8_t> dst) {
+        [&options, data, n_bytes, i, count, name, from, to, cols, rows, heads](std::span<uint8_t> dst) {
           if (options.on_tensor) options.on_tensor(i, count, name);
           // A copy first: safetensors data need not be aligned, and q/k rows are reordered.
-          std::vector<uint8_t> src(size_t(t.n_bytes));
+          std::vector<uint8_t> src(n_bytes);
+          const auto* bytes = static_cast<const uint8_t*>(data);
           if (heads > 0) {
-            interleave_rope_rows(t.data, src.data(), rows, row_bytes(from, size_t(cols)), heads);
+            interleave_rope_rows(bytes, src.data(), rows, row_bytes(from, size_t(cols)), heads);
           } else {
-            std::memcpy(src.data(), t.data, src.size());
+            std::memcpy(src.data(), bytes, src.size());
           }
           quant::convert(from, src, cols, to, dst);
         });

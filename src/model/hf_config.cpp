@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "slm/error.h"
+#include "src/model/architecture.h"
 
 namespace slm {
 namespace {
@@ -18,24 +19,25 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// Hugging Face class → slm architecture and its optional per-layer data. Mistral is Llama
-// plus an optional sliding window on every layer; Qwen2 adds q/k/v biases, Qwen3 per-head q/k
-// RMSNorm.
-struct ArchEntry {
+// Hugging Face class → slm architecture (whose table says what its layers hold). Mistral is
+// Llama plus an optional sliding window on every layer.
+struct HfClass {
   std::string_view hf_class;
   std::string_view architecture;
-  bool qkv_bias;
-  bool qk_norm;
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
 };
-constexpr ArchEntry kArchitectures[] = {
-    {"LlamaForCausalLM", "llama", false, false, false},
-    {"MistralForCausalLM", "llama", false, false, true},
-    {"Qwen2ForCausalLM", "qwen2", true, false, false},
-    {"Qwen3ForCausalLM", "qwen3", false, true, false},
+constexpr HfClass kHfClasses[] = {
+    {"LlamaForCausalLM", "llama", false},
+    {"MistralForCausalLM", "llama", true},
+    {"Qwen2ForCausalLM", "qwen2", false},
+    {"Qwen3ForCausalLM", "qwen3", false},
 };
-constexpr const char* kSupported =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
+
+std::string supported_hf_classes() {
+  std::string out;
+  for (const HfClass& e : kHfClasses) out += (out.empty() ? "" : ", ") + std::string(e.hf_class);
+  return out;
+}
 
 class ConfigReader {
  public:
@@ -130,7 +132,7 @@ class ConfigReader {
   // The Hugging Face class name: architectures[0].
   std::string_view hf_class() const {
     const std::optional<element> e = field("architectures");
-    if (!e) malformed("architectures", fmt::format("is missing (supported: {})", kSupported));
+    if (!e) malformed("architectures", fmt::format("is missing (supported: {})", supported_hf_classes()));
     array list;
     std::string_view name;
     if (e->get_array().get(list) != simdjson::SUCCESS || list.size() == 0 ||
@@ -223,16 +225,17 @@ HfConfig read_hf_config(const std::string& path) {
   const ConfigReader r(path, root_object);
 
   const std::string_view hf_class = r.hf_class();
-  const auto* arch = std::find_if(std::begin(kArchitectures), std::end(kArchitectures),
-                                  [&](const ArchEntry& e) { return e.hf_class == hf_class; });
-  if (arch == std::end(kArchitectures)) {
-    r.unsupported(
-        fmt::format("architecture '{}' is not supported (supported: {})", hf_class, kSupported));
+  const auto* entry = std::find_if(std::begin(kHfClasses), std::end(kHfClasses),
+                                   [&](const HfClass& e) { return e.hf_class == hf_class; });
+  if (entry == std::end(kHfClasses)) {
+    r.unsupported(fmt::format("architecture '{}' is not supported (supported: {})", hf_class,
+                              supported_hf_classes()));
   }
+  const Architecture& arch = *find_architecture(entry->architecture);
 
   HfConfig out;
   ModelConfig& c = out.model;
-  c.architecture = std::string(arch->architecture);
+  c.architecture = std::string(arch.name);
   c.name = std::filesystem::path(path).parent_path().filename().string();
   c.n_embd = r.count("hidden_size");
   c.n_layer = r.count("num_hidden_layers");
@@ -245,8 +248,8 @@ HfConfig read_hf_config(const std::string& path) {
   c.n_rot = c.head_dim;
   c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
   c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
-  c.qkv_bias = arch->qkv_bias;
-  c.qk_norm = arch->qk_norm;
+  c.qkv_bias = arch.qkv_bias;
+  c.qk_norm = arch.qk_norm;
   read_rope(r, c);
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
@@ -266,7 +269,7 @@ HfConfig read_hf_config(const std::string& path) {
       r.malformed("sliding_window", "is not a positive integer");
     }
     if (w < c.n_ctx_train) {
-      if (!arch->sliding_window_every_layer) {
+      if (!entry->sliding_window_every_layer) {
         r.unsupported(fmt::format(
             "sliding-window attention (sliding_window = {}) is not supported for {} yet", w,
             hf_class));

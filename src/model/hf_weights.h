@@ -1,5 +1,5 @@
-// Weights from a Hugging Face checkpoint: the llama tensor names of transformers
-// (model.layers.N.self_attn.q_proj.weight, ...) mapped onto the same views the GGUF path fills.
+// Weights from a Hugging Face checkpoint: transformers' tensor names (hf_names.h) looked up for
+// the GGUF names the one loader (weights.h) asks for.
 #pragma once
 
 #include "src/format/safetensors.h"
@@ -8,12 +8,21 @@
 
 namespace slm {
 
-// Matrices stored as F32, F16 or BF16 are views into the mapping; norm vectors stored as F16 or
-// BF16 are converted to F32 once. PyTorch's [out, in] is the decoder's rows × cols, so nothing
-// is transposed, and q/k rows keep their half-split RoPE order (config.rope_layout says so).
-// Throws FormatError (missing tensor, wrong shape) or UnsupportedError (a dtype slm cannot
-// compute with), naming the tensor and its file.
-Weights load_hf_weights(const SafetensorsCheckpoint& checkpoint, const HfConfig& config);
+// Matrices stored as F32, F16 or BF16 are views into the mapping. PyTorch's [out, in] is the
+// decoder's rows × cols, so nothing is transposed, and q/k rows keep their half-split RoPE order
+// (config.rope_layout says so). A tied checkpoint has no output.weight (even when it stores a
+// copy of lm_head, transformers uses the embedding); an untied one must have lm_head.
+class HfTensorSource final : public TensorSource {
+ public:
+  HfTensorSource(const SafetensorsCheckpoint& checkpoint, const HfConfig& config)
+      : checkpoint_(checkpoint), config_(config) {}
+  std::optional<SourceTensor> find(const std::string& gguf_name) const override;
+  std::string missing(const std::string& gguf_name) const override;
+
+ private:
+  const SafetensorsCheckpoint& checkpoint_;
+  const HfConfig& config_;
+};
 
 // The weight type a safetensors tensor is computed (or converted) as: F32, F16 or BF16 as stored.
 // Throws UnsupportedError naming `file` and the tensor for any other dtype.

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstring>
+
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
 #include "src/format/gguf.h"
@@ -12,30 +14,21 @@ namespace {
 
 class TensorFinder {
  public:
-  TensorFinder(const GgufFile& file, Weights& weights) : file_(file), weights_(weights) {}
+  TensorFinder(const TensorSource& source, Weights& weights) : source_(source), weights_(weights) {}
 
-  const GgufTensor* find(const std::string& name, bool required = true) const {
-    const GgufTensor* t = file_.find_tensor(name);
-    if (!t && required) {
-      throw FormatError(fmt::format("{}: missing tensor '{}'", file_.path(), name));
+  std::optional<SourceTensor> find(const std::string& name, bool required = true) const {
+    std::optional<SourceTensor> t = source_.find(name);
+    if (!t && required) throw FormatError(source_.missing(name));
+    if (t && !ref::supports(t->type)) {
+      throw UnsupportedError(fmt::format("{}: tensor '{}' has type {}, which slm cannot compute yet",
+                                         t->file, t->name, dtype_name(t->type)));
     }
     return t;
   }
 
-  void check_shape(const GgufTensor& t, std::vector<uint64_t> expected) const {
-    if (t.dims != expected) {
-      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", file_.path(),
-                                    t.name, fmt::join(t.dims, ", "), fmt::join(expected, ", ")));
-    }
-  }
-
-  Matrix matrix(const GgufTensor& t, int64_t rows, int64_t cols) const {
+  Matrix matrix(const SourceTensor& t, int64_t rows, int64_t cols) const {
     check_shape(t, {uint64_t(cols), uint64_t(rows)});
-    if (!ref::supports(t.type)) {
-      throw UnsupportedError(fmt::format("{}: tensor '{}' has type {}, which slm cannot compute yet",
-                                         file_.path(), t.name, dtype_name(t.type)));
-    }
-    return Matrix{t.name, t.type, t.data, rows, cols};
+    return Matrix{t.name, t.type, aligned(t), rows, cols};
   }
 
   Matrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
@@ -45,34 +38,83 @@ class TensorFinder {
   // A 1-D f32 vector; converted once when stored as f16/bf16/... (the copy's buffer keeps its
   // address when `converted` grows, since moving a std::vector keeps its heap block).
   const float* vector(const std::string& name, int64_t n) const {
-    const GgufTensor& t = *find(name);
+    const SourceTensor t = *find(name);
     check_shape(t, {uint64_t(n)});
-    if (t.type == DType::kF32) return reinterpret_cast<const float*>(t.data);
-    if (!ref::supports(t.type)) {
-      throw UnsupportedError(fmt::format("{}: tensor '{}' has type {}, which slm cannot compute yet",
-                                         file_.path(), t.name, dtype_name(t.type)));
-    }
+    if (t.type == DType::kF32) return static_cast<const float*>(aligned(t));
     std::vector<float>& out = weights_.converted.emplace_back(size_t(n));
     ref::dequantize_row(t.type, t.data, out.data(), size_t(n));
     return out.data();
   }
 
  private:
-  const GgufFile& file_;
+  void check_shape(const SourceTensor& t, const std::vector<uint64_t>& ggml_dims) const {
+    if (t.dims != ggml_dims) {
+      // Messages use the checkpoint's own order (PyTorch's is ggml's reversed).
+      const auto shown = [&](const std::vector<uint64_t>& d) {
+        return t.outermost_first ? std::vector<uint64_t>(d.rbegin(), d.rend()) : d;
+      };
+      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", t.file,
+                                    t.name, fmt::join(shown(t.dims), ", "),
+                                    fmt::join(shown(ggml_dims), ", ")));
+    }
+  }
+
+  // The tensor's bytes where its elements can be read in place: safetensors does not promise
+  // aligned data (only that the header is JSON), so a misaligned tensor is copied once.
+  const void* aligned(const SourceTensor& t) const {
+    const DTypeTraits& tr = traits(t.type);
+    const size_t align = tr.block_elems == 1 ? tr.block_bytes : 1;
+    if (reinterpret_cast<uintptr_t>(t.data) % align == 0) return t.data;
+    size_t bytes = tr.block_bytes;
+    for (uint64_t d : t.dims) bytes *= d;
+    std::vector<float>& copy = weights_.converted.emplace_back((bytes + 3) / 4);
+    std::memcpy(copy.data(), t.data, bytes);
+    return copy.data();
+  }
+
+  const TensorSource& source_;
   Weights& weights_;
+};
+
+// Passes lookups through and remembers what was found (list_weights).
+class RecordingSource final : public TensorSource {
+ public:
+  explicit RecordingSource(const TensorSource& inner) : inner_(inner) {}
+  std::optional<SourceTensor> find(const std::string& gguf_name) const override {
+    std::optional<SourceTensor> t = inner_.find(gguf_name);
+    if (t) found.emplace_back(gguf_name, *t);
+    return t;
+  }
+  std::string missing(const std::string& gguf_name) const override {
+    return inner_.missing(gguf_name);
+  }
+  mutable std::vector<std::pair<std::string, SourceTensor>> found;
+
+ private:
+  const TensorSource& inner_;
 };
 
 }  // namespace
 
-Weights load_weights(const GgufFile& file, const ModelConfig& c) {
+std::optional<SourceTensor> GgufTensorSource::find(const std::string& gguf_name) const {
+  const GgufTensor* t = file_.find_tensor(gguf_name);
+  if (!t) return std::nullopt;
+  return SourceTensor{t->name, file_.path(), t->type, t->data, t->dims};
+}
+
+std::string GgufTensorSource::missing(const std::string& gguf_name) const {
+  return fmt::format("{}: missing tensor '{}'", file_.path(), gguf_name);
+}
+
+Weights load_weights(const TensorSource& source, const ModelConfig& c) {
   Weights w;
-  TensorFinder f(file, w);
+  TensorFinder f(source, w);
   const int64_t q_dim = int64_t(c.n_head) * c.head_dim;
   const int64_t kv_dim = int64_t(c.n_head_kv) * c.head_dim;
 
   w.token_embd = f.matrix("token_embd.weight", c.n_vocab, c.n_embd);
   w.output_norm = f.vector("output_norm.weight", c.n_embd);
-  if (const GgufTensor* out = f.find("output.weight", /*required=*/false)) {
+  if (const auto out = f.find("output.weight", /*required=*/false)) {
     w.output = f.matrix(*out, c.n_vocab, c.n_embd);
   } else {
     w.output = w.token_embd;  // tied embeddings
@@ -101,6 +143,13 @@ Weights load_weights(const GgufFile& file, const ModelConfig& c) {
     L.w_down = f.matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);
   }
   return w;
+}
+
+std::vector<std::pair<std::string, SourceTensor>> list_weights(const TensorSource& source,
+                                                               const ModelConfig& config) {
+  RecordingSource recording(source);
+  load_weights(recording, config);
+  return std::move(recording.found);
 }
 
 }  // namespace slm

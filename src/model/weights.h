@@ -1,8 +1,10 @@
 // Weights: typed views of a model's tensors. Matrices point into the file mapping (no copy);
 // small vectors (norm weights) are converted to f32 once at load when stored otherwise.
+// One loader serves every format: it asks a TensorSource for tensors by llama.cpp's GGUF names.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,8 +12,6 @@
 #include "src/model/config.h"
 
 namespace slm {
-
-class GgufFile;
 
 // `rows` rows of `cols` elements of `type` (a GGUF tensor [cols, rows]); y = W·x maps cols → rows.
 struct Matrix {
@@ -44,9 +44,49 @@ struct Weights {
   std::vector<std::vector<uint8_t>> quantized;  // matrices converted at load (LoadOptions)
 };
 
+// One tensor of a checkpoint, whatever its format.
+struct SourceTensor {
+  std::string name;  // as the checkpoint names it (for messages)
+  std::string file;  // the file holding it (for messages)
+  DType type = DType::kF32;
+  const void* data = nullptr;
+  std::vector<uint64_t> dims;  // ggml order: dims[0] is the length of a row
+  bool outermost_first = false;  // the checkpoint's own order is dims reversed (PyTorch's)
+};
+
+// A checkpoint's tensors looked up by llama.cpp's GGUF names ("blk.3.attn_q.weight"), so the one
+// loader below reads GGUF files and Hugging Face directories alike.
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  // The tensor the GGUF name stands for; nullopt when the checkpoint has none. Throws
+  // UnsupportedError for a tensor stored in a type slm cannot compute with.
+  virtual std::optional<SourceTensor> find(const std::string& gguf_name) const = 0;
+  // "FILE: missing tensor 'NAME'", with the name this format gives the tensor.
+  virtual std::string missing(const std::string& gguf_name) const = 0;
+};
+
 // Finds every tensor the config needs, checks its shape and type, and builds the views.
 // Throws FormatError (missing tensor, wrong shape) or UnsupportedError (type slm cannot compute),
 // naming the tensor.
-Weights load_weights(const GgufFile& file, const ModelConfig& config);
+Weights load_weights(const TensorSource& source, const ModelConfig& config);
+
+// Every tensor load_weights reads, in the order it reads them, by GGUF name (what a converter
+// writes).
+std::vector<std::pair<std::string, SourceTensor>> list_weights(const TensorSource& source,
+                                                               const ModelConfig& config);
+
+class GgufFile;
+
+// A GGUF file's tensors: names as they are, data in the file's mapping.
+class GgufTensorSource final : public TensorSource {
+ public:
+  explicit GgufTensorSource(const GgufFile& file) : file_(file) {}
+  std::optional<SourceTensor> find(const std::string& gguf_name) const override;
+  std::string missing(const std::string& gguf_name) const override;
+
+ private:
+  const GgufFile& file_;
+};
 
 }  // namespace slm

@@ -1,0 +1,27 @@
+// What distinguishes each architecture slm runs, as data (DESIGN.md: a variant is data, not a
+// subclass). Both config readers (GGUF metadata, config.json) and both tensor namings (GGUF,
+// Hugging Face) look an architecture up here, so a new one is added in this one table.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "src/model/config.h"
+
+namespace slm {
+
+struct Architecture {
+  std::string_view name;        // general.architecture, llama.cpp's name
+  RopeLayout gguf_rope_layout;  // how llama.cpp's files order q/k rows (HF: always half-split)
+  // Optional per-layer tensors every layer has (ModelConfig's flags of the same names).
+  bool qkv_bias;
+  bool qk_norm;
+};
+
+// The architecture of this general.architecture name, or nullptr.
+const Architecture* find_architecture(std::string_view name);
+
+// The names find_architecture accepts, comma-separated (for error messages).
+std::string supported_architectures();
+
+}  // namespace slm
