@@ -1,5 +1,5 @@
-// `slm convert` (convert_hf_model): a Hugging Face llama directory to GGUF. The zoo's llama in F32
-// gives the directory's logits; stories260K's hf-f32 gives the tensors (q/k permuted back to the
+// `slm convert` (convert_hf_model): a Hugging Face directory to GGUF. Zoo directories in F32 give
+// the directory's logits; stories260K's hf-f32 gives the tensors (q/k permuted back to the
 // interleaved order) and the logits of the reference GGUF llama.cpp's tools made.
 #include <gtest/gtest.h>
 
@@ -39,12 +39,20 @@ std::vector<int32_t> zoo_tokens() {
   return ids;
 }
 
-TEST(ConvertHf, ZooLlamaF32GivesTheDirectorysLogits) {
-  const fs::path dir = data_path("zoo/hf/llama");
+// A zoo directory converted to GGUF F32 runs like the directory (same weights, same graph).
+struct ZooCase {
+  std::string name;          // zoo/hf/<name>
+  std::string architecture;  // general.architecture written
+};
+
+class ConvertZoo : public testing::TestWithParam<ZooCase> {};
+
+TEST_P(ConvertZoo, F32GivesTheDirectorysLogits) {
+  const ZooCase& c = GetParam();
+  const fs::path dir = data_path("zoo/hf/" + c.name);
   SLM_REQUIRE_DATA(dir);
-  const std::string out = (test::temp_dir() / "llama.gguf").string();
+  const std::string out = (test::temp_dir() / (c.name + ".gguf")).string();
   const ConvertResult r = convert_hf_model(dir.string(), out, {.type = "f32"});
-  EXPECT_EQ(r.tensor_count, 21u);
   EXPECT_EQ(r.bytes_out, fs::file_size(out));
   EXPECT_NE(r.tokenizer_note.find("no tokenizer.json"), std::string::npos);
   const std::vector<int32_t> tokens = zoo_tokens();
@@ -55,8 +63,23 @@ TEST(ConvertHf, ZooLlamaF32GivesTheDirectorysLogits) {
     EXPECT_LE(test::nmse(&b[row * 512], &a[row * 512], 512), 1e-12) << "row " << row;
   }
   const GgufFile f = GgufFile::open(out);
-  EXPECT_EQ(f.require_string("general.architecture"), "llama");
+  EXPECT_EQ(f.require_string("general.architecture"), c.architecture);
   EXPECT_EQ(f.require_uint("general.file_type"), 0u);
+  EXPECT_EQ(f.tensors().size(), r.tensor_count);
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
+                         testing::Values(ZooCase{"llama", "llama"}, ZooCase{"qwen2", "qwen2"},
+                                         ZooCase{"qwen3", "qwen3"}),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ConvertHf, ZooLlamaKeysAndTensors) {
+  const fs::path dir = data_path("zoo/hf/llama");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "llama.gguf").string();
+  const ConvertResult r = convert_hf_model(dir.string(), out, {.type = "f32"});
+  EXPECT_EQ(r.tensor_count, 21u);
+  const GgufFile f = GgufFile::open(out);
   EXPECT_EQ(f.require_uint("llama.attention.head_count_kv"), 2u);
   EXPECT_NE(f.find_tensor("output.weight"), nullptr);  // not tied
 }
