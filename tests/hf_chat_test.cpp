@@ -1,5 +1,7 @@
 // Chat metadata: generation_config.json's eos/bos ids and tokenizer_config.json's chat template
 // (a string or a list of named templates), from Hugging Face directories and GGUF files.
+#include "src/model/hf_chat.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include "slm/slm.h"
 #include "src/format/gguf.h"
 #include "src/format/gguf_writer.h"
-#include "src/model/hf_chat.h"
 #include "tests/test_data.h"
 
 namespace slm {

@@ -26,8 +26,9 @@ struct ConvertResult {
   // Matrices whose rows are not whole blocks of the type, as "name: type (why)"; they keep the
   // checkpoint's float type (a K-quant first tries its 32-element fallback, like llama.cpp).
   std::vector<std::string> fallbacks;
-  // Why no tokenizer was written (empty when one was). GGUF tokenizer keys are not written yet:
-  // run the file with --tokenizer DIR/tokenizer.json.
+  // Why no tokenizer was written (empty when one was): no tokenizer.json, a tokenizer GGUF
+  // cannot express, or a pre-tokenizer none of the GGUF names reproduces. Such a file still
+  // runs with --tokenizer DIR/tokenizer.json.
   std::string tokenizer_note;
 };
 

@@ -13,6 +13,7 @@
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
 #include "src/model/architecture.h"
+#include "src/model/convert_tokenizer.h"
 #include "src/model/hf_config.h"
 #include "src/model/hf_weights.h"
 #include "src/model/quantize.h"
@@ -150,12 +151,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   }
   if (any_quantized) w.set_u32("general.quantization_version", 2);
   result.tensor_count = count;
-  std::error_code ec;
-  result.tokenizer_note =
-      fs::exists(fs::path(dir) / "tokenizer.json", ec)
-          ? "no tokenizer written: writing GGUF tokenizer keys from tokenizer.json is not "
-            "implemented yet (run the file with --tokenizer DIR/tokenizer.json)"
-          : "no tokenizer written: the directory has no tokenizer.json";
+  result.tokenizer_note = write_gguf_tokenizer(dir, c.n_vocab, w);
   result.bytes_out = w.layout().file_size;
   w.write(out);
   return result;

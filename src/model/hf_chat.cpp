@@ -45,8 +45,7 @@ int32_t token_id(const std::string& path, std::string_view key, element v) {
   int64_t id = 0;
   if (v.get_int64().get(id) != simdjson::SUCCESS || id < 0 ||
       id > std::numeric_limits<int32_t>::max()) {
-    throw FormatError(
-        fmt::format("{}: '{}' is not a token id or a list of them", path, key));
+    throw FormatError(fmt::format("{}: '{}' is not a token id or a list of them", path, key));
   }
   return static_cast<int32_t>(id);
 }
@@ -109,13 +108,13 @@ std::string read_chat_template(const std::string& path) {
   }
   // transformers' list form: [{"name": "default", "template": "..."}, {"name": "tool_use", ...}].
   simdjson::ondemand::array list;
-  if (type != simdjson::ondemand::json_type::array || value.get_array().get(list)) throw malformed();
+  if (type != simdjson::ondemand::json_type::array || value.get_array().get(list))
+    throw malformed();
   std::optional<std::string> first, named_default;
   for (auto item : list) {
     simdjson::ondemand::object entry;
     std::string_view name, templ;
-    if (item.get_object().get(entry) ||
-        entry.find_field_unordered("name").get_string().get(name) ||
+    if (item.get_object().get(entry) || entry.find_field_unordered("name").get_string().get(name) ||
         entry.find_field_unordered("template").get_string().get(templ)) {
       throw malformed();
     }
