@@ -74,7 +74,9 @@ TEST_P(ConvertTokenizer, GgufKeysGiveHuggingFaceIds) {
   EXPECT_EQ(t.eos_id(), hf.eos_id());
   EXPECT_EQ(t.adds_bos(), hf.adds_bos());
   // Llama 2's tokenizer_config.json names </s> next to a 31-digit model_max_length.
-  if (name == "llama2") EXPECT_EQ(hf.eos_id(), 2);
+  if (name == "llama2") {
+    EXPECT_EQ(hf.eos_id(), 2);
+  }
   std::cout << name << ": tokenizer.ggml.model " << file.require_string("tokenizer.ggml.model")
             << ", pre " << file.get_string("tokenizer.ggml.pre").value_or("-") << "\n";
   size_t lines = 0, wrong = 0;
