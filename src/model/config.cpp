@@ -21,8 +21,7 @@ int32_t read_count(const GgufFile& file, const std::string& arch, const char* su
   if (!value && fallback > 0) return static_cast<int32_t>(fallback);
   if (!value) throw FormatError(fmt::format("{}: missing metadata key '{}'", file.path(), key));
   if (*value == 0 || *value > uint64_t(std::numeric_limits<int32_t>::max())) {
-    throw FormatError(
-        fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
+    throw FormatError(fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
   }
   return static_cast<int32_t>(*value);
 }
@@ -33,8 +32,7 @@ float read_float(const GgufFile& file, const std::string& key, float fallback) {
 }
 
 void check(bool ok, const GgufFile& file, const std::string& what) {
-  if (!ok)
-    throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
+  if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
 }
 
 // Llama 3 RoPE scaling in GGUF: the optional tensor rope_freqs.weight holds n_rot/2 divisors of
@@ -73,8 +71,8 @@ ModelConfig read_config(const GgufFile& file) {
   }
   const std::string& a = c.architecture;
   if (file.get_uint(a + ".expert_count").value_or(0) > 0) {
-    throw UnsupportedError(
-        fmt::format("{}: mixture-of-experts '{}' models are not supported yet", file.path(), a));
+    throw UnsupportedError(fmt::format("{}: mixture-of-experts '{}' models are not supported yet",
+                                       file.path(), a));
   }
   c.name = std::string(file.get_string("general.name").value_or(""));
   c.n_embd = read_count(file, a, "embedding_length");
