@@ -112,6 +112,20 @@ class ScratchFile {
   std::string path_;
 };
 
+// The words `a` and `b` cut each check text into.
+bool same_words(const std::vector<PreTokenizerStep>& a, const std::vector<PreTokenizerStep>& b) {
+  const auto words = [](const std::vector<PreTokenizerStep>& steps, std::string text) {
+    std::vector<std::string> out;
+    for (const auto& [begin, end] : pre_tokenize(steps, text))
+      out.push_back(text.substr(begin, end - begin));
+    return out;
+  };
+  for (const char* text : kCheckTexts) {
+    if (words(a, text) != words(b, text)) return false;
+  }
+  return true;
+}
+
 bool same_ids(const Tokenizer& a, const Tokenizer& b) {
   for (const char* text : kCheckTexts) {
     if (a.encode(text, false, false) != b.encode(text, false, false)) return false;
@@ -230,21 +244,25 @@ std::string write_gguf_tokenizer(const std::string& dir, int32_t n_vocab, GgufWr
           json.string());
     }
   } else {
-    // Names whose ignore_merges agrees with tokenizer.json's first (e.g. qwen2 before llama-bpe
-    // for Qwen, whose vocabulary has no multi-digit tokens to tell \p{N} from \p{N}{1,3}).
+    // A name fits when its pre-tokenizer cuts the check texts into the same words as
+    // tokenizer.json's (cheap: no vocabulary is built) and the tokenizer built with it gives the
+    // same ids. Names whose ignore_merges agrees with tokenizer.json's go first (llama-bpe and
+    // dbrx split alike and differ only there).
     for (const bool agrees : {true, false}) {
       for (const char* name : kPreNames) {
         if (!pre.empty()) break;
-        if ((gguf_pre_tokenizer(name, json.string()).ignore_merges == v.ignore_merges) != agrees) {
-          continue;
+        const GgufPreTokenizer named = gguf_pre_tokenizer(name, json.string());
+        if ((named.ignore_merges == v.ignore_merges) != agrees) continue;
+        if (same_words(impl.pipeline.pre_tokenizer, named.steps) &&
+            same_ids(load_tokenizer(written, name), *hf)) {
+          pre = name;
         }
-        if (same_ids(load_tokenizer(written, name), *hf)) pre = name;
       }
     }
     if (pre.empty()) {
       return fmt::format(
-          "no tokenizer written: no tokenizer.ggml.pre that slm knows splits text like {}'s "
-          "pre_tokenizer (checked on its check texts)",
+          "no tokenizer written: no tokenizer.ggml.pre that slm knows splits text into the words "
+          "{}'s pre_tokenizer does (checked on a set of texts)",
           json.string());
     }
   }

@@ -11,8 +11,8 @@ namespace slm {
 
 // Adds the keys for DIR/tokenizer.json to `w`: tokenizer.ggml.model "llama" (SentencePiece-style
 // BPE with byte fallback: tokens, token_type, scores, add_space_prefix) or "gpt2" (byte-level
-// BPE: tokens, token_type, merges, and the tokenizer.ggml.pre whose pre-tokenizer gives the same
-// ids as tokenizer.json's on a set of check texts), the bos/eos/unk/padding/eot ids,
+// BPE: tokens, token_type, merges, and the tokenizer.ggml.pre whose pre-tokenizer cuts a set of
+// check texts into tokenizer.json's words, with the same ids), the bos/eos/unk/padding/eot ids,
 // add_bos_token / add_eos_token, and tokenizer_config.json's chat template. The vocabulary is
 // padded to `n_vocab` tokens with unused "[PADi]" tokens, as llama.cpp's converter does.
 // Returns "" when the keys were written, otherwise why not (no tokenizer.json, a tokenizer GGUF
