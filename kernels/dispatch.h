@@ -60,6 +60,8 @@ struct OpsSet {
   void (*attention)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                     bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
+  // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
+  void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).

@@ -74,6 +74,10 @@ void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void add_scaled(float* y, const float* x, float a, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 namespace {
 float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
   const auto* row = static_cast<const uint8_t*>(rows) + j * stride;

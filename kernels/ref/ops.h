@@ -36,6 +36,9 @@ void gelu(const float* x, float* y, size_t n);
 // y += x
 void add(float* y, const float* x, size_t n);
 
+// y += a · x   (a mixture of experts' weighted sum of expert outputs)
+void add_scaled(float* y, const float* x, float a, size_t n);
+
 // out = Σ_j softmax_j(scale · q·k_j) · v_j over n_keys key/value rows.
 // k_row(j) / v_row(j) are given as a base pointer plus a byte stride; `kv_is_f16` selects the
 // element type of the rows (fp16 or f32). scores must hold n_keys floats.

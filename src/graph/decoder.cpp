@@ -30,26 +30,41 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     for (auto* buf : {&x_, &xn_, &out_}) buf->resize(n * E);
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
     for (auto* buf : {&k_, &v_}) buf->resize(n * kv_dim);
-    for (auto* buf : {&gate_, &up_}) buf->resize(n * F);
+    // MoE: n·k routed rows of expert width, or n rows of the shared expert's.
+    const size_t routed = n * size_t(c_.n_expert_used);
+    const size_t ff = std::max({n * F, routed * size_t(c_.n_ff_expert), n * size_t(c_.n_ff_shared)});
+    for (auto* buf : {&gate_, &up_}) buf->resize(ff);
     rope_.resize(n * size_t(c_.n_rot));
     size_t act = 0;
     for (const Matrix* m : {&w_.output, &w_.token_embd}) {
       act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
     }
     for (const LayerWeights& L : w_.layers) {
-      for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      for (const Matrix* m : layer_matrices(L)) {
         act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
       }
     }
     act_.resize(act);
+    if (c_.n_expert > 0) {
+      router_.resize(n * size_t(c_.n_expert));
+      for (auto* buf : {&moe_x_, &moe_y_}) buf->resize(routed * E);
+      route_weight_.resize(routed);
+      shared_gate_.resize(n);
+      for (auto* buf : {&route_expert_, &route_row_, &row_token_}) buf->resize(routed);
+      expert_first_.resize(size_t(c_.n_expert) + 1);
+    }
   }
   scores_.resize(std::max(scores_.size(), max_positions * size_t(threads)));
 }
 
 size_t Decoder::scratch_bytes() const {
   size_t floats = 0;
-  for (const auto* buf : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &out_, &rope_, &scores_}) {
+  for (const auto* buf : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &out_, &rope_, &scores_,
+                          &router_, &route_weight_, &moe_x_, &moe_y_, &shared_gate_}) {
     floats += buf->capacity();
+  }
+  for (const auto* buf : {&route_expert_, &route_row_, &row_token_, &expert_first_}) {
+    floats += buf->capacity();  // int32, the size of a float
   }
   return floats * sizeof(float) + act_.capacity();
 }
@@ -71,11 +86,16 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // The team's size does not change any value (each is computed by one thread, the same way),
   // only who computes it.
   if (work_per_token_ == 0) {
+    // A token runs n_expert_used of a layer's n_expert experts.
     work_per_token_ = matrix_macs(w_.output);
     for (const LayerWeights& L : w_.layers) {
-      for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-        work_per_token_ += matrix_macs(*m);
+      size_t experts = 0;
+      for (const auto* list : {&L.expert_gate, &L.expert_up, &L.expert_down}) {
+        for (const Matrix& m : *list) experts += matrix_macs(m);
       }
+      for (const Matrix* m : layer_matrices(L)) work_per_token_ += matrix_macs(*m);
+      work_per_token_ -= experts;
+      if (c_.n_expert > 0) work_per_token_ += experts / size_t(c_.n_expert) * size_t(c_.n_expert_used);
     }
   }
   const size_t attention_work = 2 * n * (size_t(pos0) + n) * size_t(c_.n_layer) *
@@ -101,7 +121,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = w_.layers[size_t(l)];
       attention_block(L, l, n, pos0, cache);
-      mlp_block(L, n);
+      if (L.router.data) moe_block(L, n);
+      else mlp_block(L, n);
     }
 
     // logits = output · rms_norm(x) for the rows asked for
@@ -202,13 +223,18 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
   residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
   matmul(L.w_gate, xn_.data(), n, gate_.data());
   matmul(L.w_up, xn_.data(), n, up_.data());
+  swiglu_rows(total);
+  matmul(L.w_down, gate_.data(), n, out_.data());
+}
+
+// gate = silu(gate) ⊙ up over the first `total` values.
+void Decoder::swiglu_rows(size_t total) {
   const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
 #pragma omp for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
     kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
   }
-  matmul(L.w_down, gate_.data(), n, out_.data());
 }
 
 }  // namespace slm

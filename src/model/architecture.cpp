@@ -7,6 +7,9 @@ constexpr Architecture kArchitectures[] = {
     {"llama", RopeLayout::kInterleaved, false, false},  // llama.cpp's "normal" RoPE
     {"qwen2", RopeLayout::kHalfSplit, true, false},     // llama.cpp's NEOX RoPE
     {"qwen3", RopeLayout::kHalfSplit, false, true},
+    {"qwen2moe", RopeLayout::kHalfSplit, true, false, /*moe_weights_norm=*/false,
+     /*moe_shared_expert=*/true},
+    {"qwen3moe", RopeLayout::kHalfSplit, false, true},
 };
 
 }  // namespace

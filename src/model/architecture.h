@@ -16,6 +16,11 @@ struct Architecture {
   // Optional per-layer tensors every layer has (ModelConfig's flags of the same names).
   bool qkv_bias;
   bool qk_norm;
+  // Mixture of experts in GGUF files (llama.cpp's build_moe_ffn arguments for the architecture):
+  // whether the top-k router weights are renormalised when the file has no
+  // `{arch}.expert_weights_norm`, and whether layers have a gated shared expert (`*_shexp`).
+  bool moe_weights_norm = true;
+  bool moe_shared_expert = false;
 };
 
 // The architecture of this general.architecture name, or nullptr.

@@ -33,6 +33,22 @@ void check(bool ok, const GgufFile& file, const std::string& what) {
   if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
 }
 
+// Mixture of experts: `{arch}.expert_count` > 0. The expert FFN size is
+// `expert_feed_forward_length` (Qwen2-MoE) or else `feed_forward_length` (Mixtral).
+void read_experts(const GgufFile& file, const Architecture& arch, ModelConfig& c) {
+  const std::string& a = c.architecture;
+  if (file.get_uint(a + ".expert_count").value_or(0) == 0) return;
+  c.n_expert = read_count(file, a, "expert_count");
+  c.n_expert_used = read_count(file, a, "expert_used_count");
+  c.n_ff_expert = read_count(file, a, "expert_feed_forward_length", c.n_ff);
+  if (arch.moe_shared_expert) {
+    c.n_ff_shared = read_count(file, a, "expert_shared_feed_forward_length", c.n_ff);
+  }
+  c.expert_weights_norm = file.get_bool(a + ".expert_weights_norm").value_or(arch.moe_weights_norm);
+  check(c.n_expert_used <= c.n_expert, file,
+        fmt::format("expert_used_count {} exceeds expert_count {}", c.n_expert_used, c.n_expert));
+}
+
 }  // namespace
 
 bool is_supported_architecture(std::string_view architecture) {
@@ -48,10 +64,6 @@ ModelConfig read_config(const GgufFile& file) {
                                        file.path(), c.architecture, supported_architectures()));
   }
   const std::string& a = c.architecture;
-  if (file.get_uint(a + ".expert_count").value_or(0) > 0) {
-    throw UnsupportedError(fmt::format("{}: mixture-of-experts '{}' models are not supported yet",
-                                       file.path(), a));
-  }
   c.name = std::string(file.get_string("general.name").value_or(""));
   c.n_embd = read_count(file, a, "embedding_length");
   c.n_layer = read_count(file, a, "block_count");
@@ -66,6 +78,7 @@ ModelConfig read_config(const GgufFile& file) {
   c.rope_layout = arch->gguf_rope_layout;
   c.qkv_bias = arch->qkv_bias;
   c.qk_norm = arch->qk_norm;
+  read_experts(file, *arch, c);
 
   // The vocabulary size: from metadata when present, else from the token list.
   if (auto v = file.get_uint(a + ".vocab_size")) {

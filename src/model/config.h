@@ -42,6 +42,17 @@ struct ModelConfig {
   // (the window counts the current token); 0 = every earlier key. Empty: no layer slides.
   std::vector<int32_t> sliding_window;
 
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): with n_expert > 0 every layer's MLP is
+  // n_expert SwiGLU experts of n_ff_expert rows, of which each token runs the n_expert_used
+  // with the largest router probabilities p = softmax(W_router·xn), weighted by p (divided by
+  // their sum when expert_weights_norm), plus, when n_ff_shared > 0, a shared SwiGLU expert
+  // scaled by sigmoid(w_shared_gate·xn) (Qwen2-MoE).
+  int32_t n_expert = 0;
+  int32_t n_expert_used = 0;
+  int32_t n_ff_expert = 0;
+  int32_t n_ff_shared = 0;
+  bool expert_weights_norm = false;
+
   int32_t window(int32_t layer) const {
     return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];
   }

@@ -31,6 +31,9 @@ constexpr HfClass kHfClasses[] = {
     {"MistralForCausalLM", "llama", true},
     {"Qwen2ForCausalLM", "qwen2", false},
     {"Qwen3ForCausalLM", "qwen3", false},
+    {"MixtralForCausalLM", "llama", true},
+    {"Qwen2MoeForCausalLM", "qwen2moe", false},
+    {"Qwen3MoeForCausalLM", "qwen3moe", false},
 };
 
 std::string supported_hf_classes() {
@@ -206,6 +209,32 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
   }
 }
 
+// Mixture of experts: num_local_experts (Mixtral) or num_experts (Qwen) > 0. Mixtral's experts
+// are intermediate_size wide and always renormalised; Qwen's are moe_intermediate_size wide,
+// renormalised when norm_topk_prob, and Qwen2-MoE adds a shared expert.
+void read_experts(const ConfigReader& r, const Architecture& arch, ModelConfig& c) {
+  const char* count_key = r.field("num_experts") ? "num_experts" : "num_local_experts";
+  if (!r.field(count_key)) return;
+  c.n_expert = r.count(count_key);
+  c.n_expert_used = r.count("num_experts_per_tok");
+  if (c.n_expert_used > c.n_expert) {
+    r.malformed("num_experts_per_tok",
+                fmt::format("= {} exceeds {} = {}", c.n_expert_used, count_key, c.n_expert));
+  }
+  c.n_ff_expert = r.count("moe_intermediate_size", c.n_ff);
+  c.expert_weights_norm = r.flag("norm_topk_prob", true);
+  if (arch.moe_shared_expert) c.n_ff_shared = r.count("shared_expert_intermediate_size");
+  // Dense layers between sparse ones (Qwen's decoder_sparse_step / mlp_only_layers).
+  if (r.count("decoder_sparse_step", 1) != 1) {
+    r.unsupported("decoder_sparse_step other than 1 (dense layers among MoE ones) is not supported yet");
+  }
+  if (const auto dense = r.field("mlp_only_layers")) {
+    array list;
+    if (dense->get_array().get(list) != simdjson::SUCCESS) r.malformed("mlp_only_layers", "is not a list");
+    if (list.size() > 0) r.unsupported("mlp_only_layers (dense layers among MoE ones) is not supported yet");
+  }
+}
+
 }  // namespace
 
 HfConfig read_hf_config(const std::string& path) {
@@ -251,6 +280,7 @@ HfConfig read_hf_config(const std::string& path) {
   c.qkv_bias = arch.qkv_bias;
   c.qk_norm = arch.qk_norm;
   read_rope(r, c);
+  read_experts(r, arch, c);
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
 

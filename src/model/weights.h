@@ -31,8 +31,21 @@ struct LayerWeights {
   const float* q_norm = nullptr;  // optional [head_dim] per-head norms (ModelConfig::qk_norm)
   const float* k_norm = nullptr;
   const float* ffn_norm = nullptr;  // [n_embd]
-  Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows
+  Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows (dense MLP only)
+
+  // Mixture of experts (ModelConfig::n_expert > 0) in place of w_gate/w_up/w_down: the router,
+  // and one view per expert (a slice of GGUF's stacked 3-D `ffn_*_exps`, or a tensor of its own
+  // in Hugging Face checkpoints); the optional shared expert and its [n_embd] → 1 gate.
+  Matrix router;                                           // n_expert rows of n_embd
+  std::vector<Matrix> expert_gate, expert_up, expert_down;  // gate/up: n_ff_expert rows
+  Matrix shared_gate, shared_up, shared_down;              // gate/up: n_ff_shared rows
+  Matrix shared_expert_gate;                               // 1 row of n_embd
 };
+
+// Every matrix of a layer the forward pass multiplies by: attention, then the dense MLP or the
+// router, shared expert and experts (absent ones left out).
+std::vector<Matrix*> layer_matrices(LayerWeights& L);
+std::vector<const Matrix*> layer_matrices(const LayerWeights& L);
 
 struct Weights {
   Matrix token_embd;  // n_vocab rows of n_embd
