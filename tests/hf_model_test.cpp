@@ -56,6 +56,9 @@ struct Case {
   std::string tokens;  // prompt ids: tokens.txt (whitespace) or tokens.json
   std::string greedy;  // reference greedy ids: *.txt or *.json
   double max_nmse;
+  // greedy.json comes from the F32 weights; a BF16 run may take another token where two are
+  // within BF16 rounding of each other.
+  bool exact_greedy = true;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.dir; }
@@ -81,7 +84,9 @@ TEST_P(HfReference, PromptLogitsAndGreedy) {
   RecordProperty("worst_nmse", fmt::format("{:.3g}", worst));
 
   const std::vector<int32_t> expected_ids = read_any_ids(data_path(c.greedy));
-  EXPECT_EQ(greedy(model, tokens, int(expected_ids.size())), expected_ids);
+  if (c.exact_greedy) {
+    EXPECT_EQ(greedy(model, tokens, int(expected_ids.size())), expected_ids);
+  }
 }
 
 const std::string kStories = "models/stories260K/", kRef = "models/stories260K/reference/";
@@ -119,7 +124,25 @@ INSTANTIATE_TEST_SUITE_P(
         // round activations to bf16 as ggml does while transformers keeps them wide (with the
         // weights widened to f32 it is 8e-6).
         Case{"zoo/hf/qwen3", "zoo/hf/qwen3/logits.f32", "zoo/hf/tokens.json",
-             "zoo/hf/qwen3/greedy.json", kF32}),
+             "zoo/hf/qwen3/greedy.json", kF32},
+        // Mixture of experts, one tensor per expert: Mixtral (top-2 of 4, renormalised),
+        // Qwen2-MoE (norm_topk_prob false, shared expert with a sigmoid gate), Qwen3-MoE
+        // (per-head q/k norms, experts of moe_intermediate_size).
+        Case{"zoo/hf/mixtral", "zoo/hf/mixtral/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/mixtral/greedy.json", kF32},
+        Case{"zoo/hf/mixtral/bf16", "zoo/hf/mixtral/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/mixtral/greedy.json", kHalf},
+        Case{"zoo/hf/qwen2moe", "zoo/hf/qwen2moe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2moe/greedy.json", kF32},
+        Case{"zoo/hf/qwen2moe/bf16", "zoo/hf/qwen2moe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2moe/greedy.json", kHalf},
+        Case{"zoo/hf/qwen3moe", "zoo/hf/qwen3moe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen3moe/greedy.json", kF32},
+        // Greedy not checked for qwen3moe/bf16: after the first generated token the F32
+        // weights' top two logits are 0.025 apart, and with BF16 weights (activations rounded
+        // to bf16 as ggml does, where transformers keeps them wide) they swap by 0.0009.
+        Case{"zoo/hf/qwen3moe/bf16", "zoo/hf/qwen3moe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen3moe/greedy.json", kHalf, /*exact_greedy=*/false}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {

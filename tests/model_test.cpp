@@ -117,7 +117,13 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     ZooArchitectures, ReferenceModel,
     // qwen2: q/k/v biases, NEOX (half-split) RoPE, tied output.
-    testing::Values(Case{kZoo + "qwen2-F32.gguf", kZoo + "qwen2-F32", kF32, true}), case_name);
+    testing::Values(Case{kZoo + "qwen2-F32.gguf", kZoo + "qwen2-F32", kF32, true},
+                    // Mixture of experts: llama with 4 experts, top-2 renormalised (Mixtral);
+                    // qwen2moe with 8 experts, top-2 not renormalised, and a sigmoid-gated
+                    // shared expert.
+                    Case{kZoo + "llama-moe-F32.gguf", kZoo + "llama-moe-F32", kF32, true},
+                    Case{kZoo + "qwen2moe-F32.gguf", kZoo + "qwen2moe-F32", kF32, true}),
+    case_name);
 
 std::vector<int32_t> greedy_ids(const Model& model, int threads, int n) {
   Session session(model, {.threads = threads, .kv_type = KvType::kF32});
@@ -204,7 +210,7 @@ TEST(ModelApi, UnsupportedArchitectureNamesWhatIsSupported) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
   }
-  EXPECT_THROW(Model::load(data_path(kZoo + "llama-moe-F32.gguf")), UnsupportedError);
+  EXPECT_THROW(Model::load(data_path(kZoo + "phimoe-F32.gguf")), UnsupportedError);
 }
 
 TEST(ModelApi, MissingFileIsAnIoError) {

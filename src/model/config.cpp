@@ -19,7 +19,8 @@ int32_t read_count(const GgufFile& file, const std::string& arch, const char* su
   if (!value && fallback > 0) return static_cast<int32_t>(fallback);
   if (!value) throw FormatError(fmt::format("{}: missing metadata key '{}'", file.path(), key));
   if (*value == 0 || *value > uint64_t(std::numeric_limits<int32_t>::max())) {
-    throw FormatError(fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
+    throw FormatError(
+        fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
   }
   return static_cast<int32_t>(*value);
 }
@@ -30,7 +31,8 @@ float read_float(const GgufFile& file, const std::string& key, float fallback) {
 }
 
 void check(bool ok, const GgufFile& file, const std::string& what) {
-  if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
+  if (!ok)
+    throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
 }
 
 // Mixture of experts: `{arch}.expert_count` > 0. The expert FFN size is

@@ -27,12 +27,9 @@ struct HfClass {
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
 };
 constexpr HfClass kHfClasses[] = {
-    {"LlamaForCausalLM", "llama", false},
-    {"MistralForCausalLM", "llama", true},
-    {"Qwen2ForCausalLM", "qwen2", false},
-    {"Qwen3ForCausalLM", "qwen3", false},
-    {"MixtralForCausalLM", "llama", true},
-    {"Qwen2MoeForCausalLM", "qwen2moe", false},
+    {"LlamaForCausalLM", "llama", false},       {"MistralForCausalLM", "llama", true},
+    {"Qwen2ForCausalLM", "qwen2", false},       {"Qwen3ForCausalLM", "qwen3", false},
+    {"MixtralForCausalLM", "llama", true},      {"Qwen2MoeForCausalLM", "qwen2moe", false},
     {"Qwen3MoeForCausalLM", "qwen3moe", false},
 };
 
@@ -135,7 +132,8 @@ class ConfigReader {
   // The Hugging Face class name: architectures[0].
   std::string_view hf_class() const {
     const std::optional<element> e = field("architectures");
-    if (!e) malformed("architectures", fmt::format("is missing (supported: {})", supported_hf_classes()));
+    if (!e)
+      malformed("architectures", fmt::format("is missing (supported: {})", supported_hf_classes()));
     array list;
     std::string_view name;
     if (e->get_array().get(list) != simdjson::SUCCESS || list.size() == 0 ||
@@ -226,12 +224,15 @@ void read_experts(const ConfigReader& r, const Architecture& arch, ModelConfig& 
   if (arch.moe_shared_expert) c.n_ff_shared = r.count("shared_expert_intermediate_size");
   // Dense layers between sparse ones (Qwen's decoder_sparse_step / mlp_only_layers).
   if (r.count("decoder_sparse_step", 1) != 1) {
-    r.unsupported("decoder_sparse_step other than 1 (dense layers among MoE ones) is not supported yet");
+    r.unsupported(
+        "decoder_sparse_step other than 1 (dense layers among MoE ones) is not supported yet");
   }
   if (const auto dense = r.field("mlp_only_layers")) {
     array list;
-    if (dense->get_array().get(list) != simdjson::SUCCESS) r.malformed("mlp_only_layers", "is not a list");
-    if (list.size() > 0) r.unsupported("mlp_only_layers (dense layers among MoE ones) is not supported yet");
+    if (dense->get_array().get(list) != simdjson::SUCCESS)
+      r.malformed("mlp_only_layers", "is not a list");
+    if (list.size() > 0)
+      r.unsupported("mlp_only_layers (dense layers among MoE ones) is not supported yet");
   }
 }
 
