@@ -85,7 +85,8 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountOtherArchitectures) {
 // Mixture of experts: routing and per-expert token groups (stacked GGUF experts, a shared
 // expert, HF per-expert tensors), and Q8_0 experts whose grouped tokens take the GEMM tiles.
 TEST(Forward, LogitsBitIdenticalForAnyThreadCountMixtureOfExperts) {
-  for (const char* path : {"zoo/gguf/llama-moe-F32.gguf", "zoo/gguf/qwen2moe-F32.gguf", "zoo/hf/qwen3moe"}) {
+  for (const char* path :
+       {"zoo/gguf/llama-moe-F32.gguf", "zoo/gguf/qwen2moe-F32.gguf", "zoo/hf/qwen3moe"}) {
     SLM_REQUIRE_DATA(data_path(path));
     expect_thread_count_invariant(data_path(path));
   }

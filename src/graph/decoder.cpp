@@ -71,8 +71,8 @@ size_t Decoder::scratch_bytes() const {
 }
 
 void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
-  slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows), act_.data(),
-              /*threads: the running team*/ 1);
+  slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows),
+              act_.data(), /*threads: the running team*/ 1);
 }
 
 void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache,
@@ -96,12 +96,13 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       }
       for (const Matrix* m : layer_matrices(L)) work_per_token_ += matrix_macs(*m);
       work_per_token_ -= experts;
-      if (c_.n_expert > 0)
+      if (c_.n_expert > 0) {
         work_per_token_ += experts / size_t(c_.n_expert) * size_t(c_.n_expert_used);
+      }
     }
   }
-  const size_t attention_work =
-      2 * n * (size_t(pos0) + n) * size_t(c_.n_layer) * size_t(c_.n_head) * size_t(c_.head_dim);
+  const size_t attention_work = 2 * n * (size_t(pos0) + n) * size_t(c_.n_layer) *
+                                size_t(c_.n_head) * size_t(c_.head_dim);
   const int team = n * work_per_token_ + attention_work >= kMinTeamWork ? threads : 1;
 
   // One parallel region for the whole pass (DESIGN.md): every step below is worksharing inside
@@ -109,12 +110,12 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
   const auto pass = [&] {
-  // x = embedding rows of the tokens; one rotation table per position, shared by every layer
-  // and head.
+    // x = embedding rows of the tokens; one rotation table per position, shared by every layer
+    // and head.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
-      const auto* row =
-          static_cast<const uint8_t*>(w_.token_embd.data) + size_t(tokens[size_t(i)]) * embd_row;
+      const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
+                        size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
       ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R],
                       c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
@@ -123,10 +124,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = w_.layers[size_t(l)];
       attention_block(L, l, n, pos0, cache);
-      if (L.router.data)
-        moe_block(L, n);
-      else
-        mlp_block(L, n);
+      if (L.router.data) moe_block(L, n);
+      else mlp_block(L, n);
     }
 
     // logits = output · rms_norm(x) for the rows asked for
@@ -170,8 +169,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
   // in the cache's element type at its position.
-  const auto rope =
-      c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved : ops.rope_half_split;
+  const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
+                                                               : ops.rope_half_split;
   const bool f16 = cache.element() == KvElement::kF16;
   const size_t elem = f16 ? 2 : 4;
   const auto heads = static_cast<int64_t>(n * (H + KV));
@@ -193,12 +192,10 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     if (L.bv) ops.add(v, L.bv + g * D, D);
     if (L.k_norm) ops.rms_norm(k, L.k_norm, c_.norm_eps, k, D);
     rope(k, cs, R);
-    for (auto [src, dst] :
-         {std::pair{k, cache.k_row(layer, pos)}, std::pair{v, cache.v_row(layer, pos)}}) {
-      if (f16)
-        kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
-      else
-        std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
+    for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
+                            std::pair{v, cache.v_row(layer, pos)}}) {
+      if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
+      else std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
     }
   }
 

@@ -19,8 +19,7 @@ int32_t read_count(const GgufFile& file, const std::string& arch, const char* su
   if (!value && fallback > 0) return static_cast<int32_t>(fallback);
   if (!value) throw FormatError(fmt::format("{}: missing metadata key '{}'", file.path(), key));
   if (*value == 0 || *value > uint64_t(std::numeric_limits<int32_t>::max())) {
-    throw FormatError(
-        fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
+    throw FormatError(fmt::format("{}: metadata '{}' = {} is out of range", file.path(), key, *value));
   }
   return static_cast<int32_t>(*value);
 }
@@ -31,8 +30,7 @@ float read_float(const GgufFile& file, const std::string& key, float fallback) {
 }
 
 void check(bool ok, const GgufFile& file, const std::string& what) {
-  if (!ok)
-    throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
+  if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
 }
 
 // Mixture of experts: `{arch}.expert_count` > 0. The expert FFN size is
@@ -46,7 +44,8 @@ void read_experts(const GgufFile& file, const Architecture& arch, ModelConfig& c
   if (arch.moe_shared_expert) {
     c.n_ff_shared = read_count(file, a, "expert_shared_feed_forward_length", c.n_ff);
   }
-  c.expert_weights_norm = file.get_bool(a + ".expert_weights_norm").value_or(arch.moe_weights_norm);
+  c.expert_weights_norm =
+      file.get_bool(a + ".expert_weights_norm").value_or(arch.moe_weights_norm);
   check(c.n_expert_used <= c.n_expert, file,
         fmt::format("expert_used_count {} exceeds expert_count {}", c.n_expert_used, c.n_expert));
 }

@@ -27,9 +27,12 @@ struct HfClass {
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
 };
 constexpr HfClass kHfClasses[] = {
-    {"LlamaForCausalLM", "llama", false},       {"MistralForCausalLM", "llama", true},
-    {"Qwen2ForCausalLM", "qwen2", false},       {"Qwen3ForCausalLM", "qwen3", false},
-    {"MixtralForCausalLM", "llama", true},      {"Qwen2MoeForCausalLM", "qwen2moe", false},
+    {"LlamaForCausalLM", "llama", false},
+    {"MistralForCausalLM", "llama", true},
+    {"Qwen2ForCausalLM", "qwen2", false},
+    {"Qwen3ForCausalLM", "qwen3", false},
+    {"MixtralForCausalLM", "llama", true},
+    {"Qwen2MoeForCausalLM", "qwen2moe", false},
     {"Qwen3MoeForCausalLM", "qwen3moe", false},
 };
 
@@ -132,8 +135,7 @@ class ConfigReader {
   // The Hugging Face class name: architectures[0].
   std::string_view hf_class() const {
     const std::optional<element> e = field("architectures");
-    if (!e)
-      malformed("architectures", fmt::format("is missing (supported: {})", supported_hf_classes()));
+    if (!e) malformed("architectures", fmt::format("is missing (supported: {})", supported_hf_classes()));
     array list;
     std::string_view name;
     if (e->get_array().get(list) != simdjson::SUCCESS || list.size() == 0 ||
@@ -229,10 +231,12 @@ void read_experts(const ConfigReader& r, const Architecture& arch, ModelConfig& 
   }
   if (const auto dense = r.field("mlp_only_layers")) {
     array list;
-    if (dense->get_array().get(list) != simdjson::SUCCESS)
+    if (dense->get_array().get(list) != simdjson::SUCCESS) {
       r.malformed("mlp_only_layers", "is not a list");
-    if (list.size() > 0)
+    }
+    if (list.size() > 0) {
       r.unsupported("mlp_only_layers (dense layers among MoE ones) is not supported yet");
+    }
   }
 }
 

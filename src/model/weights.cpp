@@ -20,9 +20,8 @@ class TensorFinder {
     std::optional<SourceTensor> t = source_.find(name);
     if (!t && required) throw FormatError(source_.missing(name));
     if (t && !ref::supports(t->type)) {
-      throw UnsupportedError(
-          fmt::format("{}: tensor '{}' has type {}, which slm cannot compute yet", t->file, t->name,
-                      dtype_name(t->type)));
+      throw UnsupportedError(fmt::format("{}: tensor '{}' has type {}, which slm cannot compute yet",
+                                         t->file, t->name, dtype_name(t->type)));
     }
     return t;
   }
@@ -66,10 +65,8 @@ class TensorFinder {
   // ffn_gate_inp_shexp).
   Matrix row(const std::string& name, int64_t cols) const {
     const SourceTensor t = *find(name);
-    if (t.dims.size() == 1)
-      check_shape(t, {uint64_t(cols)});
-    else
-      check_shape(t, {uint64_t(cols), 1});
+    if (t.dims.size() == 1) check_shape(t, {uint64_t(cols)});
+    else check_shape(t, {uint64_t(cols), 1});
     return Matrix{t.name, t.type, aligned(t), 1, cols};
   }
 
@@ -91,8 +88,8 @@ class TensorFinder {
       const auto shown = [&](const std::vector<uint64_t>& d) {
         return t.outermost_first ? std::vector<uint64_t>(d.rbegin(), d.rend()) : d;
       };
-      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", t.file, t.name,
-                                    fmt::join(shown(t.dims), ", "),
+      throw FormatError(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", t.file,
+                                    t.name, fmt::join(shown(t.dims), ", "),
                                     fmt::join(shown(ggml_dims), ", ")));
     }
   }
