@@ -49,6 +49,8 @@ using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x_packed
 // error of their approximations; tests/simd_ops_test.cpp checks the bounds).
 struct OpsSet {
   void (*rms_norm)(const float* x, const float* w, float eps, float* y, size_t n) = ref::rms_norm;
+  void (*layer_norm)(const float* x, const float* w, const float* b, float eps, float* y,
+                     size_t n) = ref::layer_norm;
   void (*rope_interleaved)(float* head, const float* cs, size_t n_rot) = ref::rope_interleaved;
   void (*rope_half_split)(float* head, const float* cs, size_t n_rot) = ref::rope_half_split;
   void (*softmax)(float* x, size_t n) = ref::softmax;

@@ -29,7 +29,8 @@ class Decoder {
  private:
   // Everything below runs on every thread of forward()'s one team and shares the work.
   void reserve(size_t n_tokens, size_t max_positions, int threads);
-  void residual_norm(const float* w, size_t first, size_t n, bool add_out);
+  void residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out);
+  void add_rows(float* y, const float* b, size_t n, size_t dim);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);

@@ -22,7 +22,7 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
   const size_t E = size_t(c_.n_embd), X = size_t(c_.n_expert), K = size_t(c_.n_expert_used);
   const size_t F = size_t(c_.n_ff_expert), routed = n * K;
   const OpsSet& ops = kernels_->ops;
-  residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
+  residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true);
   matmul(L.router, xn_.data(), n, router_.data());
 
   const auto n_tok = static_cast<int64_t>(n);

@@ -50,6 +50,35 @@ void read_experts(const GgufFile& file, const Architecture& arch, ModelConfig& c
         fmt::format("expert_used_count {} exceeds expert_count {}", c.n_expert_used, c.n_expert));
 }
 
+// LongRoPE (Phi-3, as convert_hf_to_gguf.py writes it): the per-frequency divisors as tensors
+// rope_factors_short/long.weight [n_rot/2], the context they switch at and the cos/sin factor
+// as metadata. Read here, not by the weight loader: they are RoPE parameters, not weights.
+void read_longrope(const GgufFile& file, ModelConfig& c) {
+  const auto factors = [&](const char* name) {
+    std::vector<float> out;
+    const GgufTensor* t = file.find_tensor(name);
+    if (!t) return out;
+    if (t->type != DType::kF32 || t->dims != std::vector<uint64_t>{uint64_t(c.n_rot / 2)}) {
+      throw FormatError(fmt::format("{}: tensor '{}' must be f32 of shape [{}]", file.path(), name,
+                                    c.n_rot / 2));
+    }
+    const auto* data = reinterpret_cast<const float*>(t->data);
+    out.assign(data, data + c.n_rot / 2);
+    return out;
+  };
+  c.rope_freq_factors = factors("rope_factors_short.weight");
+  c.rope_freq_factors_long = factors("rope_factors_long.weight");
+  if (c.rope_freq_factors_long.empty()) return;
+  if (c.rope_freq_factors.empty()) {
+    throw FormatError(fmt::format(
+        "{}: tensor 'rope_factors_long.weight' needs 'rope_factors_short.weight'", file.path()));
+  }
+  const std::string& a = c.architecture;
+  c.rope_long_from = read_count(file, a, "rope.scaling.original_context_length", c.n_ctx_train);
+  c.rope_attn_factor = read_float(file, a + ".rope.scaling.attn_factor", 1.0f);
+  check(c.rope_attn_factor > 0, file, "rope.scaling.attn_factor must be positive");
+}
+
 }  // namespace
 
 bool is_supported_architecture(std::string_view architecture) {
@@ -75,10 +104,19 @@ ModelConfig read_config(const GgufFile& file) {
   c.n_ctx_train = read_count(file, a, "context_length");
   c.n_rot = read_count(file, a, "rope.dimension_count", c.head_dim);
   c.rope_freq_base = read_float(file, a + ".rope.freq_base", 10000.0f);
-  c.norm_eps = read_float(file, a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  c.rope_layout = arch->gguf_rope_layout;
-  c.qkv_bias = arch->qkv_bias;
-  c.qk_norm = arch->qk_norm;
+  apply_architecture(*arch, c);
+  c.norm_eps = read_float(file,
+                          a + (c.norm_kind == NormKind::kLayer ? ".attention.layer_norm_epsilon"
+                                                               : ".attention.layer_norm_rms_epsilon"),
+                          1e-5f);
+  if (arch->gguf_window_every_layer) {
+    if (const auto window = file.get_uint(a + ".attention.sliding_window")) {
+      check(*window > 0 && *window <= uint64_t(std::numeric_limits<int32_t>::max()), file,
+            "attention.sliding_window must be positive");
+      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(*window));
+    }
+  }
+  read_longrope(file, c);
   read_experts(file, *arch, c);
 
   // The vocabulary size: from metadata when present, else from the token list.

@@ -58,13 +58,14 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const quant::Target& target = *quant::find_target(options.type);
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const ModelConfig& c = hf.model;
-  if (!c.sliding_window.empty()) {
+  const Architecture& arch = *find_architecture(c.architecture);
+  if (!c.sliding_window.empty() && !arch.gguf_window_every_layer) {
     throw UnsupportedError(fmt::format(
         "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
         "architecture has no window)",
         dir, c.architecture));
   }
-  if (!c.rope_freq_factors.empty()) {
+  if (!c.rope_freq_factors.empty() && c.rope_freq_factors_long.empty()) {
     throw UnsupportedError(fmt::format(
         "{}: Llama 3 RoPE scaling (rope_freqs.weight) is not written by slm convert yet", dir));
   }
@@ -72,8 +73,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   // The tensors the model runs on, by GGUF name: what the loader reads is what the file holds.
   const auto sources = list_weights(HfTensorSource(checkpoint, hf), c);
   // llama.cpp's files of architectures with interleaved RoPE have their q/k rows reordered.
-  const bool interleave = find_architecture(c.architecture)->gguf_rope_layout ==
-                          RopeLayout::kInterleaved;
+  const bool interleave = arch.gguf_rope_layout == RopeLayout::kInterleaved;
   const auto rope_heads = [&](const std::string& gguf_name) -> uint64_t {
     if (!interleave) return 0;
     if (gguf_name.ends_with(".attn_q.weight")) return uint64_t(c.n_head);
@@ -98,7 +98,26 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     w.set_u32(a + "attention.value_length", uint32_t(c.head_dim));
   }
   w.set_f32(a + "rope.freq_base", c.rope_freq_base);
-  w.set_f32(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  size_t extra_tensors = 0;  // written from the config, not read by the loader
+  w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
+                                                  : "attention.layer_norm_rms_epsilon"),
+            c.norm_eps);
+  if (!c.sliding_window.empty()) {
+    w.set_u32(a + "attention.sliding_window", uint32_t(c.sliding_window.front()));
+  }
+  if (!c.rope_freq_factors_long.empty()) {
+    // LongRoPE as convert_hf_to_gguf.py writes it (config.cpp reads it back).
+    w.set_u32(a + "rope.scaling.original_context_length", uint32_t(c.rope_long_from));
+    w.set_f32(a + "rope.scaling.attn_factor", c.rope_attn_factor);
+    const uint64_t half = uint64_t(c.n_rot / 2);
+    for (const auto& [name, factors] : {std::pair{"rope_factors_long.weight", &c.rope_freq_factors_long},
+                                        std::pair{"rope_factors_short.weight", &c.rope_freq_factors}}) {
+      w.add_tensor_view(name, {half}, DType::kF32,
+                        std::span(reinterpret_cast<const uint8_t*>(factors->data()),
+                                  factors->size() * sizeof(float)));
+      ++extra_tensors;
+    }
+  }
   w.set_u32("general.file_type", target.ftype);
 
   ConvertResult result;
@@ -149,7 +168,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
         });
   }
   if (any_quantized) w.set_u32("general.quantization_version", 2);
-  result.tensor_count = count;
+  result.tensor_count = count + extra_tensors;
   std::error_code ec;
   result.tokenizer_note =
       fs::exists(fs::path(dir) / "tokenizer.json", ec)

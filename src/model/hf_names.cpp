@@ -31,6 +31,14 @@ constexpr NamePair kCommon[] = {
     {"blk.#.ffn_gate.weight", "model.layers.#.mlp.gate_proj.weight"},
     {"blk.#.ffn_up.weight", "model.layers.#.mlp.up_proj.weight"},
     {"blk.#.ffn_down.weight", "model.layers.#.mlp.down_proj.weight"},
+    // Biases (Phi-2, Phi-3, StarCoder2).
+    {"output_norm.bias", "model.norm.bias"},
+    {"output.bias", "lm_head.bias"},
+    {"blk.#.attn_norm.bias", "model.layers.#.input_layernorm.bias"},
+    {"blk.#.attn_output.bias", "model.layers.#.self_attn.o_proj.bias"},
+    {"blk.#.ffn_norm.bias", "model.layers.#.post_attention_layernorm.bias"},
+    {"blk.#.ffn_up.bias", "model.layers.#.mlp.up_proj.bias"},
+    {"blk.#.ffn_down.bias", "model.layers.#.mlp.down_proj.bias"},
     // Mixture of experts (Qwen2-MoE, Qwen3-MoE): router, experts (second '#': the expert),
     // shared expert and its gate.
     {"blk.#.ffn_gate_inp.weight", "model.layers.#.mlp.gate.weight"},
@@ -49,6 +57,20 @@ struct ArchitectureName {
   NamePair names;
 };
 constexpr ArchitectureName kOverrides[] = {
+    {"phi2", {"output_norm.weight", "model.final_layernorm.weight"}},
+    {"phi2", {"output_norm.bias", "model.final_layernorm.bias"}},
+    {"phi2", {"blk.#.attn_output.weight", "model.layers.#.self_attn.dense.weight"}},
+    {"phi2", {"blk.#.attn_output.bias", "model.layers.#.self_attn.dense.bias"}},
+    {"phi2", {"blk.#.ffn_up.weight", "model.layers.#.mlp.fc1.weight"}},
+    {"phi2", {"blk.#.ffn_up.bias", "model.layers.#.mlp.fc1.bias"}},
+    {"phi2", {"blk.#.ffn_down.weight", "model.layers.#.mlp.fc2.weight"}},
+    {"phi2", {"blk.#.ffn_down.bias", "model.layers.#.mlp.fc2.bias"}},
+    {"phi3", {"blk.#.attn_qkv.weight", "model.layers.#.self_attn.qkv_proj.weight"}},
+    {"phi3", {"blk.#.ffn_up.weight", "model.layers.#.mlp.gate_up_proj.weight"}},
+    {"starcoder2", {"blk.#.ffn_up.weight", "model.layers.#.mlp.c_fc.weight"}},
+    {"starcoder2", {"blk.#.ffn_up.bias", "model.layers.#.mlp.c_fc.bias"}},
+    {"starcoder2", {"blk.#.ffn_down.weight", "model.layers.#.mlp.c_proj.weight"}},
+    {"starcoder2", {"blk.#.ffn_down.bias", "model.layers.#.mlp.c_proj.bias"}},
     // Mixtral (the llama architecture with experts): block_sparse_moe, w1 = gate, w3 = up,
     // w2 = down.
     {"llama", {"blk.#.ffn_gate_inp.weight", "model.layers.#.block_sparse_moe.gate.weight"}},

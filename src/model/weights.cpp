@@ -70,6 +70,13 @@ class TensorFinder {
     return Matrix{t.name, t.type, aligned(t), 1, cols};
   }
 
+  // Rows [first, first + rows) of m, in place (a fused tensor's part: rows are contiguous).
+  static Matrix rows(const Matrix& m, int64_t first, int64_t rows) {
+    const auto* base = static_cast<const uint8_t*>(m.data);
+    return Matrix{m.name, m.type, base + size_t(first) * row_bytes(m.type, size_t(m.cols)), rows,
+                  m.cols};
+  }
+
   // A 1-D f32 vector; converted once when stored as f16/bf16/... (the copy's buffer keeps its
   // address when `converted` grows, since moving a std::vector keeps its heap block).
   const float* vector(const std::string& name, int64_t n) const {
@@ -182,37 +189,67 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
 
   w.token_embd = f.matrix("token_embd.weight", c.n_vocab, c.n_embd);
   w.output_norm = f.vector("output_norm.weight", c.n_embd);
+  if (c.norm_bias) w.output_norm_b = f.vector("output_norm.bias", c.n_embd);
   if (const auto out = f.find("output.weight", /*required=*/false)) {
     w.output = f.matrix(*out, c.n_vocab, c.n_embd);
   } else {
     w.output = w.token_embd;  // tied embeddings
     w.tied_output = true;
   }
+  if (c.output_bias) w.output_b = f.vector("output.bias", c.n_vocab);
   for (int32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = fmt::format("blk.{}.", l);
     LayerWeights& L = w.layers.emplace_back();
     L.attn_norm = f.vector(p + "attn_norm.weight", c.n_embd);
-    L.wq = f.matrix(p + "attn_q.weight", q_dim, c.n_embd);
-    L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
-    L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
-    L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
-    if (c.qkv_bias) {
-      L.bq = f.vector(p + "attn_q.bias", q_dim);
-      L.bk = f.vector(p + "attn_k.bias", kv_dim);
-      L.bv = f.vector(p + "attn_v.bias", kv_dim);
+    if (c.norm_bias) L.attn_norm_b = f.vector(p + "attn_norm.bias", c.n_embd);
+    // q/k/v: one fused tensor (rows of q, then k, then v) where the checkpoint has one.
+    if (const auto qkv = f.find(p + "attn_qkv.weight", /*required=*/false)) {
+      const Matrix m = f.matrix(*qkv, q_dim + 2 * kv_dim, c.n_embd);
+      L.wq = TensorFinder::rows(m, 0, q_dim);
+      L.wk = TensorFinder::rows(m, q_dim, kv_dim);
+      L.wv = TensorFinder::rows(m, q_dim + kv_dim, kv_dim);
+      if (c.qkv_bias) {
+        L.bq = f.vector(p + "attn_qkv.bias", q_dim + 2 * kv_dim);
+        L.bk = L.bq + q_dim;
+        L.bv = L.bk + kv_dim;
+      }
+    } else {
+      L.wq = f.matrix(p + "attn_q.weight", q_dim, c.n_embd);
+      L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
+      L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
+      if (c.qkv_bias) {
+        L.bq = f.vector(p + "attn_q.bias", q_dim);
+        L.bk = f.vector(p + "attn_k.bias", kv_dim);
+        L.bv = f.vector(p + "attn_v.bias", kv_dim);
+      }
     }
+    L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
+    if (c.attn_output_bias) L.bo = f.vector(p + "attn_output.bias", c.n_embd);
     if (c.qk_norm) {
       L.q_norm = f.vector(p + "attn_q_norm.weight", c.head_dim);
       L.k_norm = f.vector(p + "attn_k_norm.weight", c.head_dim);
     }
-    L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
+    if (!c.parallel_block) {
+      L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
+      if (c.norm_bias) L.ffn_norm_b = f.vector(p + "ffn_norm.bias", c.n_embd);
+    }
     if (c.n_expert > 0) {
       load_experts(f, p, c, L);
       continue;
     }
-    L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
-    L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
+    if (c.ffn_kind == FfnKind::kSwiGlu && c.fused_gate_up) {
+      const Matrix gate_up = f.matrix(p + "ffn_up.weight", 2 * int64_t(c.n_ff), c.n_embd);
+      L.w_gate = TensorFinder::rows(gate_up, 0, c.n_ff);
+      L.w_up = TensorFinder::rows(gate_up, c.n_ff, c.n_ff);
+    } else {
+      if (c.ffn_kind == FfnKind::kSwiGlu) L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
+      L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
+    }
     L.w_down = f.matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);
+    if (c.ffn_bias) {
+      L.b_up = f.vector(p + "ffn_up.bias", c.n_ff);
+      L.b_down = f.vector(p + "ffn_down.bias", c.n_embd);
+    }
   }
   return w;
 }
