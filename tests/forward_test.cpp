@@ -74,9 +74,12 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountZooLlama) {
   }
 }
 
-// Biases, per-head norms and a sliding window (16 < the 19 positions run, f16 cache included).
+// Biases, per-head norms and a sliding window (16 < the 19 positions run, f16 cache included);
+// LayerNorm, a parallel block and a GELU MLP (phi2); fused q/k/v and gate/up with LongRoPE
+// (phi3-longrope).
 TEST(Forward, LogitsBitIdenticalForAnyThreadCountOtherArchitectures) {
-  for (const char* path : {"zoo/gguf/qwen2-F32.gguf", "zoo/hf/qwen3", "zoo/hf/mistral-swa"}) {
+  for (const char* path : {"zoo/gguf/qwen2-F32.gguf", "zoo/hf/qwen3", "zoo/hf/mistral-swa",
+                           "zoo/gguf/phi2-F32.gguf", "zoo/hf/phi3-longrope"}) {
     SLM_REQUIRE_DATA(data_path(path));
     expect_thread_count_invariant(data_path(path));
   }

@@ -3,6 +3,8 @@
 // interleaved order) and the logits of the reference GGUF llama.cpp's tools made.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -68,10 +70,34 @@ TEST_P(ConvertZoo, F32GivesTheDirectorysLogits) {
   EXPECT_EQ(f.tensors().size(), r.tensor_count);
 }
 
+// The keys llama.cpp's phi3 needs: the window, and LongRoPE's factors, switch and scale.
+TEST(ConvertHf, Phi3LongRopeKeys) {
+  const fs::path dir = data_path("zoo/hf/phi3-longrope");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "phi3.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  EXPECT_EQ(f.require_uint("phi3.rope.scaling.original_context_length"), 32u);
+  EXPECT_NEAR(*f.get_float("phi3.rope.scaling.attn_factor"), std::sqrt(2.4), 1e-6);
+  ASSERT_NE(f.find_tensor("rope_factors_long.weight"), nullptr);
+  EXPECT_EQ(f.find_tensor("rope_factors_long.weight")->dims, std::vector<uint64_t>{8});
+  EXPECT_EQ(f.find_tensor("blk.0.attn_qkv.weight")->dims, (std::vector<uint64_t>{64, 128}));
+  EXPECT_EQ(f.find_tensor("blk.0.ffn_up.weight")->dims, (std::vector<uint64_t>{64, 320}));
+  const GgufFile windowed = GgufFile::open(
+      (convert_hf_model(data_path("zoo/hf/phi3").string(), out, {.type = "f32"}), out));
+  EXPECT_EQ(windowed.require_uint("phi3.attention.sliding_window"), 16u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                          testing::Values(ZooCase{"llama", "llama"}, ZooCase{"qwen2", "qwen2"},
-                                         ZooCase{"qwen3", "qwen3"}),
-                         [](const auto& info) { return info.param.name; });
+                                         ZooCase{"qwen3", "qwen3"}, ZooCase{"phi2", "phi2"},
+                                         ZooCase{"starcoder2", "starcoder2"},
+                                         ZooCase{"phi3", "phi3"}, ZooCase{"phi3-longrope", "phi3"}),
+                         [](const auto& info) {
+                           std::string name = info.param.name;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(ConvertHf, ZooLlamaKeysAndTensors) {
   const fs::path dir = data_path("zoo/hf/llama");

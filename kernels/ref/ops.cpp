@@ -26,8 +26,8 @@ void layer_norm(const float* x, const float* w, const float* b, float eps, float
   }
 }
 
-void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs,
-                const float* freq_factors, float scale) {
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs, const float* freq_factors,
+                float scale) {
   const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
   float theta = float(pos);
   for (size_t i = 0; i < n_rot / 2; ++i) {

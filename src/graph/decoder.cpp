@@ -111,8 +111,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
   // LongRoPE: like transformers, a pass whose last position reaches rope_long_from rotates every
   // one of its tokens with the long factors; earlier passes' cached keys keep theirs.
-  const bool long_rope = !c_.rope_freq_factors_long.empty() &&
-                         int64_t(pos0) + n_tok > int64_t(c_.rope_long_from);
+  const bool long_rope =
+      !c_.rope_freq_factors_long.empty() && int64_t(pos0) + n_tok > int64_t(c_.rope_long_from);
   const std::vector<float>& factors = long_rope ? c_.rope_freq_factors_long : c_.rope_freq_factors;
   const float* freq_factors = factors.empty() ? nullptr : factors.data();
   const auto pass = [&] {
@@ -123,8 +123,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
-      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R],
-                      freq_factors, c_.rope_attn_factor);
+      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R], freq_factors,
+                      c_.rope_attn_factor);
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {

@@ -59,8 +59,8 @@ void read_longrope(const GgufFile& file, ModelConfig& c) {
     const GgufTensor* t = file.find_tensor(name);
     if (!t) return out;
     if (t->type != DType::kF32 || t->dims != std::vector<uint64_t>{uint64_t(c.n_rot / 2)}) {
-      throw FormatError(fmt::format("{}: tensor '{}' must be f32 of shape [{}]", file.path(), name,
-                                    c.n_rot / 2));
+      throw FormatError(
+          fmt::format("{}: tensor '{}' must be f32 of shape [{}]", file.path(), name, c.n_rot / 2));
     }
     const auto* data = reinterpret_cast<const float*>(t->data);
     out.assign(data, data + c.n_rot / 2);
@@ -105,10 +105,11 @@ ModelConfig read_config(const GgufFile& file) {
   c.n_rot = read_count(file, a, "rope.dimension_count", c.head_dim);
   c.rope_freq_base = read_float(file, a + ".rope.freq_base", 10000.0f);
   apply_architecture(*arch, c);
-  c.norm_eps = read_float(file,
-                          a + (c.norm_kind == NormKind::kLayer ? ".attention.layer_norm_epsilon"
-                                                               : ".attention.layer_norm_rms_epsilon"),
-                          1e-5f);
+  c.norm_eps =
+      read_float(file,
+                 a + (c.norm_kind == NormKind::kLayer ? ".attention.layer_norm_epsilon"
+                                                      : ".attention.layer_norm_rms_epsilon"),
+                 1e-5f);
   if (arch->gguf_window_every_layer) {
     if (const auto window = file.get_uint(a + ".attention.sliding_window")) {
       check(*window > 0 && *window <= uint64_t(std::numeric_limits<int32_t>::max()), file,

@@ -56,7 +56,7 @@ struct ModelConfig {
 
   // --- Phi-2 / Phi-3 / StarCoder2: LayerNorm, plain GELU MLP, biases, parallel block, LongRoPE.
   NormKind norm_kind = NormKind::kRms;
-  bool norm_bias = false;         // every norm (attn, ffn, output) has a bias vector
+  bool norm_bias = false;  // every norm (attn, ffn, output) has a bias vector
   FfnKind ffn_kind = FfnKind::kSwiGlu;
   bool ffn_bias = false;          // ffn_up and ffn_down have biases
   bool attn_output_bias = false;  // attn_output has a bias

@@ -100,7 +100,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   w.set_f32(a + "rope.freq_base", c.rope_freq_base);
   size_t extra_tensors = 0;  // written from the config, not read by the loader
   w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
-                                                  : "attention.layer_norm_rms_epsilon"),
+                                                 : "attention.layer_norm_rms_epsilon"),
             c.norm_eps);
   if (!c.sliding_window.empty()) {
     w.set_u32(a + "attention.sliding_window", uint32_t(c.sliding_window.front()));
@@ -110,8 +110,9 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     w.set_u32(a + "rope.scaling.original_context_length", uint32_t(c.rope_long_from));
     w.set_f32(a + "rope.scaling.attn_factor", c.rope_attn_factor);
     const uint64_t half = uint64_t(c.n_rot / 2);
-    for (const auto& [name, factors] : {std::pair{"rope_factors_long.weight", &c.rope_freq_factors_long},
-                                        std::pair{"rope_factors_short.weight", &c.rope_freq_factors}}) {
+    for (const auto& [name, factors] :
+         {std::pair{"rope_factors_long.weight", &c.rope_freq_factors_long},
+          std::pair{"rope_factors_short.weight", &c.rope_freq_factors}}) {
       w.add_tensor_view(name, {half}, DType::kF32,
                         std::span(reinterpret_cast<const uint8_t*>(factors->data()),
                                   factors->size() * sizeof(float)));

@@ -252,9 +252,10 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
   if (params) partial = r.positive("partial_rotary_factor", partial, params);
   if (partial > 1.0) r.malformed("partial_rotary_factor", fmt::format("= {} exceeds 1", partial));
   c.n_rot = int32_t(double(c.head_dim) * partial);  // transformers truncates likewise
-  if (c.n_rot % 2 != 0 || c.n_rot == 0) {
-    r.malformed("partial_rotary_factor",
-                fmt::format("gives {} rotated dimensions, which must be even and positive", c.n_rot));
+  if (partial < 1.0 && (c.n_rot % 2 != 0 || c.n_rot == 0)) {
+    r.malformed(
+        "partial_rotary_factor",
+        fmt::format("gives {} rotated dimensions, which must be even and positive", c.n_rot));
   }
   if (!params) return;
   std::optional<std::string_view> type = r.string("rope_type", params);

@@ -214,7 +214,13 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
         L.bv = L.bk + kv_dim;
       }
     } else {
-      L.wq = f.matrix(p + "attn_q.weight", q_dim, c.n_embd);
+      const auto q = f.find(p + "attn_q.weight", /*required=*/false);
+      if (!q) {
+        throw FormatError(fmt::format("{} (nor the fused q/k/v: {})",
+                                      source.missing(p + "attn_q.weight"),
+                                      source.missing(p + "attn_qkv.weight")));
+      }
+      L.wq = f.matrix(*q, q_dim, c.n_embd);
       L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
       L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
       if (c.qkv_bias) {
@@ -242,7 +248,8 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
       L.w_gate = TensorFinder::rows(gate_up, 0, c.n_ff);
       L.w_up = TensorFinder::rows(gate_up, c.n_ff, c.n_ff);
     } else {
-      if (c.ffn_kind == FfnKind::kSwiGlu) L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
+      if (c.ffn_kind == FfnKind::kSwiGlu)
+        L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
       L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
     }
     L.w_down = f.matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);

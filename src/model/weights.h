@@ -60,8 +60,8 @@ struct Weights {
   const float* output_norm = nullptr;
   Matrix output;  // n_vocab rows; token_embd when the file has no output.weight (tied)
   bool tied_output = false;
-  const float* output_norm_b = nullptr;  // optional (ModelConfig::norm_bias)
-  const float* output_b = nullptr;       // optional [n_vocab] (ModelConfig::output_bias)
+  const float* output_norm_b = nullptr;       // optional (ModelConfig::norm_bias)
+  const float* output_b = nullptr;            // optional [n_vocab] (ModelConfig::output_bias)
   std::vector<std::vector<float>> converted;  // f32 copies of vectors stored in other types
   std::vector<std::vector<uint8_t>> quantized;  // matrices converted at load (LoadOptions)
 };
