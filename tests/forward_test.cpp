@@ -89,7 +89,8 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountOtherArchitectures) {
 // expert, HF per-expert tensors), and Q8_0 experts whose grouped tokens take the GEMM tiles.
 TEST(Forward, LogitsBitIdenticalForAnyThreadCountMixtureOfExperts) {
   for (const char* path :
-       {"zoo/gguf/llama-moe-F32.gguf", "zoo/gguf/qwen2moe-F32.gguf", "zoo/hf/qwen3moe"}) {
+       {"zoo/gguf/llama-moe-F32.gguf", "zoo/gguf/qwen2moe-F32.gguf", "zoo/hf/qwen3moe",
+        "zoo/hf/phimoe"}) {
     SLM_REQUIRE_DATA(data_path(path));
     expect_thread_count_invariant(data_path(path));
   }

@@ -185,7 +185,12 @@ INSTANTIATE_TEST_SUITE_P(
         // weights' top two logits are 0.025 apart, and with BF16 weights (activations rounded
         // to bf16 as ggml does, where transformers keeps them wide) they swap by 0.0009.
         Case{"zoo/hf/qwen3moe/bf16", "zoo/hf/qwen3moe/logits_bf16.f32", "zoo/hf/tokens.json",
-             "zoo/hf/qwen3moe/greedy.json", kHalf, /*check_greedy=*/false}),
+             "zoo/hf/qwen3moe/greedy.json", kHalf, /*check_greedy=*/false},
+        // PhiMoE: LayerNorm with biases, sparsemixer routing (router_jitter_noise 0.01).
+        Case{"zoo/hf/phimoe", "zoo/hf/phimoe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phimoe/greedy.json", kF32},
+        Case{"zoo/hf/phimoe/bf16", "zoo/hf/phimoe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phimoe/greedy.json", kHalf}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {

@@ -165,6 +165,13 @@ TEST(MoeMalformed, HfConfigs) {
   expect_load_error<UnsupportedError>(
       hf_copy_with("qwen2moe", "\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 2"),
       {"decoder_sparse_step"});
+  SLM_REQUIRE_DATA(data_path("zoo/hf/phimoe"));
+  expect_load_error<UnsupportedError>(
+      hf_copy_with("phimoe", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 3"),
+      {"num_experts_per_tok = 3", "sparsemixer"});
+  expect_load_error<FormatError>(
+      hf_copy_with("phimoe", "\"router_jitter_noise\": 0.01", "\"router_jitter_noise\": -1"),
+      {"router_jitter_noise"});
   // Five experts configured, four stored: the router's shape says so.
   expect_load_error<FormatError>(
       hf_copy_with("mixtral", "\"num_local_experts\": 4", "\"num_local_experts\": 5"),

@@ -35,6 +35,7 @@ class Decoder {
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);
   void moe_block(const LayerWeights& L, size_t n);  // decoder_moe.cpp
+  void route_sparsemixer(const float* logits, int32_t* chosen, float* weight) const;
   void swiglu_rows(size_t total);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
 

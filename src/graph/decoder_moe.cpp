@@ -18,6 +18,32 @@ namespace slm {
 // The matmuls group the tokens routed to each expert: their xn rows are gathered, ordered by
 // expert, into moe_x_, so an expert's weights are read once per batch, not once per token. Every
 // value is computed by one thread in a fixed order, so the result does not depend on the team.
+// PhiMoE's sparsemixer at inference (ModelConfig::expert_routing states it): from the raw
+// router logits s, each pick takes the largest s_e not chosen yet, m = s_e, weighted by
+// 1 / Σ exp(s_j − m) over the j not chosen before and not masked by
+// (m − s_j) / max(|s_j|, m) > 2·jitter (e itself contributes exp(0) = 1).
+void Decoder::route_sparsemixer(const float* s, int32_t* chosen, float* weight) const {
+  const size_t X = size_t(c_.n_expert), K = size_t(c_.n_expert_used);
+  const float limit = 2 * c_.router_jitter;
+  for (size_t j = 0; j < K; ++j) {
+    const auto taken = [&](size_t e) {
+      return std::find(chosen, chosen + j, int32_t(e)) != chosen + j;
+    };
+    size_t best = X;
+    for (size_t e = 0; e < X; ++e) {
+      if (!taken(e) && (best == X || s[e] > s[best])) best = e;
+    }
+    const float m = s[best];
+    float sum = 0;
+    for (size_t e = 0; e < X; ++e) {
+      if (taken(e) || (m - s[e]) / std::max(std::fabs(s[e]), m) > limit) continue;
+      sum += std::exp(s[e] - m);
+    }
+    chosen[j] = int32_t(best);
+    weight[j] = 1.0f / sum;
+  }
+}
+
 void Decoder::moe_block(const LayerWeights& L, size_t n) {
   const size_t E = size_t(c_.n_embd), X = size_t(c_.n_expert), K = size_t(c_.n_expert_used);
   const size_t F = size_t(c_.n_ff_expert), routed = n * K;
@@ -26,12 +52,17 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
   matmul(L.router, xn_.data(), n, router_.data());
 
   const auto n_tok = static_cast<int64_t>(n);
+  const bool sparsemixer = c_.expert_routing == ExpertRouting::kSparseMixer;
 #pragma omp for schedule(static)
   for (int64_t i = 0; i < n_tok; ++i) {
     float* p = &router_[size_t(i) * X];
-    ops.softmax(p, X);
     int32_t* chosen = &route_expert_[size_t(i) * K];
     float* weight = &route_weight_[size_t(i) * K];
+    if (sparsemixer) {
+      route_sparsemixer(p, chosen, weight);
+      continue;
+    }
+    ops.softmax(p, X);
     float sum = 0;
     for (size_t j = 0; j < K; ++j) {
       size_t best = X;

@@ -28,6 +28,8 @@ enum class FfnKind {
   kGelu,    // down(gelu(up·x + b_up)) + b_down, no gate (Phi-2, StarCoder2; tanh GELU)
 };
 
+enum class ExpertRouting { kSoftmaxTopK, kSparseMixer };
+
 struct ModelConfig {
   std::string architecture;
   std::string name;
@@ -81,6 +83,12 @@ struct ModelConfig {
   int32_t n_ff_expert = 0;
   int32_t n_ff_shared = 0;
   bool expert_weights_norm = false;
+  // How the router's logits s pick experts. kSoftmaxTopK: as above. kSparseMixer (transformers'
+  // PhiMoE, inference): expert k is the largest s_e not yet chosen, m = s_e, and its weight is
+  // softmax over the experts j not chosen before and not masked, where j is masked when
+  // (m − s_j) / max(|s_j|, m) > 2·router_jitter; weights are not renormalised.
+  ExpertRouting expert_routing = ExpertRouting::kSoftmaxTopK;
+  float router_jitter = 0.0f;
 
   int32_t window(int32_t layer) const {
     return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];

@@ -25,6 +25,10 @@ struct HfClass {
   std::string_view hf_class;
   std::string_view architecture;
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
+  // PhiMoE: transformers computes what llama.cpp's graph does not: LayerNorm (llama.cpp: RMSNorm
+  // plus bias), sparsemixer routing, and q/k/v/o and lm_head biases only when attention_bias /
+  // lm_head_bias say so.
+  bool phimoe = false;
 };
 constexpr HfClass kHfClasses[] = {
     {"LlamaForCausalLM", "llama", false},
@@ -37,6 +41,7 @@ constexpr HfClass kHfClasses[] = {
     {"MixtralForCausalLM", "llama", true},
     {"Qwen2MoeForCausalLM", "qwen2moe", false},
     {"Qwen3MoeForCausalLM", "qwen3moe", false},
+    {"PhimoeForCausalLM", "phimoe", true, /*phimoe=*/true},
 };
 
 std::string supported_hf_classes() {
@@ -273,7 +278,8 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
 // Mixture of experts: num_local_experts (Mixtral) or num_experts (Qwen) > 0. Mixtral's experts
 // are intermediate_size wide and always renormalised; Qwen's are moe_intermediate_size wide,
 // renormalised when norm_topk_prob, and Qwen2-MoE adds a shared expert.
-void read_experts(const ConfigReader& r, const Architecture& arch, ModelConfig& c) {
+void read_experts(const ConfigReader& r, const Architecture& arch, const HfClass& entry,
+                  ModelConfig& c) {
   const char* count_key = r.field("num_experts") ? "num_experts" : "num_local_experts";
   if (!r.field(count_key)) return;
   c.n_expert = r.count(count_key);
@@ -284,6 +290,21 @@ void read_experts(const ConfigReader& r, const Architecture& arch, ModelConfig& 
   }
   c.n_ff_expert = r.count("moe_intermediate_size", c.n_ff);
   c.expert_weights_norm = r.flag("norm_topk_prob", true);
+  if (entry.phimoe) {
+    c.expert_routing = ExpertRouting::kSparseMixer;
+    c.expert_weights_norm = false;
+    const std::optional<element> jitter = r.field("router_jitter_noise");
+    double eps = 0.01;  // transformers' PhimoeConfig default
+    if (jitter && (jitter->get_double().get(eps) != simdjson::SUCCESS || !(eps >= 0))) {
+      r.malformed("router_jitter_noise", "is not a number ≥ 0");
+    }
+    c.router_jitter = float(eps);
+    // transformers' sparsemixer picks exactly two experts.
+    if (c.n_expert_used != 2) {
+      r.unsupported(fmt::format("num_experts_per_tok = {} with sparsemixer routing (PhiMoE picks 2)",
+                                c.n_expert_used));
+    }
+  }
   if (arch.moe_shared_expert) c.n_ff_shared = r.count("shared_expert_intermediate_size");
   // Dense layers between sparse ones (Qwen's decoder_sparse_step / mlp_only_layers).
   if (r.count("decoder_sparse_step", 1) != 1) {
@@ -348,7 +369,12 @@ HfConfig read_hf_config(const std::string& path) {
   c.norm_eps = float(r.positive("layer_norm_eps", c.norm_eps));
   c.norm_eps = float(r.positive("norm_epsilon", c.norm_eps));
   read_rope(r, c);
-  read_experts(r, arch, c);
+  read_experts(r, arch, *entry, c);
+  if (entry->phimoe) {
+    c.norm_kind = NormKind::kLayer;
+    c.qkv_bias = c.attn_output_bias = r.flag("attention_bias", false);
+    c.output_bias = r.flag("lm_head_bias", false);
+  }
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
 
@@ -363,6 +389,7 @@ HfConfig read_hf_config(const std::string& path) {
   if (!r.flag("use_bias", true)) r.unsupported("'use_bias' = false is not supported yet");
   if (r.flag("qk_layernorm", false)) r.unsupported("'qk_layernorm' = true is not supported yet");
   for (const char* key : {"attention_bias", "mlp_bias"}) {
+    if (entry->phimoe && std::string_view(key) == "attention_bias") continue;  // read above
     if (r.flag(key, false)) r.unsupported(fmt::format("'{}' = true is not supported yet", key));
   }
   // A sliding window at least as long as the trained context never slides; Qwen configs carry

@@ -77,6 +77,10 @@ constexpr ArchitectureName kOverrides[] = {
     {"llama", {"blk.#.ffn_gate.#.weight", "model.layers.#.block_sparse_moe.experts.#.w1.weight"}},
     {"llama", {"blk.#.ffn_up.#.weight", "model.layers.#.block_sparse_moe.experts.#.w3.weight"}},
     {"llama", {"blk.#.ffn_down.#.weight", "model.layers.#.block_sparse_moe.experts.#.w2.weight"}},
+    {"phimoe", {"blk.#.ffn_gate_inp.weight", "model.layers.#.block_sparse_moe.gate.weight"}},
+    {"phimoe", {"blk.#.ffn_gate.#.weight", "model.layers.#.block_sparse_moe.experts.#.w1.weight"}},
+    {"phimoe", {"blk.#.ffn_up.#.weight", "model.layers.#.block_sparse_moe.experts.#.w3.weight"}},
+    {"phimoe", {"blk.#.ffn_down.#.weight", "model.layers.#.block_sparse_moe.experts.#.w2.weight"}},
 };
 
 // "blk.12.ffn_gate.3.weight" → ("blk.#.ffn_gate.#.weight", {"12", "3"}): every number between
