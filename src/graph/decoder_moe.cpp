@@ -1,5 +1,5 @@
-// The mixture-of-experts feed-forward block (Mixtral, Qwen2-MoE, Qwen3-MoE), in place of the
-// dense MLP: each token runs only the experts its router picks.
+// The mixture-of-experts feed-forward block (Mixtral, Qwen2-MoE, Qwen3-MoE, PhiMoE), in place of
+// the dense MLP: each token runs only the experts its router picks.
 #include <algorithm>
 #include <cmath>
 
@@ -7,17 +7,6 @@
 
 namespace slm {
 
-// p = softmax(W_router · xn); the token's experts are the n_expert_used largest p_e (ties: the
-// lowest e), each weighted by p_e, or by p_e / Σ p of the chosen when expert_weights_norm
-// (Mixtral's softmax of the top k). Then
-//   x += Σ_chosen w_e · W_down,e · (silu(W_gate,e·xn) ⊙ W_up,e·xn)
-//        [+ sigmoid(w_shared_gate·xn) · shared SwiGLU expert(xn)]   (xn = rms_norm(x) · ffn_norm)
-// (the add happens in the next residual_norm). The terms are added in the order the experts were
-// chosen (largest p first), as llama.cpp does.
-//
-// The matmuls group the tokens routed to each expert: their xn rows are gathered, ordered by
-// expert, into moe_x_, so an expert's weights are read once per batch, not once per token. Every
-// value is computed by one thread in a fixed order, so the result does not depend on the team.
 // PhiMoE's sparsemixer at inference (ModelConfig::expert_routing states it): from the raw
 // router logits s, each pick takes the largest s_e not chosen yet, m = s_e, weighted by
 // 1 / Σ exp(s_j − m) over the j not chosen before and not masked by
@@ -44,6 +33,17 @@ void Decoder::route_sparsemixer(const float* s, int32_t* chosen, float* weight) 
   }
 }
 
+// p = softmax(W_router · xn); the token's experts are the n_expert_used largest p_e (ties: the
+// lowest e), each weighted by p_e, or by p_e / Σ p of the chosen when expert_weights_norm
+// (Mixtral's softmax of the top k). Then
+//   x += Σ_chosen w_e · W_down,e · (silu(W_gate,e·xn) ⊙ W_up,e·xn)
+//        [+ sigmoid(w_shared_gate·xn) · shared SwiGLU expert(xn)]   (xn = norm(x) · ffn_norm)
+// (the add happens in the next residual_norm). The terms are added in the order the experts were
+// chosen (largest p first), as llama.cpp does.
+//
+// The matmuls group the tokens routed to each expert: their xn rows are gathered, ordered by
+// expert, into moe_x_, so an expert's weights are read once per batch, not once per token. Every
+// value is computed by one thread in a fixed order, so the result does not depend on the team.
 void Decoder::moe_block(const LayerWeights& L, size_t n) {
   const size_t E = size_t(c_.n_embd), X = size_t(c_.n_expert), K = size_t(c_.n_expert_used);
   const size_t F = size_t(c_.n_ff_expert), routed = n * K;

@@ -301,8 +301,8 @@ void read_experts(const ConfigReader& r, const Architecture& arch, const HfClass
     c.router_jitter = float(eps);
     // transformers' sparsemixer picks exactly two experts.
     if (c.n_expert_used != 2) {
-      r.unsupported(fmt::format("num_experts_per_tok = {} with sparsemixer routing (PhiMoE picks 2)",
-                                c.n_expert_used));
+      r.unsupported(fmt::format(
+          "num_experts_per_tok = {} with sparsemixer routing (PhiMoE picks 2)", c.n_expert_used));
     }
   }
   if (arch.moe_shared_expert) c.n_ff_shared = r.count("shared_expert_intermediate_size");
