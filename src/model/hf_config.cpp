@@ -289,7 +289,8 @@ void read_experts(const ConfigReader& r, const Architecture& arch, const HfClass
                 fmt::format("= {} exceeds {} = {}", c.n_expert_used, count_key, c.n_expert));
   }
   c.n_ff_expert = r.count("moe_intermediate_size", c.n_ff);
-  c.expert_weights_norm = r.flag("norm_topk_prob", true);
+  // Mixtral's config has no norm_topk_prob (it always renormalises); Qwen's defaults to false.
+  c.expert_weights_norm = r.flag("norm_topk_prob", arch.name == "llama");
   if (entry.phimoe) {
     c.expert_routing = ExpertRouting::kSparseMixer;
     c.expert_weights_norm = false;
