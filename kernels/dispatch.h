@@ -49,6 +49,8 @@ using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x_packed
 // error of their approximations; tests/simd_ops_test.cpp checks the bounds).
 struct OpsSet {
   void (*rms_norm)(const float* x, const float* w, float eps, float* y, size_t n) = ref::rms_norm;
+  void (*layer_norm)(const float* x, const float* w, const float* b, float eps, float* y,
+                     size_t n) = ref::layer_norm;
   void (*rope_interleaved)(float* head, const float* cs, size_t n_rot) = ref::rope_interleaved;
   void (*rope_half_split)(float* head, const float* cs, size_t n_rot) = ref::rope_half_split;
   void (*softmax)(float* x, size_t n) = ref::softmax;
@@ -60,6 +62,8 @@ struct OpsSet {
   void (*attention)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                     bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
+  // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
+  void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).

@@ -33,8 +33,8 @@ std::vector<float> run(const Model& model, int threads, KvType kv) {
   return out;
 }
 
-void expect_thread_count_invariant(const std::string& path) {
-  const Model model = Model::load(path);
+void expect_thread_count_invariant(const std::string& path, const LoadOptions& options = {}) {
+  const Model model = Model::load(path, options);
   for (KvType kv : {KvType::kF32, KvType::kF16}) {
     const std::vector<float> one = run(model, 1, kv);
     for (int threads : {2, 3}) {
@@ -74,12 +74,32 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountZooLlama) {
   }
 }
 
-// Biases, per-head norms and a sliding window (16 < the 19 positions run, f16 cache included).
+// Biases, per-head norms and a sliding window (16 < the 19 positions run, f16 cache included);
+// LayerNorm, a parallel block and a GELU MLP (phi2); fused q/k/v and gate/up with LongRoPE
+// (phi3-longrope).
 TEST(Forward, LogitsBitIdenticalForAnyThreadCountOtherArchitectures) {
-  for (const char* path : {"zoo/gguf/qwen2-F32.gguf", "zoo/hf/qwen3", "zoo/hf/mistral-swa"}) {
+  for (const char* path : {"zoo/gguf/qwen2-F32.gguf", "zoo/hf/qwen3", "zoo/hf/mistral-swa",
+                           "zoo/gguf/phi2-F32.gguf", "zoo/hf/phi3-longrope"}) {
     SLM_REQUIRE_DATA(data_path(path));
     expect_thread_count_invariant(data_path(path));
   }
+}
+
+// Mixture of experts: routing and per-expert token groups (stacked GGUF experts, a shared
+// expert, HF per-expert tensors), and Q8_0 experts whose grouped tokens take the GEMM tiles.
+TEST(Forward, LogitsBitIdenticalForAnyThreadCountMixtureOfExperts) {
+  for (const char* path :
+       {"zoo/gguf/llama-moe-F32.gguf", "zoo/gguf/qwen2moe-F32.gguf", "zoo/hf/qwen3moe",
+        "zoo/hf/phimoe"}) {
+    SLM_REQUIRE_DATA(data_path(path));
+    expect_thread_count_invariant(data_path(path));
+  }
+  expect_thread_count_invariant(data_path("zoo/gguf/llama-moe-F32.gguf"), {.quantize = "q8_0"});
+}
+
+TEST(Forward, DecodingAllocatesNothingMixtureOfExperts) {
+  SLM_REQUIRE_DATA(data_path("zoo/gguf/qwen2moe-F32.gguf"));
+  expect_no_decode_allocations(data_path("zoo/gguf/qwen2moe-F32.gguf"));
 }
 
 TEST(Forward, AllocationCounterCounts) {

@@ -153,6 +153,72 @@ TEST(HfConfig, Llama3RopeScaling) {
       {"'high_freq_factor'"});
 }
 
+TEST(HfConfig, Phi2AndStarcoder2) {
+  const HfConfig phi2 = read(config(
+      R"("architectures": ["PhiForCausalLM"], "hidden_act": "gelu_new", "layer_norm_eps": 1e-05, "partial_rotary_factor": 0.4, "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"})"));
+  const ModelConfig& c = phi2.model;
+  EXPECT_EQ(c.architecture, "phi2");
+  EXPECT_EQ(c.n_rot, 6);  // int(16 · 0.4), as transformers truncates
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
+  EXPECT_EQ(c.norm_kind, NormKind::kLayer);
+  EXPECT_EQ(c.ffn_kind, FfnKind::kGelu);
+  EXPECT_TRUE(c.norm_bias && c.qkv_bias && c.ffn_bias && c.attn_output_bias && c.output_bias);
+  EXPECT_TRUE(c.parallel_block);
+  // transformers 5.x keeps the factor inside rope_parameters too.
+  EXPECT_EQ(
+      read(
+          config(
+              R"("architectures": ["PhiForCausalLM"], "hidden_act": "gelu_new", "rope_parameters": {"rope_theta": 1e4, "partial_rotary_factor": 0.5})"))
+          .model.n_rot,
+      8);
+  const HfConfig sc2 = read(config(
+      R"("architectures": ["Starcoder2ForCausalLM"], "hidden_act": "gelu_pytorch_tanh", "norm_epsilon": 2e-05, "use_bias": true, "sliding_window": 16)"));
+  EXPECT_EQ(sc2.model.architecture, "starcoder2");
+  EXPECT_FLOAT_EQ(sc2.model.norm_eps, 2e-5f);
+  EXPECT_FALSE(sc2.model.parallel_block || sc2.model.output_bias);
+  EXPECT_EQ(sc2.model.sliding_window, (std::vector<int32_t>{16, 16}));
+}
+
+// transformers' _compute_longrope_parameters, both generations of keys: Phi-3.5's older
+// rope_scaling {type: longrope} with original_max_position_embeddings at the top level, and 5.x's
+// rope_parameters.
+TEST(HfConfig, Phi3LongRope) {
+  const std::string factors =
+      R"("short_factor": [1, 1, 1, 1, 1, 1, 1, 2], "long_factor": [1, 2, 3, 4, 5, 6, 7, 8])";
+  for (
+      const std::string& keys :
+      {R"("max_position_embeddings": 4096, "original_max_position_embeddings": 64, "rope_scaling": {"type": "longrope", )" +
+           factors + "}",
+       R"("max_position_embeddings": 4096, "rope_parameters": {"rope_type": "longrope", "rope_theta": 10000.0, "original_max_position_embeddings": 64, )" +
+           factors + "}"}) {
+    const HfConfig hf = read(config(R"("architectures": ["Phi3ForCausalLM"], )" + keys));
+    const ModelConfig& c = hf.model;
+    EXPECT_EQ(c.architecture, "phi3");
+    EXPECT_TRUE(c.fused_gate_up);
+    EXPECT_EQ(c.rope_freq_factors, (std::vector<float>{1, 1, 1, 1, 1, 1, 1, 2}));
+    EXPECT_EQ(c.rope_freq_factors_long, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}));
+    EXPECT_EQ(c.rope_long_from, 64);
+    // s = 4096 / 64 = 64: sqrt(1 + ln 64 / ln 64) = sqrt(2).
+    EXPECT_FLOAT_EQ(c.rope_attn_factor, float(std::sqrt(2.0)));
+  }
+  // An explicit attention_factor wins.
+  EXPECT_FLOAT_EQ(
+      read(
+          config(
+              R"("architectures": ["Phi3ForCausalLM"], "rope_parameters": {"rope_type": "longrope", "attention_factor": 1.5, "original_max_position_embeddings": 64, )" +
+              factors + "}"))
+          .model.rope_attn_factor,
+      1.5f);
+  expect_error(
+      config(
+          R"("architectures": ["Phi3ForCausalLM"], "rope_parameters": {"rope_type": "longrope", "short_factor": [1, 2], "long_factor": [1, 2]})"),
+      {"'short_factor'", "2 values, expected 8"});
+  expect_error(
+      config(
+          R"("architectures": ["Phi3ForCausalLM"], "rope_parameters": {"rope_type": "longrope", "short_factor": [1, 1, 1, 1, 1, 1, 1, 1], "long_factor": [1, 2, 3, 4, 5, 6, 7, "x"]})"),
+      {"'long_factor'", "positive numbers"});
+}
+
 TEST(HfConfigMalformed, InvalidJson) {
   expect_error("{\"hidden_size\": ", {"invalid JSON"});
   expect_error("[]", {"not a JSON object"});
@@ -187,6 +253,8 @@ TEST(HfConfigMalformed, InconsistentValues) {
   expect_error(config(R"("num_key_value_heads": 3)"), {"'num_key_value_heads'"});
   expect_error(config(R"("head_dim": 7)"), {"'head_dim'", "even"});
   expect_error(config(R"("sliding_window": -5)"), {"'sliding_window'"});
+  expect_error(config(R"("partial_rotary_factor": 1.5)"), {"'partial_rotary_factor'", "exceeds 1"});
+  expect_error(config(R"("partial_rotary_factor": 0.1)"), {"'partial_rotary_factor'", "even"});
 }
 
 TEST(HfConfigMalformed, UnsupportedFeatures) {
@@ -198,6 +266,17 @@ TEST(HfConfigMalformed, UnsupportedFeatures) {
   expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})"),
                                  {"rope_scaling", "linear"});
   expect_error<UnsupportedError>(config(R"("hidden_act": "gelu")"), {"gelu"});
+  expect_error<UnsupportedError>(
+      config(R"("architectures": ["PhiForCausalLM"], "hidden_act": "silu")"),
+      {"hidden_act 'silu'", "gelu_new, gelu_pytorch_tanh"});
+  expect_error<UnsupportedError>(
+      config(
+          R"("architectures": ["Starcoder2ForCausalLM"], "hidden_act": "gelu_pytorch_tanh", "use_bias": false)"),
+      {"use_bias"});
+  expect_error<UnsupportedError>(
+      config(
+          R"("architectures": ["PhiForCausalLM"], "hidden_act": "gelu_new", "qk_layernorm": true)"),
+      {"qk_layernorm"});
   expect_error<UnsupportedError>(config(R"("attention_bias": true)"), {"attention_bias"});
   expect_error<UnsupportedError>(config(R"("sliding_window": 16)"),
                                  {"sliding_window = 16", "LlamaForCausalLM"});

@@ -50,12 +50,35 @@ std::vector<TokenId> greedy(const Model& model, const std::vector<int32_t>& prom
   return generate(session, prompt, options).tokens;
 }
 
+// Greedy as the zoo's greedy.json was made: transformers' generate never picks EOS before its
+// 16 tokens (min_new_tokens), so where EOS tops a row the runner-up is taken (zoo/hf/phi3's last
+// prompt row: EOS 2.33, then 339 at 1.70; greedy.json starts with 339). Ties: the lowest id.
+std::vector<TokenId> greedy_without_eos(const Model& model, const std::vector<int32_t>& prompt,
+                                        int n) {
+  Session session(model, {.kv_type = KvType::kF32});
+  std::span<const float> logits = session.eval(prompt);
+  std::vector<TokenId> out;
+  while (int(out.size()) < n) {
+    TokenId best = -1;
+    for (TokenId id = 0; id < TokenId(logits.size()); ++id) {
+      if (!model.is_eog(id) && (best < 0 || logits[size_t(id)] > logits[size_t(best)])) best = id;
+    }
+    out.push_back(best);
+    logits = session.eval(std::span(&out.back(), 1));
+  }
+  return out;
+}
+
 struct Case {
   std::string dir;     // under the data root
   std::string logits;  // reference logits under the data root
   std::string tokens;  // prompt ids: tokens.txt (whitespace) or tokens.json
   std::string greedy;  // reference greedy ids: *.txt or *.json
   double max_nmse;
+  bool check_greedy = true;  // greedy.json comes from the F32 weights
+  // Positions compared (0: all). A mixture of experts' routing is discontinuous: where two
+  // experts' router logits tie to float precision, a last-bit difference picks the other one.
+  size_t positions = 0;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.dir; }
@@ -76,12 +99,17 @@ TEST_P(HfReference, PromptLogitsAndGreedy) {
   Session session(model, {.kv_type = KvType::kF32});
   const auto logits = session.eval(tokens, /*all_logits=*/true);
   ASSERT_EQ(logits.size(), expected.size());
-  const double worst = worst_nmse(logits, expected, size_t(model.info().vocab_size));
+  const size_t V = size_t(model.info().vocab_size);
+  const size_t rows = c.positions > 0 ? c.positions : expected.size() / V;
+  const double worst = worst_nmse(logits.first(rows * V),
+                                  std::vector<float>(expected.begin(), expected.begin() + long(rows * V)), V);
   EXPECT_LE(worst, c.max_nmse);
   RecordProperty("worst_nmse", fmt::format("{:.3g}", worst));
 
   const std::vector<int32_t> expected_ids = read_any_ids(data_path(c.greedy));
-  EXPECT_EQ(greedy(model, tokens, int(expected_ids.size())), expected_ids);
+  if (c.check_greedy) {
+    EXPECT_EQ(greedy_without_eos(model, tokens, int(expected_ids.size())), expected_ids);
+  }
 }
 
 const std::string kStories = "models/stories260K/", kRef = "models/stories260K/reference/";
@@ -120,7 +148,57 @@ INSTANTIATE_TEST_SUITE_P(
         // BF16 weights multiply F32 activations, as transformers does (rounding the activations
         // to BF16 too, as ggml does, gave qwen3 1.1e-4).
         Case{"zoo/hf/qwen3/bf16", "zoo/hf/qwen3/logits_bf16.f32", "zoo/hf/tokens.json",
-             "zoo/hf/qwen3/greedy.json", kHalf}),
+             "zoo/hf/qwen3/greedy.json", kHalf},
+        // Phi-2: LayerNorm with biases, q/k/v/dense biases, partial rotary (half of each head),
+        // parallel attention + gelu_new MLP with biases, lm_head bias.
+        Case{"zoo/hf/phi2", "zoo/hf/phi2/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phi2/greedy.json", kF32},
+        Case{"zoo/hf/phi2/bf16", "zoo/hf/phi2/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phi2/greedy.json", kHalf},
+        // StarCoder2: LayerNorm with biases, q/k/v/o biases, gelu_pytorch_tanh MLP with biases.
+        Case{"zoo/hf/starcoder2", "zoo/hf/starcoder2/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/starcoder2/greedy.json", kF32},
+        Case{"zoo/hf/starcoder2/bf16", "zoo/hf/starcoder2/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/starcoder2/greedy.json", kHalf},
+        // Phi-3: fused qkv_proj and gate_up_proj, sliding window 16 on every layer (64 tokens).
+        Case{"zoo/hf/phi3", "zoo/hf/phi3/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phi3/greedy.json", kF32},
+        // The BF16 copies of both Phi-3s are other weights, and greedy.json (of the F32 ones)
+        // has near-ties that they flip: phi3's step 8 is 18 over 59 by 0.0015, phi3-longrope's
+        // step 3 is 359 over 117 by 0.016 (F32 logits); with BF16 weights the order swaps.
+        Case{"zoo/hf/phi3/bf16", "zoo/hf/phi3/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phi3/greedy.json", kHalf, /*check_greedy=*/false},
+        // Phi-3 LongRoPE: 64 tokens > original_max_position_embeddings 32, so long factors and
+        // the attention factor sqrt(1 + ln(4096/32) / ln 32) on every position.
+        Case{"zoo/hf/phi3-longrope", "zoo/hf/phi3-longrope/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phi3-longrope/greedy.json", kF32},
+        Case{"zoo/hf/phi3-longrope/bf16", "zoo/hf/phi3-longrope/logits_bf16.f32",
+             "zoo/hf/tokens.json", "zoo/hf/phi3-longrope/greedy.json", kHalf,
+             /*check_greedy=*/false},
+        // Mixture of experts, one tensor per expert: Mixtral (top-2 of 4, renormalised),
+        // Qwen2-MoE (norm_topk_prob false, shared expert with a sigmoid gate), Qwen3-MoE
+        // (per-head q/k norms, experts of moe_intermediate_size).
+        Case{"zoo/hf/mixtral", "zoo/hf/mixtral/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/mixtral/greedy.json", kF32},
+        // mixtral/bf16 agrees to ≤ 1.5e-7 over positions 0-40 (BF16 weights times F32
+        // activations, as transformers computes); at position 41 one router picks another expert
+        // than the float64 reference (NMSE 0.33 there, ~1e-3 after through the cache), a tie
+        // closer than float32 can resolve, so positions from 41 on and greedy are not compared.
+        Case{"zoo/hf/mixtral/bf16", "zoo/hf/mixtral/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/mixtral/greedy.json", kHalf, /*check_greedy=*/false, /*positions=*/41},
+        Case{"zoo/hf/qwen2moe", "zoo/hf/qwen2moe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2moe/greedy.json", kF32},
+        Case{"zoo/hf/qwen2moe/bf16", "zoo/hf/qwen2moe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen2moe/greedy.json", kHalf},
+        Case{"zoo/hf/qwen3moe", "zoo/hf/qwen3moe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen3moe/greedy.json", kF32},
+        Case{"zoo/hf/qwen3moe/bf16", "zoo/hf/qwen3moe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/qwen3moe/greedy.json", kHalf},
+        // PhiMoE: LayerNorm with biases, sparsemixer routing (router_jitter_noise 0.01).
+        Case{"zoo/hf/phimoe", "zoo/hf/phimoe/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phimoe/greedy.json", kF32},
+        Case{"zoo/hf/phimoe/bf16", "zoo/hf/phimoe/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/phimoe/greedy.json", kHalf}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {
@@ -346,6 +424,71 @@ TEST(HfModelMalformed, BadConfigOrMissingFiles) {
   fs::copy_file(data_path("zoo/hf/llama/config.json"), dir / "config.json");
   fs::remove(dir / "model.safetensors");
   expect_load_error<FormatError>(dir, {"model.safetensors"});
+}
+
+// LongRoPE picks its factors per forward pass, as transformers does (max position + 1 >
+// original_max_position_embeddings → long): a prompt split after 40 tokens is all long, as the
+// reference; split after 16, the first pass rotates with the short factors and its cached keys
+// keep them (transformers behaves the same way), so the second part's logits move.
+TEST(HfModel, LongRopeFactorsArePickedPerPass) {
+  const fs::path dir = data_path("zoo/hf/phi3-longrope");
+  SLM_REQUIRE_DATA(dir);
+  const std::vector<int32_t> tokens = json_ids(data_path("zoo/hf/tokens.json"));
+  const std::vector<float> expected = test::read_f32(dir / "logits.f32");
+  const Model model = Model::load(dir.string());
+  const auto tail_nmse = [&](size_t split) {
+    Session session(model, {.kv_type = KvType::kF32});
+    session.eval(std::span(tokens).first(split), true);
+    const auto logits = session.eval(std::span(tokens).subspan(split), true);
+    const std::vector<float> tail(expected.begin() + ptrdiff_t(split * 512), expected.end());
+    return worst_nmse(logits, tail, 512);
+  };
+  EXPECT_LE(tail_nmse(40), kF32);
+  EXPECT_GT(tail_nmse(16), 1e-3);
+}
+
+// A copy of a zoo directory (config.json + model.safetensors) to break.
+fs::path zoo_copy(const std::string& name) {
+  const fs::path dir = test::temp_dir() / name;
+  fs::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    fs::copy_file(data_path("zoo/hf/" + name) / file, dir / file,
+                  fs::copy_options::overwrite_existing);
+  }
+  return dir;
+}
+
+// Replaces the first `from` in the copy's config.json with `to`.
+void edit_config(const fs::path& dir, const std::string& from, const std::string& to) {
+  std::string text = test::read_text(dir / "config.json");
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  std::ofstream(dir / "config.json") << text;
+}
+
+TEST(HfModelMalformed, PhiFamilies) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf/phi3-longrope"));
+  fs::path dir = zoo_copy("phi3");
+  edit_tensors(dir, [](auto& t) {
+    std::erase_if(t, [](const test::StTensor& x) {
+      return x.name == "model.layers.1.self_attn.qkv_proj.weight";
+    });
+  });
+  expect_load_error<FormatError>(dir,
+                                 {"missing tensor", "model.layers.1.self_attn.qkv_proj.weight"});
+  dir = zoo_copy("phi2");
+  edit_tensors(dir, [](auto& t) {
+    std::erase_if(t,
+                  [](const test::StTensor& x) { return x.name == "model.layers.0.mlp.fc1.bias"; });
+  });
+  expect_load_error<FormatError>(dir, {"missing tensor", "model.layers.0.mlp.fc1.bias"});
+  dir = zoo_copy("phi3-longrope");
+  edit_config(dir, "\"short_factor\": [\n      1.0,", "\"short_factor\": [");
+  expect_load_error<FormatError>(dir, {"short_factor", "7 values, expected 8"});
+  dir = zoo_copy("phi2");
+  edit_config(dir, "\"gelu_new\"", "\"relu\"");
+  expect_load_error<UnsupportedError>(dir, {"hidden_act 'relu'", "gelu_new"});
 }
 
 TEST(HfModelMalformed, UnsupportedZooModels) {

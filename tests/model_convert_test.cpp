@@ -3,6 +3,8 @@
 // interleaved order) and the logits of the reference GGUF llama.cpp's tools made.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,8 +25,9 @@ using test::data_path;
 
 const std::string kStories = "models/stories260K/";
 
-std::vector<float> logits(const std::string& path, const std::vector<int32_t>& tokens) {
-  const Model model = Model::load(path);
+std::vector<float> logits(const std::string& path, const std::vector<int32_t>& tokens,
+                          const LoadOptions& options = {}) {
+  const Model model = Model::load(path, options);
   Session session(model, {.kv_type = KvType::kF32});
   const auto out = session.eval(tokens, /*all_logits=*/true);
   return {out.begin(), out.end()};
@@ -70,10 +73,72 @@ TEST_P(ConvertZoo, F32GivesTheDirectorysLogits) {
   EXPECT_EQ(f.tensors().size(), r.tensor_count);
 }
 
+// The keys llama.cpp's phi3 needs: the window, and LongRoPE's factors, switch and scale.
+TEST(ConvertHf, Phi3LongRopeKeys) {
+  const fs::path dir = data_path("zoo/hf/phi3-longrope");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "phi3.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  EXPECT_EQ(f.require_uint("phi3.rope.scaling.original_context_length"), 32u);
+  EXPECT_NEAR(*f.get_float("phi3.rope.scaling.attn_factor"), std::sqrt(2.4), 1e-6);
+  ASSERT_NE(f.find_tensor("rope_factors_long.weight"), nullptr);
+  EXPECT_EQ(f.find_tensor("rope_factors_long.weight")->dims, std::vector<uint64_t>{8});
+  EXPECT_EQ(f.find_tensor("blk.0.attn_qkv.weight")->dims, (std::vector<uint64_t>{64, 128}));
+  EXPECT_EQ(f.find_tensor("blk.0.ffn_up.weight")->dims, (std::vector<uint64_t>{64, 320}));
+  const GgufFile windowed = GgufFile::open(
+      (convert_hf_model(data_path("zoo/hf/phi3").string(), out, {.type = "f32"}), out));
+  EXPECT_EQ(windowed.require_uint("phi3.attention.sliding_window"), 16u);
+}
+
+// Experts stacked as llama.cpp stores them, with the keys it reads; PhiMoE refused (llama.cpp's
+// phimoe graph is another model: softmax routing, RMSNorm).
+TEST(ConvertHf, MixtureOfExpertsLayout) {
+  const fs::path dir = data_path("zoo/hf/qwen2moe");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "qwen2moe.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "q8_0"});
+  const GgufFile f = GgufFile::open(out);
+  EXPECT_EQ(f.require_uint("qwen2moe.expert_count"), 4u);
+  EXPECT_EQ(f.require_uint("qwen2moe.expert_used_count"), 2u);
+  EXPECT_EQ(f.require_uint("qwen2moe.expert_feed_forward_length"), 64u);
+  EXPECT_EQ(f.require_uint("qwen2moe.expert_shared_feed_forward_length"), 128u);
+  EXPECT_EQ(f.get_bool("qwen2moe.expert_weights_norm"), false);
+  const GgufTensor* down = f.find_tensor("blk.1.ffn_down_exps.weight");
+  ASSERT_NE(down, nullptr);
+  EXPECT_EQ(down->dims, (std::vector<uint64_t>{64, 64, 4}));
+  EXPECT_EQ(down->type, DType::kQ8_0);
+  EXPECT_EQ(f.find_tensor("blk.1.ffn_gate_inp.weight")->type, DType::kF32);  // routers stay F32
+  EXPECT_EQ(f.find_tensor("blk.0.ffn_gate_inp_shexp.weight")->dims, std::vector<uint64_t>{64});
+  EXPECT_EQ(f.find_tensor("blk.0.ffn_down.0.weight"), nullptr);
+  // The stacked Q8_0 experts hold the bytes the directory quantized at load runs on.
+  const std::vector<int32_t> tokens = zoo_tokens();
+  const std::vector<float> a = logits(dir.string(), tokens, {.quantize = "q8_0"});
+  const std::vector<float> b = logits(out, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(a, b);
+  SLM_REQUIRE_DATA(data_path("zoo/hf/phimoe"));
+  try {
+    convert_hf_model(data_path("zoo/hf/phimoe").string(), out, {.type = "f32"});
+    FAIL() << "expected UnsupportedError";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("sparsemixer"), std::string::npos) << e.what();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                          testing::Values(ZooCase{"llama", "llama"}, ZooCase{"qwen2", "qwen2"},
-                                         ZooCase{"qwen3", "qwen3"}),
-                         [](const auto& info) { return info.param.name; });
+                                         ZooCase{"qwen3", "qwen3"}, ZooCase{"phi2", "phi2"},
+                                         ZooCase{"starcoder2", "starcoder2"},
+                                         ZooCase{"phi3", "phi3"}, ZooCase{"phi3-longrope", "phi3"},
+                                         ZooCase{"mixtral", "llama"},
+                                         ZooCase{"qwen2moe", "qwen2moe"},
+                                         ZooCase{"qwen3moe", "qwen3moe"}),
+                         [](const auto& info) {
+                           std::string name = info.param.name;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(ConvertHf, ZooLlamaKeysAndTensors) {
   const fs::path dir = data_path("zoo/hf/llama");

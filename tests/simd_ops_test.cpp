@@ -68,6 +68,28 @@ TEST_P(SimdOps, RmsNorm) {
   }
 }
 
+// LayerNorm (scalar in every set so far) against the formula in long double.
+TEST_P(SimdOps, LayerNorm) {
+  for (size_t n : kSizes) {
+    const auto x = random(n, 3.0f), w = random(n, 1.0f), b = random(n, 1.0f);
+    long double mean = 0, var = 0;
+    for (float v : x) mean += v;
+    mean /= n;
+    for (float v : x) var += (v - mean) * (v - mean);
+    var /= n;
+    std::vector<float> got(n + 1, -7.0f);
+    ops().layer_norm(x.data(), w.data(), b.data(), 1e-5f, got.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const long double want = (x[i] - mean) / std::sqrt(var + 1e-5L) * w[i] + b[i];
+      ASSERT_NEAR(got[i], double(want), 2e-6 * (1 + std::fabs(double(want)))) << n;
+    }
+    EXPECT_EQ(got[n], -7.0f) << "wrote past the end, n=" << n;
+    ops().layer_norm(x.data(), nullptr, nullptr, 1e-5f, got.data(), n);  // no weight, no bias
+    const long double want0 = (x[0] - mean) / std::sqrt(var + 1e-5L);
+    EXPECT_NEAR(got[0], double(want0), 2e-6 * (1 + std::fabs(double(want0))));
+  }
+}
+
 TEST_P(SimdOps, RopeBothLayoutsBitIdentical) {
   for (size_t n_rot : {2, 6, 8, 14, 16, 18, 30, 32, 34, 64, 80, 128}) {
     const size_t head_dim = n_rot + 6;  // dims past n_rot stay as they are

@@ -13,14 +13,27 @@ void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = x[i] * scale * (w ? w[i] : 1.0f);
 }
 
-void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs,
-                const float* freq_factors) {
+void layer_norm(const float* x, const float* w, const float* b, float eps, float* y, size_t n) {
+  double sum = 0;  // double, as rms_norm: sums over thousands of values
+  for (size_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / double(n);
+  double sum_sq = 0;
+  for (size_t i = 0; i < n; ++i) sum_sq += (x[i] - mean) * (x[i] - mean);
+  const float scale = 1.0f / std::sqrt(float(sum_sq / double(n)) + eps);
+  const auto m = float(mean);
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = (x[i] - m) * scale * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+  }
+}
+
+void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs, const float* freq_factors,
+                float scale) {
   const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
   float theta = float(pos);
   for (size_t i = 0; i < n_rot / 2; ++i) {
     const float t = freq_factors ? theta / freq_factors[i] : theta;
-    cs[2 * i] = std::cos(t);
-    cs[2 * i + 1] = std::sin(t);
+    cs[2 * i] = std::cos(t) * scale;
+    cs[2 * i + 1] = std::sin(t) * scale;
     theta *= theta_scale;
   }
 }
@@ -72,6 +85,10 @@ void gelu(const float* x, float* y, size_t n) {
 
 void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void add_scaled(float* y, const float* x, float a, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
 namespace {

@@ -10,13 +10,18 @@ namespace slm::ref {
 // y = x / sqrt(mean(x²) + eps) * w        (w may be null: no weight)
 void rms_norm(const float* x, const float* w, float eps, float* y, size_t n);
 
+// LayerNorm: y = (x − mean(x)) / sqrt(var(x) + eps) · w + b, with the biased variance
+// (w, b may be null: no weight, no bias).
+void layer_norm(const float* x, const float* w, const float* b, float eps, float* y, size_t n);
+
 // Rotary embedding tables for one position: for pair i < n_rot/2,
 // θ_i = pos · base^(−2i/n_rot), cs[2i] = cos θ_i, cs[2i+1] = sin θ_i.
 // θ is built by repeated multiplication in float, like the reference implementation does.
 // freq_factors (n_rot/2 values, or null for none) divide each θ_i: θ_i / f_i (Llama 3's
-// frequency scaling, ggml's rope_freqs).
+// frequency scaling, ggml's rope_freqs; LongRoPE's short/long factors). `scale` multiplies both
+// cos and sin (LongRoPE's attention factor; 1 otherwise).
 void rope_table(int32_t pos, size_t n_rot, float freq_base, float* cs,
-                const float* freq_factors = nullptr);
+                const float* freq_factors = nullptr, float scale = 1.0f);
 // "Normal" RoPE (GPT-J / llama.cpp LLAMA_ROPE_TYPE_NORM): rotates adjacent pairs (2i, 2i+1) of
 // the first n_rot dims of one head: (a, b) -> (a cos − b sin, a sin + b cos).
 void rope_interleaved(float* head, const float* cs, size_t n_rot);
@@ -35,6 +40,9 @@ void gelu(const float* x, float* y, size_t n);
 
 // y += x
 void add(float* y, const float* x, size_t n);
+
+// y += a · x   (a mixture of experts' weighted sum of expert outputs)
+void add_scaled(float* y, const float* x, float a, size_t n);
 
 // out = Σ_j softmax_j(scale · q·k_j) · v_j over n_keys key/value rows.
 // k_row(j) / v_row(j) are given as a base pointer plus a byte stride; `kv_is_f16` selects the

@@ -30,26 +30,42 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     for (auto* buf : {&x_, &xn_, &out_}) buf->resize(n * E);
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
     for (auto* buf : {&k_, &v_}) buf->resize(n * kv_dim);
-    for (auto* buf : {&gate_, &up_}) buf->resize(n * F);
+    // MoE: n·k routed rows of expert width, or n rows of the shared expert's.
+    const size_t routed = n * size_t(c_.n_expert_used);
+    const size_t ff =
+        std::max({n * F, routed * size_t(c_.n_ff_expert), n * size_t(c_.n_ff_shared)});
+    for (auto* buf : {&gate_, &up_}) buf->resize(ff);
     rope_.resize(n * size_t(c_.n_rot));
     size_t act = 0;
     for (const Matrix* m : {&w_.output, &w_.token_embd}) {
       act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
     }
     for (const LayerWeights& L : w_.layers) {
-      for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      for (const Matrix* m : layer_matrices(L)) {
         act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
       }
     }
     act_.resize(act);
+    if (c_.n_expert > 0) {
+      router_.resize(n * size_t(c_.n_expert));
+      for (auto* buf : {&moe_x_, &moe_y_}) buf->resize(routed * E);
+      route_weight_.resize(routed);
+      shared_gate_.resize(n);
+      for (auto* buf : {&route_expert_, &route_row_, &row_token_}) buf->resize(routed);
+      expert_first_.resize(size_t(c_.n_expert) + 1);
+    }
   }
   scores_.resize(std::max(scores_.size(), max_positions * size_t(threads)));
 }
 
 size_t Decoder::scratch_bytes() const {
   size_t floats = 0;
-  for (const auto* buf : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &out_, &rope_, &scores_}) {
+  for (const auto* buf : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &out_, &rope_, &scores_,
+                          &router_, &route_weight_, &moe_x_, &moe_y_, &shared_gate_}) {
     floats += buf->capacity();
+  }
+  for (const auto* buf : {&route_expert_, &route_row_, &row_token_, &expert_first_}) {
+    floats += buf->capacity();  // int32, the size of a float
   }
   return floats * sizeof(float) + act_.capacity();
 }
@@ -71,10 +87,17 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // The team's size does not change any value (each is computed by one thread, the same way),
   // only who computes it.
   if (work_per_token_ == 0) {
+    // A token runs n_expert_used of a layer's n_expert experts.
     work_per_token_ = matrix_macs(w_.output);
     for (const LayerWeights& L : w_.layers) {
-      for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-        work_per_token_ += matrix_macs(*m);
+      size_t experts = 0;
+      for (const auto* list : {&L.expert_gate, &L.expert_up, &L.expert_down}) {
+        for (const Matrix& m : *list) experts += matrix_macs(m);
+      }
+      for (const Matrix* m : layer_matrices(L)) work_per_token_ += matrix_macs(*m);
+      work_per_token_ -= experts;
+      if (c_.n_expert > 0) {
+        work_per_token_ += experts / size_t(c_.n_expert) * size_t(c_.n_expert_used);
       }
     }
   }
@@ -86,6 +109,12 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // it (orphaned `omp for`, which binds to the team of whoever calls). A team of one runs without
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
+  // LongRoPE: like transformers, a pass whose last position reaches rope_long_from rotates every
+  // one of its tokens with the long factors; earlier passes' cached keys keep theirs.
+  const bool long_rope =
+      !c_.rope_freq_factors_long.empty() && int64_t(pos0) + n_tok > int64_t(c_.rope_long_from);
+  const std::vector<float>& factors = long_rope ? c_.rope_freq_factors_long : c_.rope_freq_factors;
+  const float* freq_factors = factors.empty() ? nullptr : factors.data();
   const auto pass = [&] {
     // x = embedding rows of the tokens; one rotation table per position, shared by every layer
     // and head.
@@ -94,19 +123,21 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
-      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R],
-                      c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
+      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R], freq_factors,
+                      c_.rope_attn_factor);
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = w_.layers[size_t(l)];
       attention_block(L, l, n, pos0, cache);
-      mlp_block(L, n);
+      if (L.router.data) moe_block(L, n);
+      else mlp_block(L, n);
     }
 
-    // logits = output · rms_norm(x) for the rows asked for
-    residual_norm(w_.output_norm, first, n, /*add_out=*/true);
+    // logits = output · norm(x) (+ output bias) for the rows asked for
+    residual_norm(w_.output_norm, w_.output_norm_b, first, n, /*add_out=*/true);
     matmul(w_.output, &xn_[first * E], rows, logits);
+    if (w_.output_b) add_rows(logits, w_.output_b, rows, size_t(c_.n_vocab));
   };
   if (team > 1) {
 #pragma omp parallel num_threads(team)
@@ -116,20 +147,34 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   }
 }
 
-// xn = rms_norm(x) · w for rows [first, n), after x += out (the previous block's output) when
-// add_out: the residual add is folded into the next norm, one pass and one barrier.
-void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out) {
+// xn = norm(x) for rows [first, n) (RMSNorm · w, or LayerNorm · w + b), after x += out (the
+// previous block's output) when add_out: the residual add is folded into the next norm, one pass
+// and one barrier.
+void Decoder::residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out) {
   const size_t E = size_t(c_.n_embd);
   const OpsSet& ops = kernels_->ops;
+  const bool layer_norm = c_.norm_kind == NormKind::kLayer;
 #pragma omp for schedule(static)
   for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
     float* x = &x_[size_t(i) * E];
+    float* y = &xn_[size_t(i) * E];
     if (add_out) ops.add(x, &out_[size_t(i) * E], E);
-    ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
+    if (layer_norm) {
+      ops.layer_norm(x, w, b, c_.norm_eps, y, E);
+    } else {
+      ops.rms_norm(x, w, c_.norm_eps, y, E);
+      if (b) ops.add(y, b, E);
+    }
   }
 }
 
-// x += Wo · attention(q, k, v),  xn = rms_norm(x) · attn_norm,
+// y[i] += b for each of n rows of dim values (a matmul's bias).
+void Decoder::add_rows(float* y, const float* b, size_t n, size_t dim) {
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < int64_t(n); ++i) kernels_->ops.add(y + size_t(i) * dim, b, dim);
+}
+
+// x += Wo · attention(q, k, v),  xn = norm(x) · attn_norm (+ b),
 // q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (per-head q/k norms before RoPE)
 // (the add happens in the next residual_norm)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
@@ -137,7 +182,7 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
   const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
   const OpsSet& ops = kernels_->ops;
-  residual_norm(L.attn_norm, 0, n, /*add_out=*/layer > 0);
+  residual_norm(L.attn_norm, L.attn_norm_b, 0, n, /*add_out=*/layer > 0);
   matmul(L.wq, xn_.data(), n, q_.data());
   matmul(L.wk, xn_.data(), n, k_.data());
   matmul(L.wv, xn_.data(), n, v_.data());
@@ -193,22 +238,50 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
                   size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
   }
   matmul(L.wo, attn_.data(), n, out_.data());
+  if (L.bo) add_rows(out_.data(), L.bo, n, size_t(c_.n_embd));
 }
 
-// x += W_down · (silu(W_gate·xn) ⊙ W_up·xn),  xn = rms_norm(x) · ffn_norm
-// (the add happens in the next residual_norm)
+// x += W_down · (silu(W_gate·xn) ⊙ W_up·xn),  xn = norm(x) · ffn_norm, or with a plain GELU
+// MLP x += W_down · gelu(W_up·xn + b_up) + b_down. A parallel block (Phi-2) adds the attention
+// output to x here and reuses the attention's xn: x += attn(xn) + mlp(xn).
+// (the add of the MLP's output happens in the next residual_norm)
 void Decoder::mlp_block(const LayerWeights& L, size_t n) {
   const size_t F = size_t(c_.n_ff), total = n * F;
-  residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
-  matmul(L.w_gate, xn_.data(), n, gate_.data());
+  if (c_.parallel_block) {
+    const size_t E = size_t(c_.n_embd);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); ++i) {
+      kernels_->ops.add(&x_[size_t(i) * E], &out_[size_t(i) * E], E);
+    }
+  } else {
+    residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true);
+  }
+  const bool gated = c_.ffn_kind == FfnKind::kSwiGlu;
+  if (gated) matmul(L.w_gate, xn_.data(), n, gate_.data());
   matmul(L.w_up, xn_.data(), n, up_.data());
+  if (L.b_up) add_rows(up_.data(), L.b_up, n, F);
+  const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
+#pragma omp for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
+    if (gated) {
+      kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+    } else {
+      kernels_->ops.gelu(&up_[at], &gate_[at], len);
+    }
+  }
+  matmul(L.w_down, gate_.data(), n, out_.data());
+  if (L.b_down) add_rows(out_.data(), L.b_down, n, size_t(c_.n_embd));
+}
+
+// gate = silu(gate) ⊙ up over the first `total` values.
+void Decoder::swiglu_rows(size_t total) {
   const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
 #pragma omp for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
     kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
   }
-  matmul(L.w_down, gate_.data(), n, out_.data());
 }
 
 }  // namespace slm

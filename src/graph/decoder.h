@@ -29,10 +29,14 @@ class Decoder {
  private:
   // Everything below runs on every thread of forward()'s one team and shares the work.
   void reserve(size_t n_tokens, size_t max_positions, int threads);
-  void residual_norm(const float* w, size_t first, size_t n, bool add_out);
+  void residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out);
+  void add_rows(float* y, const float* b, size_t n, size_t dim);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);
+  void moe_block(const LayerWeights& L, size_t n);  // decoder_moe.cpp
+  void route_sparsemixer(const float* logits, int32_t* chosen, float* weight) const;
+  void swiglu_rows(size_t total);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
 
   const ModelConfig& c_;
@@ -44,6 +48,9 @@ class Decoder {
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
+  // Mixture of experts (n × n_expert_used routed rows, grouped by expert; see moe_block).
+  std::vector<float> router_, route_weight_, moe_x_, moe_y_, shared_gate_;
+  std::vector<int32_t> route_expert_, route_row_, row_token_, expert_first_;
 };
 
 }  // namespace slm

@@ -55,6 +55,52 @@ std::vector<float> read_rope_freq_factors(const GgufFile& file, const ModelConfi
   return out;
 }
 
+// Mixture of experts: `{arch}.expert_count` > 0. The expert FFN size is
+// `expert_feed_forward_length` (Qwen2-MoE) or else `feed_forward_length` (Mixtral).
+void read_experts(const GgufFile& file, const Architecture& arch, ModelConfig& c) {
+  const std::string& a = c.architecture;
+  if (file.get_uint(a + ".expert_count").value_or(0) == 0) return;
+  c.n_expert = read_count(file, a, "expert_count");
+  c.n_expert_used = read_count(file, a, "expert_used_count");
+  c.n_ff_expert = read_count(file, a, "expert_feed_forward_length", c.n_ff);
+  if (arch.moe_shared_expert) {
+    c.n_ff_shared = read_count(file, a, "expert_shared_feed_forward_length", c.n_ff);
+  }
+  c.expert_weights_norm =
+      file.get_bool(a + ".expert_weights_norm").value_or(arch.moe_weights_norm);
+  check(c.n_expert_used <= c.n_expert, file,
+        fmt::format("expert_used_count {} exceeds expert_count {}", c.n_expert_used, c.n_expert));
+}
+
+// LongRoPE (Phi-3, as convert_hf_to_gguf.py writes it): the per-frequency divisors as tensors
+// rope_factors_short/long.weight [n_rot/2], the context they switch at and the cos/sin factor
+// as metadata. Read here, not by the weight loader: they are RoPE parameters, not weights.
+void read_longrope(const GgufFile& file, ModelConfig& c) {
+  const auto factors = [&](const char* name) {
+    std::vector<float> out;
+    const GgufTensor* t = file.find_tensor(name);
+    if (!t) return out;
+    if (t->type != DType::kF32 || t->dims != std::vector<uint64_t>{uint64_t(c.n_rot / 2)}) {
+      throw FormatError(
+          fmt::format("{}: tensor '{}' must be f32 of shape [{}]", file.path(), name, c.n_rot / 2));
+    }
+    const auto* data = reinterpret_cast<const float*>(t->data);
+    out.assign(data, data + c.n_rot / 2);
+    return out;
+  };
+  c.rope_freq_factors = factors("rope_factors_short.weight");
+  c.rope_freq_factors_long = factors("rope_factors_long.weight");
+  if (c.rope_freq_factors_long.empty()) return;
+  if (c.rope_freq_factors.empty()) {
+    throw FormatError(fmt::format(
+        "{}: tensor 'rope_factors_long.weight' needs 'rope_factors_short.weight'", file.path()));
+  }
+  const std::string& a = c.architecture;
+  c.rope_long_from = read_count(file, a, "rope.scaling.original_context_length", c.n_ctx_train);
+  c.rope_attn_factor = read_float(file, a + ".rope.scaling.attn_factor", 1.0f);
+  check(c.rope_attn_factor > 0, file, "rope.scaling.attn_factor must be positive");
+}
+
 }  // namespace
 
 bool is_supported_architecture(std::string_view architecture) {
@@ -70,10 +116,6 @@ ModelConfig read_config(const GgufFile& file) {
                                        file.path(), c.architecture, supported_architectures()));
   }
   const std::string& a = c.architecture;
-  if (file.get_uint(a + ".expert_count").value_or(0) > 0) {
-    throw UnsupportedError(fmt::format("{}: mixture-of-experts '{}' models are not supported yet",
-                                       file.path(), a));
-  }
   c.name = std::string(file.get_string("general.name").value_or(""));
   c.n_embd = read_count(file, a, "embedding_length");
   c.n_layer = read_count(file, a, "block_count");
@@ -84,10 +126,21 @@ ModelConfig read_config(const GgufFile& file) {
   c.n_ctx_train = read_count(file, a, "context_length");
   c.n_rot = read_count(file, a, "rope.dimension_count", c.head_dim);
   c.rope_freq_base = read_float(file, a + ".rope.freq_base", 10000.0f);
-  c.norm_eps = read_float(file, a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  c.rope_layout = arch->gguf_rope_layout;
-  c.qkv_bias = arch->qkv_bias;
-  c.qk_norm = arch->qk_norm;
+  apply_architecture(*arch, c);
+  c.norm_eps =
+      read_float(file,
+                 a + (c.norm_kind == NormKind::kLayer ? ".attention.layer_norm_epsilon"
+                                                      : ".attention.layer_norm_rms_epsilon"),
+                 1e-5f);
+  if (arch->gguf_window_every_layer) {
+    if (const auto window = file.get_uint(a + ".attention.sliding_window")) {
+      check(*window > 0 && *window <= uint64_t(std::numeric_limits<int32_t>::max()), file,
+            "attention.sliding_window must be positive");
+      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(*window));
+    }
+  }
+  read_longrope(file, c);
+  read_experts(file, *arch, c);
 
   // The vocabulary size: from metadata when present, else from the token list.
   if (auto v = file.get_uint(a + ".vocab_size")) {
@@ -106,7 +159,7 @@ ModelConfig read_config(const GgufFile& file) {
                     c.head_dim));
   check(c.rope_freq_base > 0, file, "rope.freq_base must be positive");
   check(c.norm_eps > 0, file, "layer_norm_rms_epsilon must be positive");
-  c.rope_freq_factors = read_rope_freq_factors(file, c);
+  if (c.rope_freq_factors.empty()) c.rope_freq_factors = read_rope_freq_factors(file, c);
   return c;
 }
 

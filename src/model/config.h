@@ -16,6 +16,20 @@ enum class RopeLayout {
   kHalfSplit,    // rotate pairs (i, i + n_rot/2): NeoX / Hugging Face layout
 };
 
+// How every norm of the model normalises (DESIGN.md "Numerics" gives both formulas).
+enum class NormKind {
+  kRms,    // x / sqrt(mean(x²) + eps) · w
+  kLayer,  // (x − mean) / sqrt(var + eps) · w + b   (Phi-2, StarCoder2)
+};
+
+// The feed-forward block.
+enum class FfnKind {
+  kSwiGlu,  // down(silu(gate·x) ⊙ up·x)
+  kGelu,    // down(gelu(up·x + b_up)) + b_down, no gate (Phi-2, StarCoder2; tanh GELU)
+};
+
+enum class ExpertRouting { kSoftmaxTopK, kSparseMixer };
+
 struct ModelConfig {
   std::string architecture;
   std::string name;
@@ -41,6 +55,40 @@ struct ModelConfig {
   // Sliding-window attention, per layer: the query at position p sees keys (p − window, p]
   // (the window counts the current token); 0 = every earlier key. Empty: no layer slides.
   std::vector<int32_t> sliding_window;
+
+  // --- Phi-2 / Phi-3 / StarCoder2: LayerNorm, plain GELU MLP, biases, parallel block, LongRoPE.
+  NormKind norm_kind = NormKind::kRms;
+  bool norm_bias = false;  // every norm (attn, ffn, output) has a bias vector
+  FfnKind ffn_kind = FfnKind::kSwiGlu;
+  bool ffn_bias = false;          // ffn_up and ffn_down have biases
+  bool attn_output_bias = false;  // attn_output has a bias
+  bool output_bias = false;       // the logits have a bias (lm_head.bias)
+  // x += attn(norm(x)) + mlp(norm(x)): both branches read the one attn_norm (Phi-2; no ffn_norm).
+  bool parallel_block = false;
+  bool fused_gate_up = false;  // ffn_up holds 2·n_ff rows: the gate's, then up's (Phi-3)
+  // LongRoPE (Phi-3): rope_freq_factors above are the short factors; a forward pass whose last
+  // position is ≥ rope_long_from uses these instead (transformers' rule, per call), and
+  // rope_attn_factor multiplies cos and sin (transformers' attention_factor).
+  std::vector<float> rope_freq_factors_long;
+  int32_t rope_long_from = 0;
+  float rope_attn_factor = 1.0f;
+
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): with n_expert > 0 every layer's MLP is
+  // n_expert SwiGLU experts of n_ff_expert rows, of which each token runs the n_expert_used
+  // with the largest router probabilities p = softmax(W_router·xn), weighted by p (divided by
+  // their sum when expert_weights_norm), plus, when n_ff_shared > 0, a shared SwiGLU expert
+  // scaled by sigmoid(w_shared_gate·xn) (Qwen2-MoE).
+  int32_t n_expert = 0;
+  int32_t n_expert_used = 0;
+  int32_t n_ff_expert = 0;
+  int32_t n_ff_shared = 0;
+  bool expert_weights_norm = false;
+  // How the router's logits s pick experts. kSoftmaxTopK: as above. kSparseMixer (transformers'
+  // PhiMoE, inference): expert k is the largest s_e not yet chosen, m = s_e, and its weight is
+  // softmax over the experts j not chosen before and not masked, where j is masked when
+  // (m − s_j) / max(|s_j|, m) > 2·router_jitter; weights are not renormalised.
+  ExpertRouting expert_routing = ExpertRouting::kSoftmaxTopK;
+  float router_jitter = 0.0f;
 
   int32_t window(int32_t layer) const {
     return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];

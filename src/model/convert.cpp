@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <regex>
 
 #include "slm/error.h"
 #include "src/format/gguf_writer.h"
@@ -52,6 +53,50 @@ size_t add_rope_freqs(const ModelConfig& c, GgufWriter& w) {
   return 1;
 }
 
+// One tensor of the GGUF file: one source tensor, or the n_expert per-expert tensors
+// (`blk.L.ffn_gate.E.weight`, as Hugging Face stores experts) stacked into llama.cpp's
+// `blk.L.ffn_gate_exps.weight`.
+struct OutputTensor {
+  std::string name;
+  std::vector<const SourceTensor*> parts;
+};
+
+std::vector<OutputTensor> stack_experts(
+    const std::vector<std::pair<std::string, SourceTensor>>& sources, const ModelConfig& c) {
+  static const std::regex kExpert(R"((blk\.\d+\.ffn_(gate|up|down))\.(\d+)\.weight)");
+  std::vector<OutputTensor> out;
+  for (const auto& [name, t] : sources) {
+    std::smatch m;
+    if (!std::regex_match(name, m, kExpert)) {
+      out.push_back({name, {&t}});
+      continue;
+    }
+    const std::string stacked = m[1].str() + "_exps.weight";
+    if (m[3].str() == "0") out.push_back({stacked, {}});
+    OutputTensor& o = out.back();
+    // The loader asks for experts 0..n_expert-1 in order, all of one shape.
+    if (o.name != stacked || m[3].str() != std::to_string(o.parts.size()) ||
+        (!o.parts.empty() && (o.parts[0]->dims != t.dims || o.parts[0]->type != t.type))) {
+      throw FormatError(fmt::format("{}: expert tensor '{}' does not stack with its {} siblings",
+                                    t.file, t.name, c.n_expert));
+    }
+    o.parts.push_back(&t);
+  }
+  return out;
+}
+
+// The mixture-of-experts keys config.cpp (and llama.cpp) read.
+void write_expert_keys(GgufWriter& w, const ModelConfig& c) {
+  const std::string a = c.architecture + ".";
+  w.set_u32(a + "expert_count", uint32_t(c.n_expert));
+  w.set_u32(a + "expert_used_count", uint32_t(c.n_expert_used));
+  w.set_u32(a + "expert_feed_forward_length", uint32_t(c.n_ff_expert));
+  if (c.n_ff_shared > 0) {
+    w.set_u32(a + "expert_shared_feed_forward_length", uint32_t(c.n_ff_shared));
+  }
+  w.set(a + "expert_weights_norm", GgufMetaValue::boolean(c.expert_weights_norm));
+}
+
 }  // namespace
 
 std::vector<std::string> convert_types() {
@@ -70,18 +115,25 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const quant::Target& target = *quant::find_target(options.type);
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const ModelConfig& c = hf.model;
-  if (!c.sliding_window.empty()) {
+  const Architecture& arch = *find_architecture(c.architecture);
+  if (!c.sliding_window.empty() && !arch.gguf_window_every_layer) {
     throw UnsupportedError(fmt::format(
         "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
         "architecture has no window)",
         dir, c.architecture));
   }
+  if (c.expert_routing != ExpertRouting::kSoftmaxTopK || c.norm_kind != arch.norm_kind) {
+    // llama.cpp's phimoe graph is softmax top-k with RMSNorm + bias: another model.
+    throw UnsupportedError(fmt::format(
+        "{}: slm convert cannot write {} as GGUF: the GGUF '{}' architecture computes softmax "
+        "top-k routing and RMSNorm, not this checkpoint's sparsemixer and LayerNorm",
+        dir, c.architecture, c.architecture));
+  }
   const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
   // The tensors the model runs on, by GGUF name: what the loader reads is what the file holds.
   const auto sources = list_weights(HfTensorSource(checkpoint, hf), c);
   // llama.cpp's files of architectures with interleaved RoPE have their q/k rows reordered.
-  const bool interleave = find_architecture(c.architecture)->gguf_rope_layout ==
-                          RopeLayout::kInterleaved;
+  const bool interleave = arch.gguf_rope_layout == RopeLayout::kInterleaved;
   const auto rope_heads = [&](const std::string& gguf_name) -> uint64_t {
     if (!interleave) return 0;
     if (gguf_name.ends_with(".attn_q.weight")) return uint64_t(c.n_head);
@@ -106,22 +158,55 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     w.set_u32(a + "attention.value_length", uint32_t(c.head_dim));
   }
   w.set_f32(a + "rope.freq_base", c.rope_freq_base);
-  w.set_f32(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  size_t extra_tensors = 0;  // written from the config, not read by the loader
+  w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
+                                                 : "attention.layer_norm_rms_epsilon"),
+            c.norm_eps);
+  if (!c.sliding_window.empty()) {
+    w.set_u32(a + "attention.sliding_window", uint32_t(c.sliding_window.front()));
+  }
+  if (!c.rope_freq_factors_long.empty()) {
+    // LongRoPE as convert_hf_to_gguf.py writes it (config.cpp reads it back).
+    w.set_u32(a + "rope.scaling.original_context_length", uint32_t(c.rope_long_from));
+    w.set_f32(a + "rope.scaling.attn_factor", c.rope_attn_factor);
+    const uint64_t half = uint64_t(c.n_rot / 2);
+    for (const auto& [name, factors] :
+         {std::pair{"rope_factors_long.weight", &c.rope_freq_factors_long},
+          std::pair{"rope_factors_short.weight", &c.rope_freq_factors}}) {
+      w.add_tensor_view(name, {half}, DType::kF32,
+                        std::span(reinterpret_cast<const uint8_t*>(factors->data()),
+                                  factors->size() * sizeof(float)));
+      ++extra_tensors;
+    }
+  } else {
+    extra_tensors += add_rope_freqs(c, w);
+  }
   w.set_u32("general.file_type", target.ftype);
+
+  if (c.n_expert > 0) write_expert_keys(w, c);
 
   ConvertResult result;
   const quant::ModelShape shape{c.n_layer, hf.tie_word_embeddings};
   bool any_quantized = false;
-  const size_t count = sources.size();
+  const std::vector<OutputTensor> outputs = stack_experts(sources, c);
+  const size_t count = outputs.size();
   for (size_t i = 0; i < count; ++i) {
-    const auto& [gguf_name, t] = sources[i];
+    const std::string& gguf_name = outputs[i].name;
+    const SourceTensor& t = *outputs[i].parts.front();
     const DType from = t.type;
     if (t.dims.empty() || t.dims.size() > 2) {
       throw FormatError(fmt::format("{}: tensor '{}' has {} dimensions, expected 1 or 2", t.file,
                                     t.name, t.dims.size()));
     }
-    const std::vector<uint64_t>& dims = t.dims;
+    std::vector<uint64_t> dims = t.dims;
+    // llama.cpp's shared-expert gate is a vector [n_embd] (transformers: a [1, n_embd] Linear).
+    if (gguf_name.ends_with(".ffn_gate_inp_shexp.weight") && dims.size() == 2 && dims[1] == 1) {
+      dims.pop_back();
+    }
     const uint64_t cols = dims[0], rows = dims.size() > 1 ? dims[1] : 1;
+    std::vector<const void*> parts;
+    for (const SourceTensor* part : outputs[i].parts) parts.push_back(part->data);
+    if (parts.size() > 1) dims.push_back(parts.size());  // experts stacked: [cols, rows, n]
     const uint64_t heads = rope_heads(gguf_name);
     if (heads > 0 && rows % (2 * heads) != 0) {
       throw FormatError(fmt::format("{}: tensor '{}' has {} rows, not {} heads of an even size",
@@ -138,26 +223,29 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     }
     any_quantized = any_quantized || traits(to).block_elems > 1;
     const size_t n_bytes = row_bytes(from, size_t(cols)) * size_t(rows);
-    result.bytes_in += n_bytes;
+    const size_t out_bytes = row_bytes(to, size_t(cols)) * size_t(rows);
+    result.bytes_in += n_bytes * parts.size();
     const std::string name = gguf_name;
-    const void* data = t.data;
     w.add_tensor_generated(
         name, dims, to,
-        [&options, data, n_bytes, i, count, name, from, to, cols, rows, heads](std::span<uint8_t> dst) {
+        [&options, parts, n_bytes, out_bytes, i, count, name, from, to, cols, rows,
+         heads](std::span<uint8_t> dst) {
           if (options.on_tensor) options.on_tensor(i, count, name);
           // A copy first: safetensors data need not be aligned, and q/k rows are reordered.
           std::vector<uint8_t> src(n_bytes);
-          const auto* bytes = static_cast<const uint8_t*>(data);
-          if (heads > 0) {
-            interleave_rope_rows(bytes, src.data(), rows, row_bytes(from, size_t(cols)), heads);
-          } else {
-            std::memcpy(src.data(), bytes, src.size());
+          for (size_t p = 0; p < parts.size(); ++p) {
+            const auto* bytes = static_cast<const uint8_t*>(parts[p]);
+            if (heads > 0) {
+              interleave_rope_rows(bytes, src.data(), rows, row_bytes(from, size_t(cols)), heads);
+            } else {
+              std::memcpy(src.data(), bytes, src.size());
+            }
+            quant::convert(from, src, cols, to, dst.subspan(p * out_bytes, out_bytes));
           }
-          quant::convert(from, src, cols, to, dst);
         });
   }
   if (any_quantized) w.set_u32("general.quantization_version", 2);
-  result.tensor_count = count + add_rope_freqs(c, w);
+  result.tensor_count = count + extra_tensors;
   result.tokenizer_note = write_gguf_tokenizer(dir, c.n_vocab, w);
   result.bytes_out = w.layout().file_size;
   w.write(out);

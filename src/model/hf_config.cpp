@@ -25,12 +25,23 @@ struct HfClass {
   std::string_view hf_class;
   std::string_view architecture;
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
+  // PhiMoE: transformers computes what llama.cpp's graph does not: LayerNorm (llama.cpp: RMSNorm
+  // plus bias), sparsemixer routing, and q/k/v/o and lm_head biases only when attention_bias /
+  // lm_head_bias say so.
+  bool phimoe = false;
 };
 constexpr HfClass kHfClasses[] = {
     {"LlamaForCausalLM", "llama", false},
     {"MistralForCausalLM", "llama", true},
     {"Qwen2ForCausalLM", "qwen2", false},
     {"Qwen3ForCausalLM", "qwen3", false},
+    {"PhiForCausalLM", "phi2", false},
+    {"Phi3ForCausalLM", "phi3", true},
+    {"Starcoder2ForCausalLM", "starcoder2", true},
+    {"MixtralForCausalLM", "llama", true},
+    {"Qwen2MoeForCausalLM", "qwen2moe", false},
+    {"Qwen3MoeForCausalLM", "qwen3moe", false},
+    {"PhimoeForCausalLM", "phimoe", true, /*phimoe=*/true},
 };
 
 std::string supported_hf_classes() {
@@ -98,6 +109,23 @@ class ConfigReader {
     std::string_view s;
     if (e->get_string().get(s) != simdjson::SUCCESS) malformed(key, "is not a string");
     return s;
+  }
+
+  // A list of positive numbers; empty when absent.
+  std::vector<float> numbers(std::string_view key, object o) const {
+    std::vector<float> out;
+    const std::optional<element> e = field(key, o);
+    if (!e) return out;
+    array list;
+    if (e->get_array().get(list) != simdjson::SUCCESS) malformed(key, "is not a list of numbers");
+    for (element v : list) {
+      double x = 0;
+      if (v.get_double().get(x) != simdjson::SUCCESS || !(x > 0) || !std::isfinite(x)) {
+        malformed(key, "is not a list of positive numbers");
+      }
+      out.push_back(float(x));
+    }
+    return out;
   }
 
   std::optional<object> object_field(std::string_view key) const {
@@ -182,7 +210,36 @@ std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, con
   return out;
 }
 
-// rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
+// LongRoPE (Phi-3; transformers' _compute_longrope_parameters): per-frequency divisors
+// short_factor / long_factor, long ones once a pass reaches original_max_position_embeddings
+// (L), and cos/sin scaled by attention_factor, by default sqrt(1 + ln(s) / ln(L)) for
+// s = max_position_embeddings / L > 1.
+void read_longrope(const ConfigReader& r, object params, ModelConfig& c) {
+  const auto factors = [&](std::string_view key) {
+    std::vector<float> f = r.numbers(key, params);
+    if (f.size() != size_t(c.n_rot / 2)) {
+      r.malformed(key, fmt::format("has {} values, expected {} (half the rotated dimensions)",
+                                   f.size(), c.n_rot / 2));
+    }
+    return f;
+  };
+  c.rope_freq_factors = factors("short_factor");
+  c.rope_freq_factors_long = factors("long_factor");
+  double original = r.positive("original_max_position_embeddings", -1.0, params);
+  if (original < 0) original = r.positive("original_max_position_embeddings", -1.0);
+  double factor = r.positive("factor", 1.0, params);
+  if (original > 0) {
+    factor = double(c.n_ctx_train) / original;
+  } else {
+    original = c.n_ctx_train;
+  }
+  c.rope_long_from = int32_t(std::min<double>(original, std::numeric_limits<int32_t>::max()));
+  const double attention_factor =
+      factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(original));
+  c.rope_attn_factor = float(r.positive("attention_factor", attention_factor, params));
+}
+
+// rope_type "default" (or absent), "llama3" and "longrope" are what the decoder implements.
 void read_rope(const ConfigReader& r, ModelConfig& c) {
   // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}; 4.x: rope_theta at the top
   // level and rope_scaling {rope_type or type, ...} (null when unscaled).
@@ -195,14 +252,74 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
     params = r.object_field("rope_scaling");
     where = "rope_scaling";
   }
+  // Partial rotary (Phi-2): only the first partial_rotary_factor · head_dim dims of a head rotate.
+  double partial = r.positive("partial_rotary_factor", 1.0);
+  if (params) partial = r.positive("partial_rotary_factor", partial, params);
+  if (partial > 1.0) r.malformed("partial_rotary_factor", fmt::format("= {} exceeds 1", partial));
+  c.n_rot = int32_t(double(c.head_dim) * partial);  // transformers truncates likewise
+  if (partial < 1.0 && (c.n_rot % 2 != 0 || c.n_rot == 0)) {
+    r.malformed(
+        "partial_rotary_factor",
+        fmt::format("gives {} rotated dimensions, which must be even and positive", c.n_rot));
+  }
   if (!params) return;
   std::optional<std::string_view> type = r.string("rope_type", params);
   if (!type) type = r.string("type", params);
   if (type && *type == "llama3") {
     c.rope_freq_factors = llama3_freq_factors(r, *params, c);
+  } else if (type && *type == "longrope") {
+    read_longrope(r, *params, c);
   } else if (type && *type != "default") {
-    r.unsupported(fmt::format("{} type '{}' is not supported yet (supported: default, llama3)",
-                              where, *type));
+    r.unsupported(fmt::format(
+        "{} type '{}' is not supported yet (supported: default, llama3, longrope)", where, *type));
+  }
+}
+
+// Mixture of experts: num_local_experts (Mixtral) or num_experts (Qwen) > 0. Mixtral's experts
+// are intermediate_size wide and always renormalised; Qwen's are moe_intermediate_size wide,
+// renormalised when norm_topk_prob, and Qwen2-MoE adds a shared expert.
+void read_experts(const ConfigReader& r, const Architecture& arch, const HfClass& entry,
+                  ModelConfig& c) {
+  const char* count_key = r.field("num_experts") ? "num_experts" : "num_local_experts";
+  if (!r.field(count_key)) return;
+  c.n_expert = r.count(count_key);
+  c.n_expert_used = r.count("num_experts_per_tok");
+  if (c.n_expert_used > c.n_expert) {
+    r.malformed("num_experts_per_tok",
+                fmt::format("= {} exceeds {} = {}", c.n_expert_used, count_key, c.n_expert));
+  }
+  c.n_ff_expert = r.count("moe_intermediate_size", c.n_ff);
+  // Mixtral's config has no norm_topk_prob (it always renormalises); Qwen's defaults to false.
+  c.expert_weights_norm = r.flag("norm_topk_prob", arch.name == "llama");
+  if (entry.phimoe) {
+    c.expert_routing = ExpertRouting::kSparseMixer;
+    c.expert_weights_norm = false;
+    const std::optional<element> jitter = r.field("router_jitter_noise");
+    double eps = 0.01;  // transformers' PhimoeConfig default
+    if (jitter && (jitter->get_double().get(eps) != simdjson::SUCCESS || !(eps >= 0))) {
+      r.malformed("router_jitter_noise", "is not a number ≥ 0");
+    }
+    c.router_jitter = float(eps);
+    // transformers' sparsemixer picks exactly two experts.
+    if (c.n_expert_used != 2) {
+      r.unsupported(fmt::format(
+          "num_experts_per_tok = {} with sparsemixer routing (PhiMoE picks 2)", c.n_expert_used));
+    }
+  }
+  if (arch.moe_shared_expert) c.n_ff_shared = r.count("shared_expert_intermediate_size");
+  // Dense layers between sparse ones (Qwen's decoder_sparse_step / mlp_only_layers).
+  if (r.count("decoder_sparse_step", 1) != 1) {
+    r.unsupported(
+        "decoder_sparse_step other than 1 (dense layers among MoE ones) is not supported yet");
+  }
+  if (const auto dense = r.field("mlp_only_layers")) {
+    array list;
+    if (dense->get_array().get(list) != simdjson::SUCCESS) {
+      r.malformed("mlp_only_layers", "is not a list");
+    }
+    if (list.size() > 0) {
+      r.unsupported("mlp_only_layers (dense layers among MoE ones) is not supported yet");
+    }
   }
 }
 
@@ -245,20 +362,35 @@ HfConfig read_hf_config(const std::string& path) {
   c.n_ff = r.count("intermediate_size");
   c.n_vocab = r.count("vocab_size");
   c.n_ctx_train = r.count("max_position_embeddings", 2048);  // transformers' LlamaConfig default
-  c.n_rot = c.head_dim;
-  c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
+  apply_architecture(arch, c);
   c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
-  c.qkv_bias = arch.qkv_bias;
-  c.qk_norm = arch.qk_norm;
+  // The norms' epsilon under each family's key (Llama: rms_norm_eps, Phi-2: layer_norm_eps,
+  // StarCoder2: norm_epsilon).
+  c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
+  c.norm_eps = float(r.positive("layer_norm_eps", c.norm_eps));
+  c.norm_eps = float(r.positive("norm_epsilon", c.norm_eps));
   read_rope(r, c);
+  read_experts(r, arch, *entry, c);
+  if (entry->phimoe) {
+    c.norm_kind = NormKind::kLayer;
+    c.qkv_bias = c.attn_output_bias = r.flag("attention_bias", false);
+    c.output_bias = r.flag("lm_head_bias", false);
+  }
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
 
   // What the llama decoder does not compute: say so rather than run a different model.
-  if (const auto act = r.string("hidden_act"); act && *act != "silu") {
-    r.unsupported(fmt::format("hidden_act '{}' is not supported (supported: silu)", *act));
+  // The GELU MLPs compute the tanh form, which is what gelu_new and gelu_pytorch_tanh are.
+  const bool gelu = c.ffn_kind == FfnKind::kGelu;
+  if (const auto act = r.string("hidden_act");
+      act && (gelu ? *act != "gelu_new" && *act != "gelu_pytorch_tanh" : *act != "silu")) {
+    r.unsupported(fmt::format("hidden_act '{}' is not supported for {} (supported: {})", *act,
+                              hf_class, gelu ? "gelu_new, gelu_pytorch_tanh" : "silu"));
   }
+  if (!r.flag("use_bias", true)) r.unsupported("'use_bias' = false is not supported yet");
+  if (r.flag("qk_layernorm", false)) r.unsupported("'qk_layernorm' = true is not supported yet");
   for (const char* key : {"attention_bias", "mlp_bias"}) {
+    if (entry->phimoe && std::string_view(key) == "attention_bias") continue;  // read above
     if (r.flag(key, false)) r.unsupported(fmt::format("'{}' = true is not supported yet", key));
   }
   // A sliding window at least as long as the trained context never slides; Qwen configs carry

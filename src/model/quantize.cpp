@@ -109,8 +109,9 @@ void convert(DType from, std::span<const uint8_t> in, uint64_t cols, DType to,
 void quantize_weights(Weights& w, const Target& target, const MatrixConverted& on_matrix) {
   std::vector<Matrix*> matrices{&w.token_embd};
   for (LayerWeights& l : w.layers) {
-    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      matrices.push_back(m);
+    // Routers stay as stored (llama-quantize keeps ffn_gate_inp in F32).
+    for (Matrix* m : layer_matrices(l)) {
+      if (m != &l.router && m != &l.shared_expert_gate) matrices.push_back(m);
     }
   }
   if (!w.tied_output) matrices.push_back(&w.output);

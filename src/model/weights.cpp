@@ -35,6 +35,48 @@ class TensorFinder {
     return matrix(*find(name), rows, cols);
   }
 
+  // One matrix per expert: slices of the stacked `{base}_exps` tensor [cols, rows, n_expert]
+  // (GGUF), or else tensors `{base}.E` of their own (Hugging Face checkpoints, old GGUF files).
+  std::vector<Matrix> experts(const std::string& prefix, const std::string& base, int64_t rows,
+                              int64_t cols, int32_t n_expert) const {
+    std::vector<Matrix> out;
+    if (const auto t = find(prefix + base + "_exps.weight", /*required=*/false)) {
+      check_shape(*t, {uint64_t(cols), uint64_t(rows), uint64_t(n_expert)});
+      const auto* data = static_cast<const uint8_t*>(aligned(*t));
+      const size_t stride = row_bytes(t->type, size_t(cols)) * size_t(rows);
+      for (int32_t e = 0; e < n_expert; ++e) {
+        out.push_back(Matrix{t->name, t->type, data + size_t(e) * stride, rows, cols});
+      }
+      return out;
+    }
+    for (int32_t e = 0; e < n_expert; ++e) {
+      const std::string name = fmt::format("{}{}.{}.weight", prefix, base, e);
+      const auto t = find(name, /*required=*/false);
+      if (!t) {
+        throw FormatError(fmt::format("{} (nor a stacked '{}{}_exps.weight')",
+                                      source_.missing(name), prefix, base));
+      }
+      out.push_back(matrix(*t, rows, cols));
+    }
+    return out;
+  }
+
+  // A matrix of one row, which files also store as a vector [cols] (llama.cpp's
+  // ffn_gate_inp_shexp).
+  Matrix row(const std::string& name, int64_t cols) const {
+    const SourceTensor t = *find(name);
+    if (t.dims.size() == 1) check_shape(t, {uint64_t(cols)});
+    else check_shape(t, {uint64_t(cols), 1});
+    return Matrix{t.name, t.type, aligned(t), 1, cols};
+  }
+
+  // Rows [first, first + rows) of m, in place (a fused tensor's part: rows are contiguous).
+  static Matrix rows(const Matrix& m, int64_t first, int64_t rows) {
+    const auto* base = static_cast<const uint8_t*>(m.data);
+    return Matrix{m.name, m.type, base + size_t(first) * row_bytes(m.type, size_t(m.cols)), rows,
+                  m.cols};
+  }
+
   // A 1-D f32 vector; converted once when stored as f16/bf16/... (the copy's buffer keeps its
   // address when `converted` grows, since moving a std::vector keeps its heap block).
   const float* vector(const std::string& name, int64_t n) const {
@@ -94,7 +136,40 @@ class RecordingSource final : public TensorSource {
   const TensorSource& inner_;
 };
 
+void load_experts(const TensorFinder& f, const std::string& p, const ModelConfig& c,
+                  LayerWeights& L) {
+  const int64_t F = c.n_ff_expert, E = c.n_embd;
+  L.router = f.matrix(p + "ffn_gate_inp.weight", c.n_expert, E);
+  L.expert_gate = f.experts(p, "ffn_gate", F, E, c.n_expert);
+  L.expert_up = f.experts(p, "ffn_up", F, E, c.n_expert);
+  L.expert_down = f.experts(p, "ffn_down", E, F, c.n_expert);
+  if (c.n_ff_shared > 0) {
+    const int64_t S = c.n_ff_shared;
+    L.shared_expert_gate = f.row(p + "ffn_gate_inp_shexp.weight", E);
+    L.shared_gate = f.matrix(p + "ffn_gate_shexp.weight", S, E);
+    L.shared_up = f.matrix(p + "ffn_up_shexp.weight", S, E);
+    L.shared_down = f.matrix(p + "ffn_down_shexp.weight", E, S);
+  }
+}
+
 }  // namespace
+
+std::vector<Matrix*> layer_matrices(LayerWeights& L) {
+  std::vector<Matrix*> out;
+  for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.router,
+                    &L.shared_expert_gate, &L.shared_gate, &L.shared_up, &L.shared_down}) {
+    if (m->data) out.push_back(m);
+  }
+  for (auto* list : {&L.expert_gate, &L.expert_up, &L.expert_down}) {
+    for (Matrix& m : *list) out.push_back(&m);
+  }
+  return out;
+}
+
+std::vector<const Matrix*> layer_matrices(const LayerWeights& L) {
+  const std::vector<Matrix*> all = layer_matrices(const_cast<LayerWeights&>(L));
+  return {all.begin(), all.end()};
+}
 
 std::optional<SourceTensor> GgufTensorSource::find(const std::string& gguf_name) const {
   const GgufTensor* t = file_.find_tensor(gguf_name);
@@ -114,33 +189,74 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
 
   w.token_embd = f.matrix("token_embd.weight", c.n_vocab, c.n_embd);
   w.output_norm = f.vector("output_norm.weight", c.n_embd);
+  if (c.norm_bias) w.output_norm_b = f.vector("output_norm.bias", c.n_embd);
   if (const auto out = f.find("output.weight", /*required=*/false)) {
     w.output = f.matrix(*out, c.n_vocab, c.n_embd);
   } else {
     w.output = w.token_embd;  // tied embeddings
     w.tied_output = true;
   }
+  if (c.output_bias) w.output_b = f.vector("output.bias", c.n_vocab);
   for (int32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = fmt::format("blk.{}.", l);
     LayerWeights& L = w.layers.emplace_back();
     L.attn_norm = f.vector(p + "attn_norm.weight", c.n_embd);
-    L.wq = f.matrix(p + "attn_q.weight", q_dim, c.n_embd);
-    L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
-    L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
-    L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
-    if (c.qkv_bias) {
-      L.bq = f.vector(p + "attn_q.bias", q_dim);
-      L.bk = f.vector(p + "attn_k.bias", kv_dim);
-      L.bv = f.vector(p + "attn_v.bias", kv_dim);
+    if (c.norm_bias) L.attn_norm_b = f.vector(p + "attn_norm.bias", c.n_embd);
+    // q/k/v: one fused tensor (rows of q, then k, then v) where the checkpoint has one.
+    if (const auto qkv = f.find(p + "attn_qkv.weight", /*required=*/false)) {
+      const Matrix m = f.matrix(*qkv, q_dim + 2 * kv_dim, c.n_embd);
+      L.wq = TensorFinder::rows(m, 0, q_dim);
+      L.wk = TensorFinder::rows(m, q_dim, kv_dim);
+      L.wv = TensorFinder::rows(m, q_dim + kv_dim, kv_dim);
+      if (c.qkv_bias) {
+        L.bq = f.vector(p + "attn_qkv.bias", q_dim + 2 * kv_dim);
+        L.bk = L.bq + q_dim;
+        L.bv = L.bk + kv_dim;
+      }
+    } else {
+      const auto q = f.find(p + "attn_q.weight", /*required=*/false);
+      if (!q) {
+        throw FormatError(fmt::format("{} (nor the fused q/k/v: {})",
+                                      source.missing(p + "attn_q.weight"),
+                                      source.missing(p + "attn_qkv.weight")));
+      }
+      L.wq = f.matrix(*q, q_dim, c.n_embd);
+      L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
+      L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
+      if (c.qkv_bias) {
+        L.bq = f.vector(p + "attn_q.bias", q_dim);
+        L.bk = f.vector(p + "attn_k.bias", kv_dim);
+        L.bv = f.vector(p + "attn_v.bias", kv_dim);
+      }
     }
+    L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
+    if (c.attn_output_bias) L.bo = f.vector(p + "attn_output.bias", c.n_embd);
     if (c.qk_norm) {
       L.q_norm = f.vector(p + "attn_q_norm.weight", c.head_dim);
       L.k_norm = f.vector(p + "attn_k_norm.weight", c.head_dim);
     }
-    L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
-    L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
-    L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
+    if (!c.parallel_block) {
+      L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
+      if (c.norm_bias) L.ffn_norm_b = f.vector(p + "ffn_norm.bias", c.n_embd);
+    }
+    if (c.n_expert > 0) {
+      load_experts(f, p, c, L);
+      continue;
+    }
+    if (c.ffn_kind == FfnKind::kSwiGlu && c.fused_gate_up) {
+      const Matrix gate_up = f.matrix(p + "ffn_up.weight", 2 * int64_t(c.n_ff), c.n_embd);
+      L.w_gate = TensorFinder::rows(gate_up, 0, c.n_ff);
+      L.w_up = TensorFinder::rows(gate_up, c.n_ff, c.n_ff);
+    } else {
+      if (c.ffn_kind == FfnKind::kSwiGlu)
+        L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
+      L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
+    }
     L.w_down = f.matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);
+    if (c.ffn_bias) {
+      L.b_up = f.vector(p + "ffn_up.bias", c.n_ff);
+      L.b_down = f.vector(p + "ffn_down.bias", c.n_embd);
+    }
   }
   return w;
 }

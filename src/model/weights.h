@@ -32,7 +32,27 @@ struct LayerWeights {
   const float* k_norm = nullptr;
   const float* ffn_norm = nullptr;  // [n_embd]
   Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows
+  // --- Phi-2 / Phi-3 / StarCoder2: optional biases (ModelConfig's flags say which exist).
+  // wq/wk/wv (and w_gate/w_up) may be row ranges of one fused tensor (attn_qkv, ffn_up).
+  const float* attn_norm_b = nullptr;  // [n_embd] LayerNorm biases
+  const float* ffn_norm_b = nullptr;
+  const float* bo = nullptr;      // [n_embd] bias of wo
+  const float* b_up = nullptr;    // [n_ff] bias of w_up (FfnKind::kGelu)
+  const float* b_down = nullptr;  // [n_embd] bias of w_down
+
+  // Mixture of experts (ModelConfig::n_expert > 0) in place of w_gate/w_up/w_down: the router,
+  // and one view per expert (a slice of GGUF's stacked 3-D `ffn_*_exps`, or a tensor of its own
+  // in Hugging Face checkpoints); the optional shared expert and its [n_embd] → 1 gate.
+  Matrix router;                                           // n_expert rows of n_embd
+  std::vector<Matrix> expert_gate, expert_up, expert_down;  // gate/up: n_ff_expert rows
+  Matrix shared_gate, shared_up, shared_down;              // gate/up: n_ff_shared rows
+  Matrix shared_expert_gate;                               // 1 row of n_embd
 };
+
+// Every matrix of a layer the forward pass multiplies by: attention, then the dense MLP or the
+// router, shared expert and experts (absent ones left out).
+std::vector<Matrix*> layer_matrices(LayerWeights& L);
+std::vector<const Matrix*> layer_matrices(const LayerWeights& L);
 
 struct Weights {
   Matrix token_embd;  // n_vocab rows of n_embd
@@ -40,6 +60,8 @@ struct Weights {
   const float* output_norm = nullptr;
   Matrix output;  // n_vocab rows; token_embd when the file has no output.weight (tied)
   bool tied_output = false;
+  const float* output_norm_b = nullptr;       // optional (ModelConfig::norm_bias)
+  const float* output_b = nullptr;            // optional [n_vocab] (ModelConfig::output_bias)
   std::vector<std::vector<float>> converted;  // f32 copies of vectors stored in other types
   std::vector<std::vector<uint8_t>> quantized;  // matrices converted at load (LoadOptions)
 };
