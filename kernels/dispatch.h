@@ -54,6 +54,7 @@ struct OpsSet {
   void (*softmax)(float* x, size_t n) = ref::softmax;
   void (*swiglu)(const float* g, const float* u, float* y, size_t n) = ref::swiglu;
   void (*gelu)(const float* x, float* y, size_t n) = ref::gelu;
+  void (*geglu)(const float* g, const float* u, float* y, size_t n) = ref::geglu;
   void (*add)(float* y, const float* x, size_t n) = ref::add;
   // `scores` (n_keys floats) is scratch for versions that need it; SIMD ones use an online
   // softmax over blocks of positions and ignore it.

@@ -117,7 +117,13 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     ZooArchitectures, ReferenceModel,
     // qwen2: q/k/v biases, NEOX (half-split) RoPE, tied output.
-    testing::Values(Case{kZoo + "qwen2-F32.gguf", kZoo + "qwen2-F32", kF32, true}), case_name);
+    testing::Values(Case{kZoo + "qwen2-F32.gguf", kZoo + "qwen2-F32", kF32, true},
+                    // gemma: embeddings · √E, GeGLU, MQA, head_dim ≠ E/H, tied output. gemma2:
+                    // plus post-norms, attention and final soft-caps, sliding window on even
+                    // layers. llama.cpp's GELU goes through an fp16 table: DESIGN.md's GELU bound.
+                    Case{kZoo + "gemma-F32.gguf", kZoo + "gemma-F32", kHalf, true},
+                    Case{kZoo + "gemma2-F32.gguf", kZoo + "gemma2-F32", kHalf, true}),
+    case_name);
 
 std::vector<int32_t> greedy_ids(const Model& model, int threads, int n) {
   Session session(model, {.threads = threads, .kv_type = KvType::kF32});

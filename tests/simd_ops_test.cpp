@@ -178,6 +178,22 @@ TEST_P(SimdOps, GeluWithinStatedError) {
   RecordProperty("max_scaled_rel_error", sci(worst));
 }
 
+// GeGLU is gelu(g) · u: twice the gelu bound above (ours and the reference's), plus one rounding.
+TEST_P(SimdOps, GegluMatchesGeluTimesUp) {
+  for (size_t n : kSizes) {
+    const std::vector<float> g = random(n, 3.0f), u = random(n, 1.0f);
+    std::vector<float> got(n), gelu(n);
+    ops().geglu(g.data(), u.data(), got.data(), n);
+    ref::gelu(g.data(), gelu.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const double want = double(gelu[i]) * u[i], v = g[i];
+      const double two_z = 2 * 0.7978845608028654 * (v + 0.044715 * v * v * v);
+      const double tol = (3e-6 + 6e-7 * std::fabs(two_z)) * std::fabs(want) + 1e-30;
+      ASSERT_LE(std::fabs(got[i] - want), tol) << "n = " << n << ", i = " << i;
+    }
+  }
+}
+
 // Keys/values of `rows` positions, each row holding `heads` heads of head_dim (the cache layout),
 // in f32 or f16; the test attends over head `g`.
 struct KvRows {

@@ -179,6 +179,19 @@ void gelu(const float* x, float* y, size_t n) {
   }
 }
 
+// gelu(g) ⊙ u, gelu as above.
+void geglu(const float* g, const float* u, float* y, size_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), c = _mm256_set1_ps(0.044715f);
+  const __m256 minus_2k = _mm256_set1_ps(-2.0f * 0.7978845608028654f);
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    const __m256 v = load(g + i, m);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v);
+    const __m256 e = exp_ps(_mm256_mul_ps(minus_2k, inner));
+    store(y + i, m, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), load(u + i, m)));
+  }
+}
+
 void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; i += kL) {
     const size_t m = n - i;  // elements left
@@ -283,6 +296,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.softmax = softmax;
   ops.swiglu = swiglu;
   ops.gelu = gelu;
+  ops.geglu = geglu;
   ops.add = add;
   ops.attention = attention;
 }

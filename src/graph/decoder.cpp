@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/matmul.h"
+#include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
 
 namespace slm {
@@ -23,6 +24,16 @@ size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
 }  // namespace
 
 void Decoder::reserve(size_t n, size_t max_positions, int threads) {
+  if (layer_rope_.empty()) {
+    for (int32_t l = 0; l < c_.n_layer; ++l) {
+      const float base = c_.rope_base(l);
+      const auto at = std::find(rope_bases_.begin(), rope_bases_.end(), base);
+      if (base > 0 && at == rope_bases_.end()) rope_bases_.push_back(base);
+      layer_rope_.push_back(base > 0 ? int32_t(std::find(rope_bases_.begin(), rope_bases_.end(),
+                                                         base) - rope_bases_.begin())
+                                     : -1);
+    }
+  }
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
   const size_t kv_dim = size_t(c_.n_head_kv) * c_.head_dim, F = size_t(c_.n_ff);
   if (n > capacity_tokens_) {
@@ -31,7 +42,7 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
     for (auto* buf : {&k_, &v_}) buf->resize(n * kv_dim);
     for (auto* buf : {&gate_, &up_}) buf->resize(n * F);
-    rope_.resize(n * size_t(c_.n_rot));
+    rope_.resize(n * size_t(c_.n_rot) * rope_bases_.size());
     size_t act = 0;
     for (const Matrix* m : {&w_.output, &w_.token_embd}) {
       act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
@@ -87,15 +98,18 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
   const auto pass = [&] {
-    // x = embedding rows of the tokens; one rotation table per position, shared by every layer
-    // and head.
+    // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
+    // RoPE base, shared by the layers of that base and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
-      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R],
-                      c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
+      if (c_.embedding_scale != 1.0f) ref::scale(&x_[size_t(i) * E], c_.embedding_scale, E);
+      for (size_t b = 0; b < rope_bases_.size(); ++b) {
+        ref::rope_table(pos0 + int32_t(i), R, rope_bases_[b], &rope_[(b * n + size_t(i)) * R],
+                        c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
+      }
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {
@@ -107,6 +121,7 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
     // logits = output · rms_norm(x) for the rows asked for
     residual_norm(w_.output_norm, first, n, /*add_out=*/true);
     matmul(w_.output, &xn_[first * E], rows, logits);
+    finish_logits(logits, rows);
   };
   if (team > 1) {
 #pragma omp parallel num_threads(team)
@@ -116,8 +131,9 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   }
 }
 
-// xn = rms_norm(x) · w for rows [first, n), after x += out (the previous block's output) when
-// add_out: the residual add is folded into the next norm, one pass and one barrier.
+// xn = rms_norm(x) · w for rows [first, n) (xn = x without w: OLMo 2's blocks have no norm
+// before them), after x += out (the previous block's output) when add_out: the residual add is
+// folded into the next norm, one pass and one barrier.
 void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out) {
   const size_t E = size_t(c_.n_embd);
   const OpsSet& ops = kernels_->ops;
@@ -125,13 +141,40 @@ void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out
   for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
     float* x = &x_[size_t(i) * E];
     if (add_out) ops.add(x, &out_[size_t(i) * E], E);
-    ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
+    if (w) ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
+    else std::copy_n(x, E, &xn_[size_t(i) * E]);
   }
 }
 
-// x += Wo · attention(q, k, v),  xn = rms_norm(x) · attn_norm,
-// q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (per-head q/k norms before RoPE)
-// (the add happens in the next residual_norm)
+// A block's output before its residual add: out = residual_scale · rms_norm(out) · post_norm
+// (post_norm: Gemma 2/3, OLMo 2; residual_scale: Granite), where the model has them.
+void Decoder::finish_block(const float* post_norm, size_t n) {
+  if (!post_norm && c_.residual_scale == 1.0f) return;
+  const size_t E = size_t(c_.n_embd);
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < int64_t(n); ++i) {
+    float* out = &out_[size_t(i) * E];
+    if (post_norm) kernels_->ops.rms_norm(out, post_norm, c_.norm_eps, out, E);
+    if (c_.residual_scale != 1.0f) ref::scale(out, c_.residual_scale, E);
+  }
+}
+
+// logits = final_softcap · tanh(logit_scale · logits / final_softcap) (Granite's logits_scaling,
+// Gemma 2's final soft-cap), where the model has them.
+void Decoder::finish_logits(float* logits, size_t rows) {
+  if (c_.logit_scale == 1.0f && c_.final_softcap <= 0) return;
+  const size_t V = size_t(c_.n_vocab);
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < int64_t(rows); ++i) {
+    float* row = &logits[size_t(i) * V];
+    if (c_.logit_scale != 1.0f) ref::scale(row, c_.logit_scale, V);
+    if (c_.final_softcap > 0) ref::softcap(row, c_.final_softcap, V);
+  }
+}
+
+// x += finish(Wo · attention(q, k, v)),  xn = rms_norm(x) · attn_norm,
+// q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (q/k norms before RoPE)
+// (the add happens in the next residual_norm; finish: finish_block)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                               KvCache& cache) {
   const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
@@ -141,6 +184,19 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   matmul(L.wq, xn_.data(), n, q_.data());
   matmul(L.wk, xn_.data(), n, k_.data());
   matmul(L.wv, xn_.data(), n, v_.data());
+  if (c_.qk_norm_whole && L.q_norm) {
+    // OLMo 2: one RMSNorm over each token's whole q and k projections.
+    const size_t q_dim = H * D, kv_dim = KV * D;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); ++i) {
+      ops.rms_norm(&q_[size_t(i) * q_dim], L.q_norm, c_.norm_eps, &q_[size_t(i) * q_dim], q_dim);
+      ops.rms_norm(&k_[size_t(i) * kv_dim], L.k_norm, c_.norm_eps, &k_[size_t(i) * kv_dim],
+                   kv_dim);
+    }
+  }
+  const float* head_q_norm = c_.qk_norm_whole ? nullptr : L.q_norm;
+  const float* head_k_norm = c_.qk_norm_whole ? nullptr : L.k_norm;
+  const int32_t rope_slot = layer_rope_[size_t(layer)];  // −1: this layer has no RoPE
 
   // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
@@ -153,12 +209,12 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < heads; ++job) {
     const size_t i = size_t(job) / (H + KV), h = size_t(job) % (H + KV);
-    const float* cs = &rope_[i * R];
+    const float* cs = rope_slot >= 0 ? &rope_[(size_t(rope_slot) * n + i) * R] : nullptr;
     if (h < H) {
       float* q = &q_[(i * H + h) * D];
       if (L.bq) ops.add(q, L.bq + h * D, D);
-      if (L.q_norm) ops.rms_norm(q, L.q_norm, c_.norm_eps, q, D);
-      rope(q, cs, R);
+      if (head_q_norm) ops.rms_norm(q, head_q_norm, c_.norm_eps, q, D);
+      if (cs) rope(q, cs, R);
       continue;
     }
     const size_t g = h - H;
@@ -166,8 +222,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     float *k = &k_[(i * KV + g) * D], *v = &v_[(i * KV + g) * D];
     if (L.bk) ops.add(k, L.bk + g * D, D);
     if (L.bv) ops.add(v, L.bv + g * D, D);
-    if (L.k_norm) ops.rms_norm(k, L.k_norm, c_.norm_eps, k, D);
-    rope(k, cs, R);
+    if (head_k_norm) ops.rms_norm(k, head_k_norm, c_.norm_eps, k, D);
+    if (cs) rope(k, cs, R);
     for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
                             std::pair{v, cache.v_row(layer, pos)}}) {
       if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
@@ -177,8 +233,10 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 
   // Causal attention: the token at position p sees positions [0, p], or only the last `window`
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
-  // attention). One job per (token, head).
-  const float scale = 1.0f / std::sqrt(float(D));
+  // attention). Scores are scaled by 1/√D unless the model says otherwise, and soft-capped where
+  // it asks (attention_softcapped). One job per (token, head).
+  const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
+  const float cap = c_.attn_softcap;
   const size_t stride = size_t(cache.capacity());
   const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
@@ -188,15 +246,23 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const int32_t pos = pos0 + int32_t(i);
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, first) + g * D * elem,
-                  cache.v_row(layer, first) + g * D * elem, cache.row_stride(), f16,
-                  size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
+    const uint8_t *keys = cache.k_row(layer, first) + g * D * elem,
+                  *values = cache.v_row(layer, first) + g * D * elem;
+    const size_t n_keys = size_t(pos + 1 - first);
+    if (cap > 0) {
+      ref::attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16,
+                                n_keys, D, scale, cap, scores, &attn_[(i * H + h) * D]);
+    } else {
+      ops.attention(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys, D, scale,
+                    scores, &attn_[(i * H + h) * D]);
+    }
   }
   matmul(L.wo, attn_.data(), n, out_.data());
+  finish_block(L.post_attention_norm, n);
 }
 
-// x += W_down · (silu(W_gate·xn) ⊙ W_up·xn),  xn = rms_norm(x) · ffn_norm
-// (the add happens in the next residual_norm)
+// x += finish(W_down · (act(W_gate·xn) ⊙ W_up·xn)),  xn = rms_norm(x) · ffn_norm,
+// act = silu (SwiGLU) or gelu (GeGLU)  (the add happens in the next residual_norm)
 void Decoder::mlp_block(const LayerWeights& L, size_t n) {
   const size_t F = size_t(c_.n_ff), total = n * F;
   residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
@@ -206,9 +272,14 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
 #pragma omp for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
-    kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+    if (c_.ffn_activation == FfnActivation::kGeluTanh) {
+      kernels_->ops.geglu(&gate_[at], &up_[at], &gate_[at], len);
+    } else {
+      kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+    }
   }
   matmul(L.w_down, gate_.data(), n, out_.data());
+  finish_block(L.post_ffw_norm, n);
 }
 
 }  // namespace slm

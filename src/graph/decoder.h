@@ -33,6 +33,8 @@ class Decoder {
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);
+  void finish_block(const float* post_norm, size_t n);
+  void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
 
   const ModelConfig& c_;
@@ -44,6 +46,10 @@ class Decoder {
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
+  // The distinct RoPE bases of the layers, and which one each layer uses (−1: no RoPE); rope_
+  // holds one table per base: [base][token][n_rot].
+  std::vector<float> rope_bases_;
+  std::vector<int32_t> layer_rope_;
 };
 
 }  // namespace slm

@@ -16,10 +16,28 @@ struct Architecture {
   // Optional per-layer tensors every layer has (ModelConfig's flags of the same names).
   bool qkv_bias;
   bool qk_norm;
+  // Gemma 1/2/3, Granite, OLMo 2, SmolLM3 (ModelConfig's fields of the same names):
+  FfnActivation ffn_activation = FfnActivation::kSilu;
+  bool embedding_scale_sqrt = false;  // x = embedding · √n_embd (Gemma)
+  bool pre_norms = true;
+  bool post_norms = false;
+  bool qk_norm_whole = false;
+  // Added to every RMSNorm weight of a Hugging Face checkpoint: Gemma stores w − 1 and computes
+  // rms_norm(x) · (1 + w); llama.cpp's converter adds the 1, so GGUF files hold the weight used.
+  float hf_norm_offset = 0.0f;
+  // GGUF files: `{arch}.attention.sliding_window` applies to layer l when (l + 1) % period ≠ 0
+  // (llama.cpp's pattern: Gemma 2 period 2, even layers; Gemma 3 period 6, 5 local : 1 global);
+  // 0: no per-layer window. Sliding layers rotate with base `{arch}.rope.freq_base_swa`, else
+  // gguf_rope_base_swa (0: the global base).
+  int32_t gguf_swa_period = 0;
+  float gguf_rope_base_swa = 0.0f;
 };
 
 // The architecture of this general.architecture name, or nullptr.
 const Architecture* find_architecture(std::string_view name);
+
+// Copies the architecture's flags into the config (n_embd must be set).
+void apply_architecture(const Architecture& arch, ModelConfig& c);
 
 // The names find_architecture accepts, comma-separated (for error messages).
 std::string supported_architectures();

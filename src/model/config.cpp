@@ -33,6 +33,37 @@ void check(bool ok, const GgufFile& file, const std::string& what) {
   if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
 }
 
+// Per-layer sliding windows and RoPE bases, softcaps and Granite's multipliers, from the keys
+// llama.cpp writes for them.
+void read_scalings(const GgufFile& file, const Architecture& arch, ModelConfig& c) {
+  const std::string& a = c.architecture;
+  c.attn_softcap = read_float(file, a + ".attn_logit_softcapping", 0.0f);
+  c.final_softcap = read_float(file, a + ".final_logit_softcapping", 0.0f);
+  c.embedding_scale = read_float(file, a + ".embedding_scale", c.embedding_scale);
+  c.residual_scale = read_float(file, a + ".residual_scale", 1.0f);
+  c.attention_scale = read_float(file, a + ".attention.scale", 0.0f);
+  const float logit_divisor = read_float(file, a + ".logit_scale", 1.0f);
+  check(logit_divisor > 0 && c.attn_softcap >= 0 && c.final_softcap >= 0 &&
+            c.attention_scale >= 0,
+        file, "logit_scale must be positive, soft-caps and attention.scale not negative");
+  c.logit_scale = 1.0f / logit_divisor;
+  if (arch.gguf_swa_period > 0) {
+    if (const auto window = file.get_uint(a + ".attention.sliding_window"); window && *window > 0) {
+      check(*window <= uint64_t(std::numeric_limits<int32_t>::max()), file,
+            "attention.sliding_window is out of range");
+      const float swa_base =
+          read_float(file, a + ".rope.freq_base_swa",
+                     arch.gguf_rope_base_swa > 0 ? arch.gguf_rope_base_swa : c.rope_freq_base);
+      check(swa_base > 0, file, "rope.freq_base_swa must be positive");
+      for (int32_t l = 0; l < c.n_layer; ++l) {
+        const bool slides = (l + 1) % arch.gguf_swa_period != 0;
+        c.sliding_window.push_back(slides ? int32_t(*window) : 0);
+        c.layer_rope_base.push_back(slides ? swa_base : c.rope_freq_base);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool is_supported_architecture(std::string_view architecture) {
@@ -64,8 +95,8 @@ ModelConfig read_config(const GgufFile& file) {
   c.rope_freq_base = read_float(file, a + ".rope.freq_base", 10000.0f);
   c.norm_eps = read_float(file, a + ".attention.layer_norm_rms_epsilon", 1e-5f);
   c.rope_layout = arch->gguf_rope_layout;
-  c.qkv_bias = arch->qkv_bias;
-  c.qk_norm = arch->qk_norm;
+  apply_architecture(*arch, c);
+  read_scalings(file, *arch, c);
 
   // The vocabulary size: from metadata when present, else from the token list.
   if (auto v = file.get_uint(a + ".vocab_size")) {

@@ -25,12 +25,22 @@ struct HfClass {
   std::string_view hf_class;
   std::string_view architecture;
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
+  // Without `layer_types`: `sliding_window` applies to layer l when (l + 1) % period ≠ 0
+  // (Gemma 2: 2, Gemma 3: `sliding_window_pattern`, default 6); 0: not per layer.
+  int32_t sliding_window_period = 0;
+  float local_rope_base = 0;  // sliding layers' RoPE base when the config names none (Gemma 3)
 };
 constexpr HfClass kHfClasses[] = {
     {"LlamaForCausalLM", "llama", false},
     {"MistralForCausalLM", "llama", true},
     {"Qwen2ForCausalLM", "qwen2", false},
     {"Qwen3ForCausalLM", "qwen3", false},
+    {"GemmaForCausalLM", "gemma", false},
+    {"Gemma2ForCausalLM", "gemma2", false, 2},
+    {"Gemma3ForCausalLM", "gemma3", false, 6, 10000.0f},
+    {"GraniteForCausalLM", "granite", false},
+    {"Olmo2ForCausalLM", "olmo2", false},
+    {"SmolLM3ForCausalLM", "smollm3", false},
 };
 
 std::string supported_hf_classes() {
@@ -100,12 +110,12 @@ class ConfigReader {
     return s;
   }
 
-  std::optional<object> object_field(std::string_view key) const {
-    const std::optional<element> e = field(key);
+  std::optional<object> object_field(std::string_view key, std::optional<object> o = {}) const {
+    const std::optional<element> e = field(key, o);
     if (!e) return std::nullopt;
-    object o;
-    if (e->get_object().get(o) != simdjson::SUCCESS) malformed(key, "is not an object");
-    return o;
+    object value;
+    if (e->get_object().get(value) != simdjson::SUCCESS) malformed(key, "is not an object");
+    return value;
   }
 
   // A token id or a list of them.
@@ -183,27 +193,113 @@ std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, con
 }
 
 // rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
-void read_rope(const ConfigReader& r, ModelConfig& c) {
-  // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}; 4.x: rope_theta at the top
-  // level and rope_scaling {rope_type or type, ...} (null when unscaled).
-  std::optional<object> params = r.object_field("rope_parameters");
-  std::string_view where = "rope_parameters";
-  if (params) {
-    c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
-  } else {
-    c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
-    params = r.object_field("rope_scaling");
-    where = "rope_scaling";
-  }
-  if (!params) return;
+void read_rope_type(const ConfigReader& r, object params, std::string_view where,
+                    ModelConfig& c) {
   std::optional<std::string_view> type = r.string("rope_type", params);
   if (!type) type = r.string("type", params);
   if (type && *type == "llama3") {
-    c.rope_freq_factors = llama3_freq_factors(r, *params, c);
+    c.rope_freq_factors = llama3_freq_factors(r, params, c);
   } else if (type && *type != "default") {
     r.unsupported(fmt::format("{} type '{}' is not supported yet (supported: default, llama3)",
                               where, *type));
   }
+}
+
+// The RoPE base of every layer, and of sliding-window layers where they have their own
+// (Gemma 3; 0 when not).
+void read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c, float& local_base) {
+  // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}, or one such object per layer
+  // type (Gemma 3: full_attention, sliding_attention); 4.x: rope_theta at the top level,
+  // rope_local_base_freq (Gemma 3) and rope_scaling {rope_type or type, ...} (null when unscaled).
+  std::optional<object> params = r.object_field("rope_parameters");
+  std::string_view where = "rope_parameters";
+  local_base = entry.local_rope_base;
+  if (params) {
+    if (const auto sliding = r.object_field("sliding_attention", params)) {
+      local_base = float(r.positive("rope_theta", 10000.0, sliding));
+      read_rope_type(r, *sliding, "rope_parameters.sliding_attention", c);
+      params = r.object_field("full_attention", params);
+      if (!params) r.malformed("rope_parameters", "has sliding_attention but no full_attention");
+      where = "rope_parameters.full_attention";
+    }
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
+  } else {
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
+    local_base = float(r.positive("rope_local_base_freq", local_base));
+    params = r.object_field("rope_scaling");
+    where = "rope_scaling";
+  }
+  if (params) read_rope_type(r, *params, where, c);
+  if (local_base > 0 && !c.rope_freq_factors.empty()) {
+    r.unsupported("RoPE frequency scaling with a separate base for sliding layers is not supported");
+  }
+}
+
+// Which layers use the sliding window: `layer_types` when given, else the class's pattern, else
+// every layer (Mistral) or none. `known`: whether the config or class says which.
+std::vector<bool> sliding_layers(const ConfigReader& r, const HfClass& entry, int32_t n_layer,
+                                 bool& known) {
+  std::vector<bool> out(size_t(n_layer), entry.sliding_window_every_layer);
+  known = entry.sliding_window_every_layer;
+  if (const auto types = r.field("layer_types")) {
+    array list;
+    if (types->get_array().get(list) != simdjson::SUCCESS || list.size() != size_t(n_layer)) {
+      r.malformed("layer_types", fmt::format("is not a list of {} layer types", n_layer));
+    }
+    size_t l = 0;
+    for (element e : list) {
+      std::string_view type;
+      if (e.get_string().get(type) != simdjson::SUCCESS ||
+          (type != "sliding_attention" && type != "full_attention")) {
+        r.malformed("layer_types", "holds a type other than sliding_attention and full_attention");
+      }
+      out[l++] = type == "sliding_attention";
+    }
+    known = true;
+  } else if (entry.sliding_window_period > 0) {
+    const int32_t period = r.count(
+        "sliding_window_pattern", r.count("_sliding_window_pattern", entry.sliding_window_period));
+    for (int32_t l = 0; l < n_layer; ++l) out[size_t(l)] = (l + 1) % period != 0;
+    known = true;
+  }
+  return out;
+}
+
+// Whether each layer rotates q/k: SmolLM3's no_rope_layers (1: RoPE, 0: none), or every
+// no_rope_layer_interval-th layer without.
+std::vector<bool> rope_layers(const ConfigReader& r, int32_t n_layer) {
+  std::vector<bool> out(size_t(n_layer), true);
+  if (const auto list_field = r.field("no_rope_layers")) {
+    array list;
+    if (list_field->get_array().get(list) != simdjson::SUCCESS || list.size() != size_t(n_layer)) {
+      r.malformed("no_rope_layers", fmt::format("is not a list of {} flags", n_layer));
+    }
+    size_t l = 0;
+    for (element e : list) {
+      int64_t v = 0;
+      if (e.get_int64().get(v) != simdjson::SUCCESS || (v != 0 && v != 1)) {
+        r.malformed("no_rope_layers", "holds a value other than 0 and 1");
+      }
+      out[l++] = v == 1;
+    }
+  } else if (r.field("no_rope_layer_interval")) {
+    const int32_t interval = r.count("no_rope_layer_interval");
+    for (int32_t l = 0; l < n_layer; ++l) out[size_t(l)] = (l + 1) % interval != 0;
+  }
+  return out;
+}
+
+// Gemma's and Granite's scalings of embeddings, scores, residuals and logits.
+void read_scalings(const ConfigReader& r, ModelConfig& c) {
+  if (r.field("query_pre_attn_scalar")) {
+    c.attention_scale = float(1.0 / std::sqrt(r.positive("query_pre_attn_scalar", 1.0)));
+  }
+  c.attention_scale = float(r.positive("attention_multiplier", c.attention_scale));
+  c.attn_softcap = float(r.positive("attn_logit_softcapping", 0.0));
+  c.final_softcap = float(r.positive("final_logit_softcapping", 0.0));
+  c.embedding_scale = float(r.positive("embedding_multiplier", c.embedding_scale));
+  c.residual_scale = float(r.positive("residual_multiplier", 1.0));
+  c.logit_scale = float(1.0 / r.positive("logits_scaling", 1.0));
 }
 
 }  // namespace
@@ -248,14 +344,22 @@ HfConfig read_hf_config(const std::string& path) {
   c.n_rot = c.head_dim;
   c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
   c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
-  c.qkv_bias = arch.qkv_bias;
-  c.qk_norm = arch.qk_norm;
-  read_rope(r, c);
+  apply_architecture(arch, c);
+  c.norm_weight_offset = arch.hf_norm_offset;
+  float local_rope_base = 0;
+  read_rope(r, *entry, c, local_rope_base);
+  read_scalings(r, c);
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
 
   // What the llama decoder does not compute: say so rather than run a different model.
-  if (const auto act = r.string("hidden_act"); act && *act != "silu") {
+  // GeGLU architectures (Gemma) name their activation hidden_activation and ignore hidden_act.
+  if (arch.ffn_activation == FfnActivation::kGeluTanh) {
+    if (const auto act = r.string("hidden_activation"); act && *act != "gelu_pytorch_tanh") {
+      r.unsupported(fmt::format(
+          "hidden_activation '{}' is not supported (supported: gelu_pytorch_tanh)", *act));
+    }
+  } else if (const auto act = r.string("hidden_act"); act && *act != "silu") {
     r.unsupported(fmt::format("hidden_act '{}' is not supported (supported: silu)", *act));
   }
   for (const char* key : {"attention_bias", "mlp_bias"}) {
@@ -263,18 +367,28 @@ HfConfig read_hf_config(const std::string& path) {
   }
   // A sliding window at least as long as the trained context never slides; Qwen configs carry
   // one that only applies when use_sliding_window is true.
+  bool known = false;
+  const std::vector<bool> sliding = sliding_layers(r, *entry, c.n_layer, known);
   if (const auto window = r.field("sliding_window"); window && r.flag("use_sliding_window", true)) {
     int64_t w = 0;
     if (window->get_int64().get(w) != simdjson::SUCCESS || w <= 0) {
       r.malformed("sliding_window", "is not a positive integer");
     }
     if (w < c.n_ctx_train) {
-      if (!entry->sliding_window_every_layer) {
+      if (!known) {
         r.unsupported(fmt::format(
             "sliding-window attention (sliding_window = {}) is not supported for {} yet", w,
             hf_class));
       }
-      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(w));
+      for (const bool slides : sliding) c.sliding_window.push_back(slides ? int32_t(w) : 0);
+    }
+  }
+  // Per-layer RoPE: sliding layers' own base (Gemma 3), layers without RoPE (SmolLM3).
+  const std::vector<bool> rotates = rope_layers(r, c.n_layer);
+  if (local_rope_base > 0 || std::find(rotates.begin(), rotates.end(), false) != rotates.end()) {
+    for (size_t l = 0; l < size_t(c.n_layer); ++l) {
+      const float base = sliding[l] && local_rope_base > 0 ? local_rope_base : c.rope_freq_base;
+      c.layer_rope_base.push_back(rotates[l] ? base : 0.0f);
     }
   }
   if (c.n_head % c.n_head_kv != 0) {

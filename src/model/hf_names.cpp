@@ -29,6 +29,8 @@ constexpr NamePair kCommon[] = {
     {"blk.#.ffn_gate.weight", "model.layers.#.mlp.gate_proj.weight"},
     {"blk.#.ffn_up.weight", "model.layers.#.mlp.up_proj.weight"},
     {"blk.#.ffn_down.weight", "model.layers.#.mlp.down_proj.weight"},
+    {"blk.#.post_attention_norm.weight", "model.layers.#.post_attention_layernorm.weight"},
+    {"blk.#.post_ffw_norm.weight", "model.layers.#.post_feedforward_layernorm.weight"},
 };
 
 // Where an architecture's names differ from kCommon (looked up first).
@@ -37,7 +39,10 @@ struct ArchitectureName {
   NamePair names;
 };
 constexpr ArchitectureName kOverrides[] = {
-    {"", {"", ""}},  // none yet
+    // Gemma 2/3: a norm before the MLP and one after it (post_attention_layernorm is the
+    // attention output's norm, as in OLMo 2).
+    {"gemma2", {"blk.#.ffn_norm.weight", "model.layers.#.pre_feedforward_layernorm.weight"}},
+    {"gemma3", {"blk.#.ffn_norm.weight", "model.layers.#.pre_feedforward_layernorm.weight"}},
 };
 
 // "blk.12.attn_q.weight" → ("blk.#.attn_q.weight", "12"); other names unchanged.

@@ -46,6 +46,15 @@ class TensorFinder {
     return out.data();
   }
 
+  // An RMSNorm weight plus `offset` (Gemma's Hugging Face checkpoints store w − 1).
+  const float* norm(const std::string& name, int64_t n, float offset) const {
+    const float* w = vector(name, n);
+    if (offset == 0) return w;
+    std::vector<float>& out = weights_.converted.emplace_back(w, w + n);
+    for (float& v : out) v += offset;
+    return out.data();
+  }
+
  private:
   void check_shape(const SourceTensor& t, const std::vector<uint64_t>& ggml_dims) const {
     if (t.dims != ggml_dims) {
@@ -113,7 +122,8 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
   const int64_t kv_dim = int64_t(c.n_head_kv) * c.head_dim;
 
   w.token_embd = f.matrix("token_embd.weight", c.n_vocab, c.n_embd);
-  w.output_norm = f.vector("output_norm.weight", c.n_embd);
+  const float offset = c.norm_weight_offset;
+  w.output_norm = f.norm("output_norm.weight", c.n_embd, offset);
   if (const auto out = f.find("output.weight", /*required=*/false)) {
     w.output = f.matrix(*out, c.n_vocab, c.n_embd);
   } else {
@@ -123,7 +133,7 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
   for (int32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = fmt::format("blk.{}.", l);
     LayerWeights& L = w.layers.emplace_back();
-    L.attn_norm = f.vector(p + "attn_norm.weight", c.n_embd);
+    if (c.pre_norms) L.attn_norm = f.norm(p + "attn_norm.weight", c.n_embd, offset);
     L.wq = f.matrix(p + "attn_q.weight", q_dim, c.n_embd);
     L.wk = f.matrix(p + "attn_k.weight", kv_dim, c.n_embd);
     L.wv = f.matrix(p + "attn_v.weight", kv_dim, c.n_embd);
@@ -134,13 +144,17 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
       L.bv = f.vector(p + "attn_v.bias", kv_dim);
     }
     if (c.qk_norm) {
-      L.q_norm = f.vector(p + "attn_q_norm.weight", c.head_dim);
-      L.k_norm = f.vector(p + "attn_k_norm.weight", c.head_dim);
+      L.q_norm = f.norm(p + "attn_q_norm.weight", c.qk_norm_whole ? q_dim : c.head_dim, offset);
+      L.k_norm = f.norm(p + "attn_k_norm.weight", c.qk_norm_whole ? kv_dim : c.head_dim, offset);
     }
-    L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
+    if (c.pre_norms) L.ffn_norm = f.norm(p + "ffn_norm.weight", c.n_embd, offset);
     L.w_gate = f.matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
     L.w_up = f.matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
     L.w_down = f.matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);
+    if (c.post_norms) {
+      L.post_attention_norm = f.norm(p + "post_attention_norm.weight", c.n_embd, offset);
+      L.post_ffw_norm = f.norm(p + "post_ffw_norm.weight", c.n_embd, offset);
+    }
   }
   return w;
 }

@@ -32,6 +32,10 @@ struct LayerWeights {
   const float* k_norm = nullptr;
   const float* ffn_norm = nullptr;  // [n_embd]
   Matrix w_gate, w_up, w_down;      // gate/up: n_ff rows, down: n_embd rows
+  // Optional [n_embd] norms of the attention and MLP outputs (ModelConfig::post_norms);
+  // attn_norm and ffn_norm are null without pre_norms.
+  const float* post_attention_norm = nullptr;
+  const float* post_ffw_norm = nullptr;
 };
 
 struct Weights {
