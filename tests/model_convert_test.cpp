@@ -70,7 +70,10 @@ TEST_P(ConvertZoo, F32GivesTheDirectorysLogits) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                          testing::Values(ZooCase{"llama", "llama"}, ZooCase{"qwen2", "qwen2"},
-                                         ZooCase{"qwen3", "qwen3"}),
+                                         ZooCase{"qwen3", "qwen3"}, ZooCase{"gemma", "gemma"},
+                                         ZooCase{"gemma3", "gemma3"},
+                                         ZooCase{"granite", "granite"},
+                                         ZooCase{"olmo2", "olmo2"}),
                          [](const auto& info) { return info.param.name; });
 
 TEST(ConvertHf, ZooLlamaKeysAndTensors) {
@@ -137,6 +140,21 @@ TEST(ConvertHf, Errors) {
     EXPECT_THROW(convert_hf_model(data_path("zoo/hf/llama3-rope").string(), out, {.type = "f32"}),
                  UnsupportedError);
   }
+  // What llama.cpp's GGUF layout of the architecture cannot say: Mistral's window on every layer
+  // (llama has none), Gemma 2's query_pre_attn_scalar 24 ≠ head_dim 32, SmolLM3's RoPE-less
+  // layers every 2nd (llama.cpp's smollm3: every 4th, fixed).
+  const auto expect_refused = [&](const std::string& name, const std::string& needle) {
+    if (!fs::exists(data_path("zoo/hf/" + name))) return;
+    try {
+      convert_hf_model(data_path("zoo/hf/" + name).string(), out, {.type = "f32"});
+      ADD_FAILURE() << name << " converted";
+    } catch (const UnsupportedError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_refused("mistral-swa", "sliding-window attention");
+  expect_refused("gemma2", "query_pre_attn_scalar");
+  expect_refused("smollm3", "layer 1's RoPE");
   // config.json without weights.
   fs::create_directories(tmp / "empty");
   fs::copy_file(data_path("zoo/hf/llama/config.json"), tmp / "empty" / "config.json",

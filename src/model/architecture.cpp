@@ -19,10 +19,12 @@ constexpr Architecture kArchitectures[] = {
      .qk_norm = true, .ffn_activation = FfnActivation::kGeluTanh, .embedding_scale_sqrt = true,
      .post_norms = true, .hf_norm_offset = 1.0f, .gguf_swa_period = 6,
      .gguf_rope_base_swa = 10000.0f},
-    {"granite", RopeLayout::kInterleaved, false, false},
+    {.name = "granite", .gguf_rope_layout = RopeLayout::kInterleaved, .qkv_bias = false,
+     .qk_norm = false, .gguf_multipliers = true},
     {.name = "olmo2", .gguf_rope_layout = RopeLayout::kHalfSplit, .qkv_bias = false,
      .qk_norm = true, .pre_norms = false, .post_norms = true, .qk_norm_whole = true},
-    {"smollm3", RopeLayout::kInterleaved, false, false},
+    {.name = "smollm3", .gguf_rope_layout = RopeLayout::kInterleaved, .qkv_bias = false,
+     .qk_norm = false, .gguf_no_rope_period = 4},
 };
 
 }  // namespace

@@ -31,6 +31,12 @@ struct Architecture {
   // gguf_rope_base_swa (0: the global base).
   int32_t gguf_swa_period = 0;
   float gguf_rope_base_swa = 0.0f;
+  // GGUF files: layer l has no RoPE when (l + 1) % period = 0 (llama.cpp's smollm3: 4, fixed,
+  // no key); 0: every layer rotates.
+  int32_t gguf_no_rope_period = 0;
+  // GGUF files carry Granite's multipliers: {arch}.embedding_scale, .residual_scale,
+  // .attention.scale and .logit_scale (logits are divided by it).
+  bool gguf_multipliers = false;
 };
 
 // The architecture of this general.architecture name, or nullptr.

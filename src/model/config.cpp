@@ -39,14 +39,16 @@ void read_scalings(const GgufFile& file, const Architecture& arch, ModelConfig& 
   const std::string& a = c.architecture;
   c.attn_softcap = read_float(file, a + ".attn_logit_softcapping", 0.0f);
   c.final_softcap = read_float(file, a + ".final_logit_softcapping", 0.0f);
-  c.embedding_scale = read_float(file, a + ".embedding_scale", c.embedding_scale);
-  c.residual_scale = read_float(file, a + ".residual_scale", 1.0f);
-  c.attention_scale = read_float(file, a + ".attention.scale", 0.0f);
-  const float logit_divisor = read_float(file, a + ".logit_scale", 1.0f);
-  check(logit_divisor > 0 && c.attn_softcap >= 0 && c.final_softcap >= 0 &&
-            c.attention_scale >= 0,
-        file, "logit_scale must be positive, soft-caps and attention.scale not negative");
-  c.logit_scale = 1.0f / logit_divisor;
+  check(c.attn_softcap >= 0 && c.final_softcap >= 0, file, "soft-caps must not be negative");
+  if (arch.gguf_multipliers) {
+    c.embedding_scale = read_float(file, a + ".embedding_scale", c.embedding_scale);
+    c.residual_scale = read_float(file, a + ".residual_scale", 1.0f);
+    c.attention_scale = read_float(file, a + ".attention.scale", 0.0f);
+    const float logit_divisor = read_float(file, a + ".logit_scale", 1.0f);
+    check(logit_divisor > 0 && c.attention_scale >= 0, file,
+          "logit_scale must be positive, attention.scale not negative");
+    c.logit_scale = 1.0f / logit_divisor;
+  }
   if (arch.gguf_swa_period > 0) {
     if (const auto window = file.get_uint(a + ".attention.sliding_window"); window && *window > 0) {
       check(*window <= uint64_t(std::numeric_limits<int32_t>::max()), file,
@@ -60,6 +62,12 @@ void read_scalings(const GgufFile& file, const Architecture& arch, ModelConfig& 
         c.sliding_window.push_back(slides ? int32_t(*window) : 0);
         c.layer_rope_base.push_back(slides ? swa_base : c.rope_freq_base);
       }
+    }
+  }
+  if (arch.gguf_no_rope_period > 0) {
+    c.layer_rope_base.resize(size_t(c.n_layer), c.rope_freq_base);
+    for (int32_t l = arch.gguf_no_rope_period - 1; l < c.n_layer; l += arch.gguf_no_rope_period) {
+      c.layer_rope_base[size_t(l)] = 0.0f;
     }
   }
 }

@@ -6,9 +6,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
+#include "kernels/ref/quant.h"
 #include "slm/error.h"
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
@@ -40,6 +43,63 @@ void interleave_rope_rows(const uint8_t* src, uint8_t* dst, uint64_t rows, size_
   }
 }
 
+// Writes the keys llama.cpp reads for the architecture's per-layer windows and RoPE bases,
+// soft-caps and multipliers (what read_config reads back). What its GGUF layout cannot say is
+// refused rather than written as a different model.
+void write_features(GgufWriter& w, const Architecture& arch, const ModelConfig& c,
+                    const std::string& dir) {
+  const std::string a = c.architecture + ".";
+  const auto refuse = [&](std::string_view what) {
+    throw UnsupportedError(fmt::format(
+        "{}: {} cannot be written in llama.cpp's '{}' GGUF layout (slm convert)", dir, what,
+        c.architecture));
+  };
+  // Sliding windows: one window, on the layers of the architecture's fixed pattern.
+  std::vector<float> rope_base(size_t(c.n_layer), c.rope_freq_base);  // as read back
+  if (!c.sliding_window.empty()) {
+    if (arch.gguf_swa_period == 0) refuse("sliding-window attention");
+    const int32_t window = *std::max_element(c.sliding_window.begin(), c.sliding_window.end());
+    float swa_base = -1;
+    for (int32_t l = 0; l < c.n_layer; ++l) {
+      const bool slides = (l + 1) % arch.gguf_swa_period != 0;
+      if (c.window(l) != (slides ? window : 0)) refuse("this pattern of sliding-window layers");
+      if (slides && swa_base < 0) swa_base = c.rope_base(l);
+      if (slides) rope_base[size_t(l)] = swa_base;
+    }
+    w.set_u32(a + "attention.sliding_window", uint32_t(window));
+    if (swa_base != (arch.gguf_rope_base_swa > 0 ? arch.gguf_rope_base_swa : c.rope_freq_base)) {
+      w.set_f32(a + "rope.freq_base_swa", swa_base);
+    }
+  }
+  if (arch.gguf_no_rope_period > 0) {
+    for (int32_t l = arch.gguf_no_rope_period - 1; l < c.n_layer; l += arch.gguf_no_rope_period) {
+      rope_base[size_t(l)] = 0.0f;
+    }
+  }
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    if (c.rope_base(l) != rope_base[size_t(l)]) {
+      refuse(fmt::format("layer {}'s RoPE (base {}, 0: none)", l, c.rope_base(l)));
+    }
+  }
+  if (c.attn_softcap > 0) w.set_f32(a + "attn_logit_softcapping", c.attn_softcap);
+  if (c.final_softcap > 0) w.set_f32(a + "final_logit_softcapping", c.final_softcap);
+  if (arch.gguf_multipliers) {
+    w.set_f32(a + "embedding_scale", c.embedding_scale);
+    w.set_f32(a + "residual_scale", c.residual_scale);
+    if (c.attention_scale > 0) w.set_f32(a + "attention.scale", c.attention_scale);
+    w.set_f32(a + "logit_scale", 1.0f / c.logit_scale);
+    return;
+  }
+  const float embedding_scale = arch.embedding_scale_sqrt ? std::sqrt(float(c.n_embd)) : 1.0f;
+  if (c.embedding_scale != embedding_scale || c.residual_scale != 1.0f || c.logit_scale != 1.0f) {
+    refuse("embedding, residual or logit multipliers");
+  }
+  if (c.attention_scale > 0 &&
+      std::fabs(c.attention_scale * std::sqrt(float(c.head_dim)) - 1.0f) > 1e-6f) {
+    refuse("an attention scale other than 1/√head_dim (query_pre_attn_scalar)");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> convert_types() {
@@ -58,12 +118,6 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const quant::Target& target = *quant::find_target(options.type);
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const ModelConfig& c = hf.model;
-  if (!c.sliding_window.empty()) {
-    throw UnsupportedError(fmt::format(
-        "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
-        "architecture has no window)",
-        dir, c.architecture));
-  }
   if (!c.rope_freq_factors.empty()) {
     throw UnsupportedError(fmt::format(
         "{}: Llama 3 RoPE scaling (rope_freqs.weight) is not written by slm convert yet", dir));
@@ -100,6 +154,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   w.set_f32(a + "rope.freq_base", c.rope_freq_base);
   w.set_f32(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
   w.set_u32("general.file_type", target.ftype);
+  write_features(w, *find_architecture(c.architecture), c, dir);
 
   ConvertResult result;
   const quant::ModelShape shape{c.n_layer, hf.tie_word_embeddings};
@@ -133,9 +188,12 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     result.bytes_in += n_bytes;
     const std::string name = gguf_name;
     const void* data = t.data;
+    // llama.cpp's files hold the norm weight that is used (Gemma's checkpoints store w − 1).
+    const float norm_offset = gguf_name.ends_with("norm.weight") ? c.norm_weight_offset : 0.0f;
     w.add_tensor_generated(
         name, dims, to,
-        [&options, data, n_bytes, i, count, name, from, to, cols, rows, heads](std::span<uint8_t> dst) {
+        [&options, data, n_bytes, i, count, name, from, to, cols, rows, heads,
+         norm_offset](std::span<uint8_t> dst) {
           if (options.on_tensor) options.on_tensor(i, count, name);
           // A copy first: safetensors data need not be aligned, and q/k rows are reordered.
           std::vector<uint8_t> src(n_bytes);
@@ -144,6 +202,15 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
             interleave_rope_rows(bytes, src.data(), rows, row_bytes(from, size_t(cols)), heads);
           } else {
             std::memcpy(src.data(), bytes, src.size());
+          }
+          if (norm_offset != 0) {
+            std::vector<float> values(size_t(cols * rows));
+            ref::dequantize_row(from, src.data(), values.data(), values.size());
+            for (float& v : values) v += norm_offset;
+            quant::convert(DType::kF32,
+                           {reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4},
+                           cols, to, dst);
+            return;
           }
           quant::convert(from, src, cols, to, dst);
         });
