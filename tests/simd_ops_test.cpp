@@ -226,6 +226,43 @@ KvRows make_kv(std::mt19937& rng, size_t rows, size_t heads, size_t D, bool f16,
   return kv;
 }
 
+// Gemma 2's soft-capped scores: the reference's error bound above plus the tanh's ≈ 2e-7 · cap
+// (scores ~±50 are squashed into ±cap, so caps below and above them).
+TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
+  for (bool f16 : {false, true}) {
+    for (size_t D : {8, 17, 64}) {
+      for (size_t n_keys : {1, 5, 63, 64, 65, 200}) {
+        for (float cap : {4.0f, 50.0f}) {
+          const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;
+          const KvRows kv = make_kv(rng_, n_keys, heads, D, f16, 8.0f, false);
+          const auto q = random(D, 1.0f);
+          const float scale = 1.0f / std::sqrt(float(D));
+          std::vector<float> scores(n_keys), got(D + 1, -7.0f), want(D), plain(D);
+          const uint8_t *k = &kv.k[g * D * elem], *v = &kv.v[g * D * elem];
+          ops().attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+                                     scores.data(), got.data());
+          ref::attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+                                    scores.data(), want.data());
+          const double tol = 5.0 * (4e-6 + 1e-6 * 8.0 * 8.0 * std::sqrt(double(D)) + 2e-7 * cap);
+          for (size_t d = 0; d < D; ++d) {
+            ASSERT_NEAR(got[d], want[d], tol) << "f16 " << f16 << " D " << D << " keys " << n_keys
+                                              << " cap " << cap;
+          }
+          EXPECT_EQ(got[D], -7.0f);
+          // A cap of 4 on scores ~±50 changes the result (the test would catch a missing cap).
+          ref::attention(q.data(), k, v, kv.stride, f16, n_keys, D, scale, scores.data(),
+                         plain.data());
+          if (cap == 4.0f && n_keys >= 63) {
+            double diff = 0;
+            for (size_t d = 0; d < D; ++d) diff = std::max(diff, double(std::fabs(plain[d] - want[d])));
+            EXPECT_GT(diff, 1e-2) << "D " << D << " keys " << n_keys;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
   for (bool f16 : {false, true}) {
     for (size_t D : {8, 17, 64, 80}) {

@@ -250,8 +250,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
                   *values = cache.v_row(layer, first) + g * D * elem;
     const size_t n_keys = size_t(pos + 1 - first);
     if (cap > 0) {
-      ref::attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16,
-                                n_keys, D, scale, cap, scores, &attn_[(i * H + h) * D]);
+      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16,
+                               n_keys, D, scale, cap, scores, &attn_[(i * H + h) * D]);
     } else {
       ops.attention(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys, D, scale,
                     scores, &attn_[(i * H + h) * D]);
