@@ -61,10 +61,9 @@ struct OpsSet {
   void (*attention)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                     bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
-  void (*attention_softcapped)(const float* q, const void* k, const void* v,
-                               size_t kv_stride_bytes, bool kv_is_f16, size_t n_keys,
-                               size_t head_dim, float scale, float cap, float* scores,
-                               float* out) = ref::attention_softcapped;
+  void (*attention_softcapped)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale,
+                               float cap, float* scores, float* out) = ref::attention_softcapped;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).

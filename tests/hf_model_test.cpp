@@ -418,9 +418,8 @@ TEST(HfModelMalformed, GemmaFamilyConfigErrors) {
   expect_load_error<FormatError>(
       zoo_copy_with("gemma2", "\"query_pre_attn_scalar\": 24", "\"query_pre_attn_scalar\": -1"),
       {"'query_pre_attn_scalar'", "positive"});
-  expect_load_error<FormatError>(
-      zoo_copy_with("gemma3", "\"full_attention\": {", "\"global\": {"),
-      {"'rope_parameters'", "full_attention"});
+  expect_load_error<FormatError>(zoo_copy_with("gemma3", "\"full_attention\": {", "\"global\": {"),
+                                 {"'rope_parameters'", "full_attention"});
   expect_load_error<FormatError>(
       zoo_copy_with("granite", "\"logits_scaling\": 4.0", "\"logits_scaling\": 0"),
       {"'logits_scaling'", "positive"});

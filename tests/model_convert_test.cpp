@@ -71,8 +71,7 @@ TEST_P(ConvertZoo, F32GivesTheDirectorysLogits) {
 INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                          testing::Values(ZooCase{"llama", "llama"}, ZooCase{"qwen2", "qwen2"},
                                          ZooCase{"qwen3", "qwen3"}, ZooCase{"gemma", "gemma"},
-                                         ZooCase{"gemma3", "gemma3"},
-                                         ZooCase{"granite", "granite"},
+                                         ZooCase{"gemma3", "gemma3"}, ZooCase{"granite", "granite"},
                                          ZooCase{"olmo2", "olmo2"}),
                          [](const auto& info) { return info.param.name; });
 

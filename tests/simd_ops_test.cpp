@@ -245,8 +245,8 @@ TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
                                     scores.data(), want.data());
           const double tol = 5.0 * (4e-6 + 1e-6 * 8.0 * 8.0 * std::sqrt(double(D)) + 2e-7 * cap);
           for (size_t d = 0; d < D; ++d) {
-            ASSERT_NEAR(got[d], want[d], tol) << "f16 " << f16 << " D " << D << " keys " << n_keys
-                                              << " cap " << cap;
+            ASSERT_NEAR(got[d], want[d], tol)
+                << "f16 " << f16 << " D " << D << " keys " << n_keys << " cap " << cap;
           }
           EXPECT_EQ(got[D], -7.0f);
           // A cap of 4 on scores ~±50 changes the result (the test would catch a missing cap).
@@ -254,7 +254,8 @@ TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
                          plain.data());
           if (cap == 4.0f && n_keys >= 63) {
             double diff = 0;
-            for (size_t d = 0; d < D; ++d) diff = std::max(diff, double(std::fabs(plain[d] - want[d])));
+            for (size_t d = 0; d < D; ++d)
+              diff = std::max(diff, double(std::fabs(plain[d] - want[d])));
             EXPECT_GT(diff, 1e-2) << "D " << D << " keys " << n_keys;
           }
         }

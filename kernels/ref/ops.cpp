@@ -98,8 +98,8 @@ float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
 void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                float* out) {
-  attention_softcapped(q, k, v, kv_stride_bytes, kv_is_f16, n_keys, head_dim, scale, 0.0f,
-                       scores, out);
+  attention_softcapped(q, k, v, kv_stride_bytes, kv_is_f16, n_keys, head_dim, scale, 0.0f, scores,
+                       out);
 }
 
 void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,

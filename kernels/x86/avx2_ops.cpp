@@ -301,8 +301,10 @@ void attention(const float* q, const void* k, const void* v, size_t kv_stride_by
                float* out) {
   const auto* kb = static_cast<const uint8_t*>(k);
   const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
-  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
+  if (kv_is_f16)
+    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
+  else
+    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
 }
 
 void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
@@ -310,8 +312,10 @@ void attention_softcapped(const float* q, const void* k, const void* v, size_t k
                           float* /*scores*/, float* out) {
   const auto* kb = static_cast<const uint8_t*>(k);
   const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
-  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
+  if (kv_is_f16)
+    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
+  else
+    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
 }
 
 }  // namespace

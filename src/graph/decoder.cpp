@@ -27,11 +27,9 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
   if (layer_rope_.empty()) {
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const float base = c_.rope_base(l);
-      const auto at = std::find(rope_bases_.begin(), rope_bases_.end(), base);
-      if (base > 0 && at == rope_bases_.end()) rope_bases_.push_back(base);
-      layer_rope_.push_back(base > 0 ? int32_t(std::find(rope_bases_.begin(), rope_bases_.end(),
-                                                         base) - rope_bases_.begin())
-                                     : -1);
+      auto at = std::find(rope_bases_.begin(), rope_bases_.end(), base);
+      if (base > 0 && at == rope_bases_.end()) at = rope_bases_.insert(at, base);
+      layer_rope_.push_back(base > 0 ? int32_t(at - rope_bases_.begin()) : -1);
     }
   }
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
@@ -98,8 +96,8 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
   const auto pass = [&] {
-    // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
-    // RoPE base, shared by the layers of that base and their heads.
+  // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
+  // RoPE base, shared by the layers of that base and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
@@ -141,8 +139,10 @@ void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out
   for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
     float* x = &x_[size_t(i) * E];
     if (add_out) ops.add(x, &out_[size_t(i) * E], E);
-    if (w) ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
-    else std::copy_n(x, E, &xn_[size_t(i) * E]);
+    if (w)
+      ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
+    else
+      std::copy_n(x, E, &xn_[size_t(i) * E]);
   }
 }
 
@@ -190,8 +190,7 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < int64_t(n); ++i) {
       ops.rms_norm(&q_[size_t(i) * q_dim], L.q_norm, c_.norm_eps, &q_[size_t(i) * q_dim], q_dim);
-      ops.rms_norm(&k_[size_t(i) * kv_dim], L.k_norm, c_.norm_eps, &k_[size_t(i) * kv_dim],
-                   kv_dim);
+      ops.rms_norm(&k_[size_t(i) * kv_dim], L.k_norm, c_.norm_eps, &k_[size_t(i) * kv_dim], kv_dim);
     }
   }
   const float* head_q_norm = c_.qk_norm_whole ? nullptr : L.q_norm;
@@ -250,8 +249,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
                   *values = cache.v_row(layer, first) + g * D * elem;
     const size_t n_keys = size_t(pos + 1 - first);
     if (cap > 0) {
-      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16,
-                               n_keys, D, scale, cap, scores, &attn_[(i * H + h) * D]);
+      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys,
+                               D, scale, cap, scores, &attn_[(i * H + h) * D]);
     } else {
       ops.attention(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys, D, scale,
                     scores, &attn_[(i * H + h) * D]);

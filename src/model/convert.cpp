@@ -50,9 +50,9 @@ void write_features(GgufWriter& w, const Architecture& arch, const ModelConfig& 
                     const std::string& dir) {
   const std::string a = c.architecture + ".";
   const auto refuse = [&](std::string_view what) {
-    throw UnsupportedError(fmt::format(
-        "{}: {} cannot be written in llama.cpp's '{}' GGUF layout (slm convert)", dir, what,
-        c.architecture));
+    throw UnsupportedError(
+        fmt::format("{}: {} cannot be written in llama.cpp's '{}' GGUF layout (slm convert)", dir,
+                    what, c.architecture));
   };
   // Sliding windows: one window, on the layers of the architecture's fixed pattern.
   std::vector<float> rope_base(size_t(c.n_layer), c.rope_freq_base);  // as read back

@@ -193,8 +193,7 @@ std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, con
 }
 
 // rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
-void read_rope_type(const ConfigReader& r, object params, std::string_view where,
-                    ModelConfig& c) {
+void read_rope_type(const ConfigReader& r, object params, std::string_view where, ModelConfig& c) {
   std::optional<std::string_view> type = r.string("rope_type", params);
   if (!type) type = r.string("type", params);
   if (type && *type == "llama3") {
@@ -231,7 +230,8 @@ void read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c, floa
   }
   if (params) read_rope_type(r, *params, where, c);
   if (local_base > 0 && !c.rope_freq_factors.empty()) {
-    r.unsupported("RoPE frequency scaling with a separate base for sliding layers is not supported");
+    r.unsupported(
+        "RoPE frequency scaling with a separate base for sliding layers is not supported");
   }
 }
 
@@ -257,8 +257,8 @@ std::vector<bool> sliding_layers(const ConfigReader& r, const HfClass& entry, in
     }
     known = true;
   } else if (entry.sliding_window_period > 0) {
-    const int32_t period = r.count(
-        "sliding_window_pattern", r.count("_sliding_window_pattern", entry.sliding_window_period));
+    const int32_t period = r.count("sliding_window_pattern",
+                                   r.count("_sliding_window_pattern", entry.sliding_window_period));
     for (int32_t l = 0; l < n_layer; ++l) out[size_t(l)] = (l + 1) % period != 0;
     known = true;
   }
