@@ -117,7 +117,7 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
     }
 
     // logits = output · rms_norm(x) for the rows asked for
-    residual_norm(w_.output_norm, first, n, /*add_out=*/true);
+    residual_norm(w_.output_norm, first, n, /*add_out=*/true, w_.layers.back().post_ffw_norm);
     matmul(w_.output, &xn_[first * E], rows, logits);
     finish_logits(logits, rows);
   };
@@ -130,32 +130,29 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
 }
 
 // xn = rms_norm(x) · w for rows [first, n) (xn = x without w: OLMo 2's blocks have no norm
-// before them), after x += out (the previous block's output) when add_out: the residual add is
-// folded into the next norm, one pass and one barrier.
-void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out) {
+// before them), after x += finish(out) (the previous block's output) when add_out: the residual
+// add is folded into the next norm, one pass and one barrier. finish(out) = residual_scale ·
+// rms_norm(out) · post_norm: the block's own norm where it has one (Gemma 2/3, OLMo 2), and
+// Granite's residual_multiplier.
+void Decoder::residual_norm(const float* w, size_t first, size_t n, bool add_out,
+                            const float* post_norm) {
   const size_t E = size_t(c_.n_embd);
   const OpsSet& ops = kernels_->ops;
 #pragma omp for schedule(static)
   for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
     float* x = &x_[size_t(i) * E];
-    if (add_out) ops.add(x, &out_[size_t(i) * E], E);
-    if (w)
-      ops.rms_norm(x, w, c_.norm_eps, &xn_[size_t(i) * E], E);
-    else
-      std::copy_n(x, E, &xn_[size_t(i) * E]);
-  }
-}
-
-// A block's output before its residual add: out = residual_scale · rms_norm(out) · post_norm
-// (post_norm: Gemma 2/3, OLMo 2; residual_scale: Granite), where the model has them.
-void Decoder::finish_block(const float* post_norm, size_t n) {
-  if (!post_norm && c_.residual_scale == 1.0f) return;
-  const size_t E = size_t(c_.n_embd);
-#pragma omp for schedule(static)
-  for (int64_t i = 0; i < int64_t(n); ++i) {
-    float* out = &out_[size_t(i) * E];
-    if (post_norm) kernels_->ops.rms_norm(out, post_norm, c_.norm_eps, out, E);
-    if (c_.residual_scale != 1.0f) ref::scale(out, c_.residual_scale, E);
+    if (add_out) {
+      float* out = &out_[size_t(i) * E];
+      if (post_norm) ops.rms_norm(out, post_norm, c_.norm_eps, out, E);
+      if (c_.residual_scale != 1.0f) ref::scale(out, c_.residual_scale, E);
+      ops.add(x, out, E);
+    }
+    float* xn = &xn_[size_t(i) * E];
+    if (w) {
+      ops.rms_norm(x, w, c_.norm_eps, xn, E);
+    } else {
+      std::copy_n(x, E, xn);
+    }
   }
 }
 
@@ -174,13 +171,14 @@ void Decoder::finish_logits(float* logits, size_t rows) {
 
 // x += finish(Wo · attention(q, k, v)),  xn = rms_norm(x) · attn_norm,
 // q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (q/k norms before RoPE)
-// (the add happens in the next residual_norm; finish: finish_block)
+// (the add, and finish, happen in the next residual_norm)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                               KvCache& cache) {
   const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
   const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
   const OpsSet& ops = kernels_->ops;
-  residual_norm(L.attn_norm, 0, n, /*add_out=*/layer > 0);
+  residual_norm(L.attn_norm, 0, n, /*add_out=*/layer > 0,
+                layer > 0 ? w_.layers[size_t(layer) - 1].post_ffw_norm : nullptr);
   matmul(L.wq, xn_.data(), n, q_.data());
   matmul(L.wk, xn_.data(), n, k_.data());
   matmul(L.wv, xn_.data(), n, v_.data());
@@ -257,14 +255,13 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     }
   }
   matmul(L.wo, attn_.data(), n, out_.data());
-  finish_block(L.post_attention_norm, n);
 }
 
 // x += finish(W_down · (act(W_gate·xn) ⊙ W_up·xn)),  xn = rms_norm(x) · ffn_norm,
-// act = silu (SwiGLU) or gelu (GeGLU)  (the add happens in the next residual_norm)
+// act = silu (SwiGLU) or gelu (GeGLU)  (the add, and finish, happen in the next residual_norm)
 void Decoder::mlp_block(const LayerWeights& L, size_t n) {
   const size_t F = size_t(c_.n_ff), total = n * F;
-  residual_norm(L.ffn_norm, 0, n, /*add_out=*/true);
+  residual_norm(L.ffn_norm, 0, n, /*add_out=*/true, L.post_attention_norm);
   matmul(L.w_gate, xn_.data(), n, gate_.data());
   matmul(L.w_up, xn_.data(), n, up_.data());
   const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
@@ -278,7 +275,6 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
     }
   }
   matmul(L.w_down, gate_.data(), n, out_.data());
-  finish_block(L.post_ffw_norm, n);
 }
 
 }  // namespace slm

@@ -29,11 +29,11 @@ class Decoder {
  private:
   // Everything below runs on every thread of forward()'s one team and shares the work.
   void reserve(size_t n_tokens, size_t max_positions, int threads);
-  void residual_norm(const float* w, size_t first, size_t n, bool add_out);
+  void residual_norm(const float* w, size_t first, size_t n, bool add_out,
+                     const float* post_norm = nullptr);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);
-  void finish_block(const float* post_norm, size_t n);
   void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
 
