@@ -75,6 +75,41 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                                          ZooCase{"olmo2", "olmo2"}),
                          [](const auto& info) { return info.param.name; });
 
+// Gemma 3's linear RoPE scaling of its global layers (Gemma 3 4B and up: factor 8), which the
+// zoo does not have: a copy of zoo/hf/gemma3 with it. It changes the logits (only the global
+// layer rotates differently), and its GGUF gives the directory's logits.
+TEST(ConvertHf, Gemma3LinearRopeScaling) {
+  const fs::path zoo = data_path("zoo/hf/gemma3");
+  SLM_REQUIRE_DATA(zoo);
+  const fs::path tmp = test::temp_dir(), dir = tmp / "gemma3-linear";
+  fs::create_directories(dir);
+  fs::copy_file(zoo / "model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::string text = test::read_text(zoo / "config.json");
+  const std::string from = R"("rope_theta": 1000000.0,)";
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), R"("rope_theta": 1000000.0, "factor": 8.0,)");
+  const size_t type = text.find(R"("rope_type": "default")", at);
+  ASSERT_NE(type, std::string::npos);
+  text.replace(type, 22, R"("rope_type": "linear")");
+  std::ofstream(dir / "config.json") << text;
+
+  const std::vector<int32_t> tokens = zoo_tokens();
+  const std::vector<float> plain = logits(zoo.string(), tokens),
+                           scaled = logits(dir.string(), tokens);
+  EXPECT_GT(test::nmse(&scaled[40 * 512], &plain[40 * 512], 512), 1e-6);
+  const std::string out = (tmp / "gemma3-linear.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  EXPECT_EQ(f.get_string("gemma3.rope.scaling.type").value_or(""), "linear");
+  EXPECT_EQ(f.get_float("gemma3.rope.scaling.factor").value_or(0), 8.0);
+  const std::vector<float> converted = logits(out, tokens);
+  for (size_t row = 0; row < tokens.size(); ++row) {
+    EXPECT_LE(test::nmse(&converted[row * 512], &scaled[row * 512], 512), 1e-12) << "row " << row;
+  }
+}
+
 TEST(ConvertHf, ZooLlamaKeysAndTensors) {
   const fs::path dir = data_path("zoo/hf/llama");
   SLM_REQUIRE_DATA(dir);

@@ -25,11 +25,21 @@ size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
 
 void Decoder::reserve(size_t n, size_t max_positions, int threads) {
   if (layer_rope_.empty()) {
+    // One rotation table per distinct (base, linear factor); each table's divisors are the
+    // Llama 3 factors times the linear factor.
     for (int32_t l = 0; l < c_.n_layer; ++l) {
-      const float base = c_.rope_base(l);
-      auto at = std::find(rope_bases_.begin(), rope_bases_.end(), base);
-      if (base > 0 && at == rope_bases_.end()) at = rope_bases_.insert(at, base);
-      layer_rope_.push_back(base > 0 ? int32_t(at - rope_bases_.begin()) : -1);
+      const RopeKind kind{c_.rope_base(l), c_.rope_linear(l)};
+      auto at = std::find(rope_kinds_.begin(), rope_kinds_.end(), kind);
+      if (kind.base > 0 && at == rope_kinds_.end()) {
+        at = rope_kinds_.insert(at, kind);
+        std::vector<float>& f = rope_factors_.emplace_back();
+        if (kind.linear != 1.0f || !c_.rope_freq_factors.empty()) {
+          f = c_.rope_freq_factors;
+          f.resize(size_t(c_.n_rot) / 2, 1.0f);
+          for (float& v : f) v *= kind.linear;
+        }
+      }
+      layer_rope_.push_back(kind.base > 0 ? int32_t(at - rope_kinds_.begin()) : -1);
     }
   }
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
@@ -40,7 +50,7 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
     for (auto* buf : {&k_, &v_}) buf->resize(n * kv_dim);
     for (auto* buf : {&gate_, &up_}) buf->resize(n * F);
-    rope_.resize(n * size_t(c_.n_rot) * rope_bases_.size());
+    rope_.resize(n * size_t(c_.n_rot) * rope_kinds_.size());
     size_t act = 0;
     for (const Matrix* m : {&w_.output, &w_.token_embd}) {
       act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
@@ -97,16 +107,16 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
   const auto pass = [&] {
   // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
-  // RoPE base, shared by the layers of that base and their heads.
+  // RoPE kind, shared by the layers of that kind and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
       if (c_.embedding_scale != 1.0f) ref::scale(&x_[size_t(i) * E], c_.embedding_scale, E);
-      for (size_t b = 0; b < rope_bases_.size(); ++b) {
-        ref::rope_table(pos0 + int32_t(i), R, rope_bases_[b], &rope_[(b * n + size_t(i)) * R],
-                        c_.rope_freq_factors.empty() ? nullptr : c_.rope_freq_factors.data());
+      for (size_t b = 0; b < rope_kinds_.size(); ++b) {
+        ref::rope_table(pos0 + int32_t(i), R, rope_kinds_[b].base, &rope_[(b * n + size_t(i)) * R],
+                        rope_factors_[b].empty() ? nullptr : rope_factors_[b].data());
       }
     }
 

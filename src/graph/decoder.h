@@ -46,9 +46,15 @@ class Decoder {
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
-  // The distinct RoPE bases of the layers, and which one each layer uses (−1: no RoPE); rope_
-  // holds one table per base: [base][token][n_rot].
-  std::vector<float> rope_bases_;
+  // The distinct RoPE kinds (base, linear scaling) of the layers, their frequency divisors (empty:
+  // none), and which kind each layer uses (−1: no RoPE); rope_ holds one table per kind:
+  // [kind][token][n_rot].
+  struct RopeKind {
+    float base, linear;
+    bool operator==(const RopeKind&) const = default;
+  };
+  std::vector<RopeKind> rope_kinds_;
+  std::vector<std::vector<float>> rope_factors_;
   std::vector<int32_t> layer_rope_;
 };
 

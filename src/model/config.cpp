@@ -64,6 +64,18 @@ void read_scalings(const GgufFile& file, const Architecture& arch, ModelConfig& 
       }
     }
   }
+  // Linear RoPE scaling: every layer, except sliding layers of architectures whose sliding layers
+  // have their own base (llama.cpp's gemma3 leaves those unscaled).
+  if (file.get_string(a + ".rope.scaling.type").value_or("") == "linear") {
+    const float factor = read_float(file, a + ".rope.scaling.factor", 1.0f);
+    check(factor > 0, file, "rope.scaling.factor must be positive");
+    if (factor != 1.0f) {
+      for (int32_t l = 0; l < c.n_layer; ++l) {
+        const bool own_base = arch.gguf_rope_base_swa > 0 && c.window(l) > 0;
+        c.layer_rope_linear.push_back(own_base ? 1.0f : factor);
+      }
+    }
+  }
   if (arch.gguf_no_rope_period > 0) {
     c.layer_rope_base.resize(size_t(c.n_layer), c.rope_freq_base);
     for (int32_t l = arch.gguf_no_rope_period - 1; l < c.n_layer; l += arch.gguf_no_rope_period) {

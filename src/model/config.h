@@ -70,9 +70,15 @@ struct ModelConfig {
   // Per layer RoPE base; 0: the layer does not rotate q/k (SmolLM3). Empty: every layer uses
   // rope_freq_base. Gemma 3's sliding layers use their own base.
   std::vector<float> layer_rope_base;
+  // Per layer linear RoPE scaling: positions divided by this factor (θ_i / f); empty: 1 on every
+  // layer. Gemma 3 scales its global layers only.
+  std::vector<float> layer_rope_linear;
 
   float rope_base(int32_t layer) const {
     return layer_rope_base.empty() ? rope_freq_base : layer_rope_base[size_t(layer)];
+  }
+  float rope_linear(int32_t layer) const {
+    return layer_rope_linear.empty() ? 1.0f : layer_rope_linear[size_t(layer)];
   }
 };
 

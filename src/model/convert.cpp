@@ -81,6 +81,19 @@ void write_features(GgufWriter& w, const Architecture& arch, const ModelConfig& 
       refuse(fmt::format("layer {}'s RoPE (base {}, 0: none)", l, c.rope_base(l)));
     }
   }
+  // Linear RoPE scaling: one factor, on every layer but the sliding layers that have their own
+  // base (as read back).
+  if (!c.layer_rope_linear.empty()) {
+    const float factor = *std::max_element(c.layer_rope_linear.begin(), c.layer_rope_linear.end());
+    for (int32_t l = 0; l < c.n_layer; ++l) {
+      const bool own_base = arch.gguf_rope_base_swa > 0 && c.window(l) > 0;
+      if (c.rope_linear(l) != (own_base ? 1.0f : factor)) {
+        refuse(fmt::format("layer {}'s linear RoPE scaling (factor {})", l, c.rope_linear(l)));
+      }
+    }
+    w.set_string(a + "rope.scaling.type", "linear");
+    w.set_f32(a + "rope.scaling.factor", factor);
+  }
   if (c.attn_softcap > 0) w.set_f32(a + "attn_logit_softcapping", c.attn_softcap);
   if (c.final_softcap > 0) w.set_f32(a + "final_logit_softcapping", c.final_softcap);
   if (arch.gguf_multipliers) {

@@ -192,31 +192,43 @@ std::vector<float> llama3_freq_factors(const ConfigReader& r, object params, con
   return out;
 }
 
-// rope_type "default" (or absent) and "llama3" are what the decoder implements so far.
-void read_rope_type(const ConfigReader& r, object params, std::string_view where, ModelConfig& c) {
+// rope_type "default" (or absent), "linear" and "llama3" are what the decoder implements so far.
+// Returns the linear scaling factor (1: none).
+float read_rope_type(const ConfigReader& r, object params, std::string_view where, ModelConfig& c) {
   std::optional<std::string_view> type = r.string("rope_type", params);
   if (!type) type = r.string("type", params);
   if (type && *type == "llama3") {
     c.rope_freq_factors = llama3_freq_factors(r, params, c);
+  } else if (type && *type == "linear") {
+    const double factor = r.positive("factor", -1.0, params);
+    if (factor < 0) r.malformed("factor", "is missing (rope_type linear needs it)");
+    return float(factor);
   } else if (type && *type != "default") {
-    r.unsupported(fmt::format("{} type '{}' is not supported yet (supported: default, llama3)",
-                              where, *type));
+    r.unsupported(fmt::format(
+        "{} type '{}' is not supported yet (supported: default, linear, llama3)", where, *type));
   }
+  return 1.0f;
 }
 
-// The RoPE base of every layer, and of sliding-window layers where they have their own
-// (Gemma 3; 0 when not).
-void read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c, float& local_base) {
+// The RoPE of the layers: the global base and linear factor, and those of sliding-window layers
+// where they have their own (Gemma 3; local_base 0 when not).
+struct RopeKinds {
+  float local_base = 0, local_linear = 1, global_linear = 1;
+};
+
+RopeKinds read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c) {
   // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}, or one such object per layer
   // type (Gemma 3: full_attention, sliding_attention); 4.x: rope_theta at the top level,
-  // rope_local_base_freq (Gemma 3) and rope_scaling {rope_type or type, ...} (null when unscaled).
+  // rope_local_base_freq (Gemma 3) and rope_scaling {rope_type or type, ...} (null when unscaled;
+  // Gemma 3 scales its global layers only).
   std::optional<object> params = r.object_field("rope_parameters");
   std::string_view where = "rope_parameters";
-  local_base = entry.local_rope_base;
+  RopeKinds out;
+  out.local_base = entry.local_rope_base;
   if (params) {
     if (const auto sliding = r.object_field("sliding_attention", params)) {
-      local_base = float(r.positive("rope_theta", 10000.0, sliding));
-      read_rope_type(r, *sliding, "rope_parameters.sliding_attention", c);
+      out.local_base = float(r.positive("rope_theta", 10000.0, sliding));
+      out.local_linear = read_rope_type(r, *sliding, "rope_parameters.sliding_attention", c);
       params = r.object_field("full_attention", params);
       if (!params) r.malformed("rope_parameters", "has sliding_attention but no full_attention");
       where = "rope_parameters.full_attention";
@@ -224,15 +236,16 @@ void read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c, floa
     c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
   } else {
     c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
-    local_base = float(r.positive("rope_local_base_freq", local_base));
+    out.local_base = float(r.positive("rope_local_base_freq", out.local_base));
     params = r.object_field("rope_scaling");
     where = "rope_scaling";
   }
-  if (params) read_rope_type(r, *params, where, c);
-  if (local_base > 0 && !c.rope_freq_factors.empty()) {
+  if (params) out.global_linear = read_rope_type(r, *params, where, c);
+  if (out.local_base > 0 && !c.rope_freq_factors.empty()) {
     r.unsupported(
         "RoPE frequency scaling with a separate base for sliding layers is not supported");
   }
+  return out;
 }
 
 // Which layers use the sliding window: `layer_types` when given, else the class's pattern, else
@@ -346,8 +359,7 @@ HfConfig read_hf_config(const std::string& path) {
   c.rope_layout = RopeLayout::kHalfSplit;  // HF q/k rows rotate (i, i + d/2)
   apply_architecture(arch, c);
   c.norm_weight_offset = arch.hf_norm_offset;
-  float local_rope_base = 0;
-  read_rope(r, *entry, c, local_rope_base);
+  const RopeKinds rope = read_rope(r, *entry, c);
   read_scalings(r, c);
   out.tie_word_embeddings = r.flag("tie_word_embeddings", false);
   out.eos_ids = r.ids("eos_token_id");
@@ -383,12 +395,19 @@ HfConfig read_hf_config(const std::string& path) {
       for (const bool slides : sliding) c.sliding_window.push_back(slides ? int32_t(w) : 0);
     }
   }
-  // Per-layer RoPE: sliding layers' own base (Gemma 3), layers without RoPE (SmolLM3).
+  // Per-layer RoPE: sliding layers' own base and scaling (Gemma 3), layers without RoPE
+  // (SmolLM3).
   const std::vector<bool> rotates = rope_layers(r, c.n_layer);
-  if (local_rope_base > 0 || std::find(rotates.begin(), rotates.end(), false) != rotates.end()) {
+  if (rope.local_base > 0 || std::find(rotates.begin(), rotates.end(), false) != rotates.end()) {
     for (size_t l = 0; l < size_t(c.n_layer); ++l) {
-      const float base = sliding[l] && local_rope_base > 0 ? local_rope_base : c.rope_freq_base;
+      const float base = sliding[l] && rope.local_base > 0 ? rope.local_base : c.rope_freq_base;
       c.layer_rope_base.push_back(rotates[l] ? base : 0.0f);
+    }
+  }
+  if (rope.local_linear != 1.0f || rope.global_linear != 1.0f) {
+    for (size_t l = 0; l < size_t(c.n_layer); ++l) {
+      const bool local = sliding[l] && rope.local_base > 0;
+      c.layer_rope_linear.push_back(local ? rope.local_linear : rope.global_linear);
     }
   }
   if (c.n_head % c.n_head_kv != 0) {
