@@ -56,6 +56,7 @@ struct OpsSet {
   void (*softmax)(float* x, size_t n) = ref::softmax;
   void (*swiglu)(const float* g, const float* u, float* y, size_t n) = ref::swiglu;
   void (*gelu)(const float* x, float* y, size_t n) = ref::gelu;
+  void (*geglu)(const float* g, const float* u, float* y, size_t n) = ref::geglu;
   void (*add)(float* y, const float* x, size_t n) = ref::add;
   // `scores` (n_keys floats) is scratch for versions that need it; SIMD ones use an online
   // softmax over blocks of positions and ignore it.
@@ -64,6 +65,9 @@ struct OpsSet {
                     float* out) = ref::attention;
   // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
   void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
+  void (*attention_softcapped)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale,
+                               float cap, float* scores, float* out) = ref::attention_softcapped;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).

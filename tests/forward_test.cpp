@@ -102,6 +102,17 @@ TEST(Forward, DecodingAllocatesNothingMixtureOfExperts) {
   expect_no_decode_allocations(data_path("zoo/gguf/qwen2moe-F32.gguf"));
 }
 
+// Gemma 2 (post-norms, soft-capped scores, window 10 on even layers), Gemma 3 (two RoPE bases),
+// OLMo 2 (norms after the blocks, whole-projection q/k norms), Granite (multipliers), SmolLM3
+// (a layer without RoPE).
+TEST(Forward, LogitsBitIdenticalForAnyThreadCountGemmaFamily) {
+  for (const char* path : {"zoo/gguf/gemma2-F32.gguf", "zoo/hf/gemma3", "zoo/hf/olmo2",
+                           "zoo/hf/granite", "zoo/hf/smollm3"}) {
+    SLM_REQUIRE_DATA(data_path(path));
+    expect_thread_count_invariant(data_path(path));
+  }
+}
+
 TEST(Forward, AllocationCounterCounts) {
   test::AllocationCounter counter;
   // Through a volatile pointer so the compiler cannot elide the new/delete pair.

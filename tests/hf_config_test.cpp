@@ -257,14 +257,78 @@ TEST(HfConfigMalformed, InconsistentValues) {
   expect_error(config(R"("partial_rotary_factor": 0.1)"), {"'partial_rotary_factor'", "even"});
 }
 
+// Older (transformers 4.x) Gemma 2/3 and SmolLM3 configs: no layer_types, the pattern from the
+// class or sliding_window_pattern, rope_local_base_freq, no_rope_layer_interval.
+TEST(HfConfig, GemmaFamilyDefaults) {
+  const ModelConfig g2 = read(config(R"("architectures": ["Gemma2ForCausalLM"],
+      "num_hidden_layers": 4, "sliding_window": 16, "query_pre_attn_scalar": 256,
+      "attn_logit_softcapping": 50.0, "final_logit_softcapping": null)"))
+                             .model;
+  EXPECT_EQ(g2.sliding_window, (std::vector<int32_t>{16, 0, 16, 0}));
+  EXPECT_TRUE(g2.layer_rope_base.empty());
+  EXPECT_FLOAT_EQ(g2.attention_scale, 1.0f / 16);
+  EXPECT_FLOAT_EQ(g2.attn_softcap, 50.0f);
+  EXPECT_EQ(g2.final_softcap, 0.0f);
+  EXPECT_FLOAT_EQ(g2.embedding_scale, 8.0f);
+  EXPECT_EQ(g2.norm_weight_offset, 1.0f);
+  EXPECT_EQ(g2.ffn_activation, FfnActivation::kGeluTanh);
+
+  const ModelConfig g3 = read(config(R"("architectures": ["Gemma3ForCausalLM"],
+      "num_hidden_layers": 4, "sliding_window": 16, "sliding_window_pattern": 2,
+      "rope_theta": 1000000.0, "rope_local_base_freq": 5000.0)"))
+                             .model;
+  EXPECT_EQ(g3.sliding_window, (std::vector<int32_t>{16, 0, 16, 0}));
+  EXPECT_EQ(g3.layer_rope_base, (std::vector<float>{5000, 1e6, 5000, 1e6}));
+  const ModelConfig g3_default = read(config(R"("architectures": ["Gemma3ForCausalLM"],
+      "num_hidden_layers": 7, "rope_theta": 1000000.0)"))
+                                     .model;
+  EXPECT_TRUE(g3_default.sliding_window.empty());  // no window: the layers do not slide
+  EXPECT_EQ(g3_default.layer_rope_base, (std::vector<float>{1e4, 1e4, 1e4, 1e4, 1e4, 1e6, 1e4}));
+  // Linear RoPE scaling: Gemma 3's global layers only (4.x rope_scaling, 5.x per layer type),
+  // Llama's every layer.
+  const ModelConfig g3_linear = read(config(R"("architectures": ["Gemma3ForCausalLM"],
+      "num_hidden_layers": 7, "rope_scaling": {"rope_type": "linear", "factor": 8.0})"))
+                                    .model;
+  EXPECT_EQ(g3_linear.layer_rope_linear, (std::vector<float>{1, 1, 1, 1, 1, 8, 1}));
+  const ModelConfig g3_linear5 = read(config(R"("architectures": ["Gemma3ForCausalLM"],
+      "num_hidden_layers": 2, "sliding_window_pattern": 2, "rope_parameters": {
+      "full_attention": {"rope_theta": 1e6, "rope_type": "linear", "factor": 4.0},
+      "sliding_attention": {"rope_theta": 1e4, "rope_type": "default"}})"))
+                                     .model;
+  EXPECT_EQ(g3_linear5.layer_rope_linear, (std::vector<float>{1, 4}));
+  EXPECT_EQ(g3_linear5.layer_rope_base, (std::vector<float>{1e4, 1e6}));
+  const ModelConfig llama_linear =
+      read(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})")).model;
+  EXPECT_EQ(llama_linear.layer_rope_linear, (std::vector<float>{2, 2}));
+
+  const ModelConfig smol = read(config(R"("architectures": ["SmolLM3ForCausalLM"],
+      "num_hidden_layers": 8, "no_rope_layer_interval": 4, "rope_theta": 2e6)"))
+                               .model;
+  EXPECT_EQ(smol.layer_rope_base, (std::vector<float>{2e6, 2e6, 2e6, 0, 2e6, 2e6, 2e6, 0}));
+
+  const ModelConfig granite = read(config(R"("architectures": ["GraniteForCausalLM"],
+      "embedding_multiplier": 12.0, "attention_multiplier": 0.015625, "residual_multiplier": 0.22,
+      "logits_scaling": 8.0)"))
+                                  .model;
+  EXPECT_FLOAT_EQ(granite.embedding_scale, 12.0f);
+  EXPECT_FLOAT_EQ(granite.attention_scale, 0.015625f);
+  EXPECT_FLOAT_EQ(granite.residual_scale, 0.22f);
+  EXPECT_FLOAT_EQ(granite.logit_scale, 0.125f);
+
+  const ModelConfig olmo = read(config(R"("architectures": ["Olmo2ForCausalLM"])")).model;
+  EXPECT_FALSE(olmo.pre_norms);
+  EXPECT_TRUE(olmo.post_norms && olmo.qk_norm && olmo.qk_norm_whole);
+}
+
 TEST(HfConfigMalformed, UnsupportedFeatures) {
   expect_error<UnsupportedError>(
-      config(R"("architectures": ["GemmaForCausalLM"])"),
-      {"GemmaForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"});
+      config(R"("architectures": ["FalconForCausalLM"])"),
+      {"FalconForCausalLM", "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"});
   expect_error<UnsupportedError>(
       config(R"("rope_parameters": {"rope_theta": 1e4, "rope_type": "yarn"})"), {"yarn"});
-  expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "linear", "factor": 2.0})"),
-                                 {"rope_scaling", "linear"});
+  expect_error<UnsupportedError>(config(R"("rope_scaling": {"type": "dynamic", "factor": 2.0})"),
+                                 {"rope_scaling", "dynamic"});
+  expect_error<FormatError>(config(R"("rope_scaling": {"type": "linear"})"), {"factor"});
   expect_error<UnsupportedError>(config(R"("hidden_act": "gelu")"), {"gelu"});
   expect_error<UnsupportedError>(
       config(R"("architectures": ["PhiForCausalLM"], "hidden_act": "silu")"),

@@ -198,7 +198,41 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"zoo/hf/phimoe", "zoo/hf/phimoe/logits.f32", "zoo/hf/tokens.json",
              "zoo/hf/phimoe/greedy.json", kF32},
         Case{"zoo/hf/phimoe/bf16", "zoo/hf/phimoe/logits_bf16.f32", "zoo/hf/tokens.json",
-             "zoo/hf/phimoe/greedy.json", kHalf}),
+             "zoo/hf/phimoe/greedy.json", kHalf},
+        // Gemma: norms (1 + w), embeddings · √hidden_size, GeGLU, tied output.
+        Case{"zoo/hf/gemma", "zoo/hf/gemma/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma/greedy.json", kF32},
+        Case{"zoo/hf/gemma/bf16", "zoo/hf/gemma/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma/greedy.json", kHalf},
+        // Gemma 2: post-norms, query_pre_attn_scalar, attention and final soft-caps, sliding
+        // window 16 on layer_types' sliding layers.
+        Case{"zoo/hf/gemma2", "zoo/hf/gemma2/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma2/greedy.json", kF32},
+        Case{"zoo/hf/gemma2/bf16", "zoo/hf/gemma2/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma2/greedy.json", kHalf},
+        // Gemma 3: per-head q/k norms (1 + w), 5 local : 1 global layers, each kind with its own
+        // RoPE base (rope_parameters per layer type).
+        Case{"zoo/hf/gemma3", "zoo/hf/gemma3/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma3/greedy.json", kF32},
+        Case{"zoo/hf/gemma3/bf16", "zoo/hf/gemma3/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/gemma3/greedy.json", kHalf},
+        // Granite: embedding, attention and residual multipliers, logits_scaling.
+        Case{"zoo/hf/granite", "zoo/hf/granite/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/granite/greedy.json", kF32},
+        Case{"zoo/hf/granite/bf16", "zoo/hf/granite/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/granite/greedy.json", kHalf},
+        // OLMo 2: norms after the blocks instead of before, q/k norms over whole projections.
+        Case{"zoo/hf/olmo2", "zoo/hf/olmo2/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/olmo2/greedy.json", kF32},
+        // greedy.json is the F32 weights' continuation; the BF16 weights pick another token at
+        // step 15 (logits within the bound).
+        Case{"zoo/hf/olmo2/bf16", "zoo/hf/olmo2/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/olmo2/greedy.json", kHalf, /*check_greedy=*/false},
+        // SmolLM3: layers without RoPE (no_rope_layers).
+        Case{"zoo/hf/smollm3", "zoo/hf/smollm3/logits.f32", "zoo/hf/tokens.json",
+             "zoo/hf/smollm3/greedy.json", kF32},
+        Case{"zoo/hf/smollm3/bf16", "zoo/hf/smollm3/logits_bf16.f32", "zoo/hf/tokens.json",
+             "zoo/hf/smollm3/greedy.json", kHalf}),
     [](const testing::TestParamInfo<Case>& info) {
       std::string name = info.param.dir.substr(info.param.dir.find('/') + 1);
       for (char& ch : name) {
@@ -491,11 +525,59 @@ TEST(HfModelMalformed, PhiFamilies) {
   expect_load_error<UnsupportedError>(dir, {"hidden_act 'relu'", "gelu_new"});
 }
 
-TEST(HfModelMalformed, UnsupportedZooModels) {
+// A copy of a zoo directory whose config.json has `from` replaced by `to`.
+fs::path zoo_copy_with(const std::string& name, const std::string& from, const std::string& to) {
+  const fs::path dir = test::temp_dir() / name;
+  fs::create_directories(dir);
+  fs::copy_file(data_path("zoo/hf/" + name) / "model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::ifstream in(data_path("zoo/hf/" + name) / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  std::ofstream(dir / "config.json") << text;
+  return dir;
+}
+
+TEST(HfModelMalformed, UnknownClassListsSupported) {
   SLM_REQUIRE_DATA(data_path("zoo/hf"));
   expect_load_error<UnsupportedError>(
-      data_path("zoo/hf/gemma"),
-      {"GemmaForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"});
+      zoo_copy_with("llama", "LlamaForCausalLM", "FooForCausalLM"),
+      {"FooForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "PhiForCausalLM",
+       "MixtralForCausalLM", "GemmaForCausalLM",
+       "Gemma2ForCausalLM", "Gemma3ForCausalLM", "GraniteForCausalLM", "Olmo2ForCausalLM",
+       "SmolLM3ForCausalLM"});
+}
+
+// Gemma's, Granite's and SmolLM3's config keys: wrong values are clear errors.
+TEST(HfModelMalformed, GemmaFamilyConfigErrors) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf"));
+  expect_load_error<UnsupportedError>(
+      zoo_copy_with("gemma", "\"hidden_activation\": \"gelu_pytorch_tanh\"",
+                    "\"hidden_activation\": \"relu\""),
+      {"hidden_activation 'relu'", "gelu_pytorch_tanh"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("gemma2", "\"layer_types\": [", "\"layer_types\": [\"full_attention\", "),
+      {"'layer_types'", "4 layer types"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("gemma2", "\"sliding_attention\"", "\"chunked_attention\""),
+      {"'layer_types'", "sliding_attention"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("gemma2", "\"query_pre_attn_scalar\": 24", "\"query_pre_attn_scalar\": -1"),
+      {"'query_pre_attn_scalar'", "positive"});
+  expect_load_error<FormatError>(zoo_copy_with("gemma3", "\"full_attention\": {", "\"global\": {"),
+                                 {"'rope_parameters'", "full_attention"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("granite", "\"logits_scaling\": 4.0", "\"logits_scaling\": 0"),
+      {"'logits_scaling'", "positive"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("smollm3", "\"no_rope_layers\": [", "\"no_rope_layers\": [2, "),
+      {"'no_rope_layers'", "2 flags"});
+  expect_load_error<FormatError>(
+      zoo_copy_with("smollm3", "\"no_rope_layer_interval\": 2,",
+                    "\"no_rope_layer_interval\": 2, \"no_rope_layers\": [1, 7],"),
+      {"'no_rope_layers'", "0 and 1"});
 }
 
 }  // namespace

@@ -133,12 +133,49 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ConvertZoo,
                                          ZooCase{"phi3", "phi3"}, ZooCase{"phi3-longrope", "phi3"},
                                          ZooCase{"mixtral", "llama"},
                                          ZooCase{"qwen2moe", "qwen2moe"},
-                                         ZooCase{"qwen3moe", "qwen3moe"}),
+                                         ZooCase{"qwen3moe", "qwen3moe"}, ZooCase{"gemma", "gemma"},
+                                         ZooCase{"gemma3", "gemma3"}, ZooCase{"granite", "granite"},
+                                         ZooCase{"olmo2", "olmo2"}),
                          [](const auto& info) {
                            std::string name = info.param.name;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
+
+// Gemma 3's linear RoPE scaling of its global layers (Gemma 3 4B and up: factor 8), which the
+// zoo does not have: a copy of zoo/hf/gemma3 with it. It changes the logits (only the global
+// layer rotates differently), and its GGUF gives the directory's logits.
+TEST(ConvertHf, Gemma3LinearRopeScaling) {
+  const fs::path zoo = data_path("zoo/hf/gemma3");
+  SLM_REQUIRE_DATA(zoo);
+  const fs::path tmp = test::temp_dir(), dir = tmp / "gemma3-linear";
+  fs::create_directories(dir);
+  fs::copy_file(zoo / "model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::string text = test::read_text(zoo / "config.json");
+  const std::string from = R"("rope_theta": 1000000.0,)";
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), R"("rope_theta": 1000000.0, "factor": 8.0,)");
+  const size_t type = text.find(R"("rope_type": "default")", at);
+  ASSERT_NE(type, std::string::npos);
+  text.replace(type, 22, R"("rope_type": "linear")");
+  std::ofstream(dir / "config.json") << text;
+
+  const std::vector<int32_t> tokens = zoo_tokens();
+  const std::vector<float> plain = logits(zoo.string(), tokens),
+                           scaled = logits(dir.string(), tokens);
+  EXPECT_GT(test::nmse(&scaled[40 * 512], &plain[40 * 512], 512), 1e-6);
+  const std::string out = (tmp / "gemma3-linear.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  EXPECT_EQ(f.get_string("gemma3.rope.scaling.type").value_or(""), "linear");
+  EXPECT_EQ(f.get_float("gemma3.rope.scaling.factor").value_or(0), 8.0);
+  const std::vector<float> converted = logits(out, tokens);
+  for (size_t row = 0; row < tokens.size(); ++row) {
+    EXPECT_LE(test::nmse(&converted[row * 512], &scaled[row * 512], 512), 1e-12) << "row " << row;
+  }
+}
 
 TEST(ConvertHf, ZooLlamaKeysAndTensors) {
   const fs::path dir = data_path("zoo/hf/llama");
@@ -272,6 +309,21 @@ TEST(ConvertHf, Errors) {
   const std::string llama = data_path("zoo/hf/llama").string();
   EXPECT_THROW(convert_hf_model(llama, out, {.type = "q5_k_m"}), InvalidArgumentError);
   EXPECT_THROW(convert_hf_model((tmp / "missing").string(), out, {.type = "f32"}), IoError);
+  // What llama.cpp's GGUF layout of the architecture cannot say: Mistral's window on every layer
+  // (llama has none), Gemma 2's query_pre_attn_scalar 24 ≠ head_dim 32, SmolLM3's RoPE-less
+  // layers every 2nd (llama.cpp's smollm3: every 4th, fixed).
+  const auto expect_refused = [&](const std::string& name, const std::string& needle) {
+    if (!fs::exists(data_path("zoo/hf/" + name))) return;
+    try {
+      convert_hf_model(data_path("zoo/hf/" + name).string(), out, {.type = "f32"});
+      ADD_FAILURE() << name << " converted";
+    } catch (const UnsupportedError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_refused("mistral-swa", "sliding-window attention");
+  expect_refused("gemma2", "query_pre_attn_scalar");
+  expect_refused("smollm3", "layer 1's RoPE");
   // config.json without weights.
   fs::create_directories(tmp / "empty");
   fs::copy_file(data_path("zoo/hf/llama/config.json"), tmp / "empty" / "config.json",

@@ -17,6 +17,7 @@ struct Edit {
   std::function<bool(std::string_view key)> drop_key = [](std::string_view) { return false; };
   std::function<bool(std::string_view tensor)> drop_tensor = [](std::string_view) { return false; };
   std::function<void(GgufTensor&)> change_tensor = [](GgufTensor&) {};
+  std::function<void(GgufWriter&)> set_keys = [](GgufWriter&) {};  // after the copied ones
 };
 
 // The bundled model (or `source`) rewritten with `edit` applied, as a file in a temp dir.
@@ -26,6 +27,7 @@ std::string broken_copy(const Edit& edit, const std::string& source = SLM_BUNDLE
   for (const GgufKv& kv : src.metadata()) {
     if (!edit.drop_key(kv.key)) out.set(kv.key, GgufMetaValue::from(kv.value));
   }
+  edit.set_keys(out);
   for (GgufTensor t : src.tensors()) {
     if (edit.drop_tensor(t.name)) continue;
     edit.change_tensor(t);
@@ -64,6 +66,21 @@ TEST(ModelErrors, MissingArchitectureTensor) {
     if (t.name == "blk.0.attn_q.bias") t.dims = {t.dims[0] / 2}, t.n_bytes /= 2;
   };
   expect_error<FormatError>(broken_copy(shape, qwen2), "blk.0.attn_q.bias");
+}
+
+// Gemma 2's post-norms are required; its soft-caps and window must make sense.
+TEST(ModelErrors, Gemma2TensorsAndKeys) {
+  const std::string gemma2 = test::data_path("zoo/gguf/gemma2-F32.gguf");
+  SLM_REQUIRE_DATA(gemma2);
+  Edit edit;
+  edit.drop_tensor = [](std::string_view name) { return name == "blk.3.post_ffw_norm.weight"; };
+  expect_error<FormatError>(broken_copy(edit, gemma2), "blk.3.post_ffw_norm.weight");
+  Edit cap;
+  cap.set_keys = [](GgufWriter& w) { w.set_f32("gemma2.attn_logit_softcapping", -4.0f); };
+  expect_error<FormatError>(broken_copy(cap, gemma2), "soft-caps");
+  Edit window;
+  window.set_keys = [](GgufWriter& w) { w.set_u64("gemma2.attention.sliding_window", 1ull << 40); };
+  expect_error<FormatError>(broken_copy(window, gemma2), "sliding_window");
 }
 
 TEST(ModelErrors, MissingHyperParameter) {

@@ -136,7 +136,12 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{kZoo + "qwen2moe-F32.gguf", kZoo + "qwen2moe-F32", kF32, true},
                     // phimoe as llama.cpp computes it: RMSNorm plus bias, q/k/v/o and output
                     // biases, softmax top-2 of 4 experts, renormalised.
-                    Case{kZoo + "phimoe-F32.gguf", kZoo + "phimoe-F32", kF32, true}),
+                    Case{kZoo + "phimoe-F32.gguf", kZoo + "phimoe-F32", kF32, true},
+                    // gemma: embeddings · √E, GeGLU, MQA, head_dim ≠ E/H, tied output. gemma2:
+                    // plus post-norms, attention and final soft-caps, sliding window on even
+                    // layers. llama.cpp's GELU goes through an fp16 table: DESIGN.md's GELU bound.
+                    Case{kZoo + "gemma-F32.gguf", kZoo + "gemma-F32", kHalf, true},
+                    Case{kZoo + "gemma2-F32.gguf", kZoo + "gemma2-F32", kHalf, true}),
     case_name);
 
 std::vector<int32_t> greedy_ids(const Model& model, int threads, int n) {

@@ -200,6 +200,22 @@ TEST_P(SimdOps, GeluWithinStatedError) {
   RecordProperty("max_scaled_rel_error", sci(worst));
 }
 
+// GeGLU is gelu(g) · u: twice the gelu bound above (ours and the reference's), plus one rounding.
+TEST_P(SimdOps, GegluMatchesGeluTimesUp) {
+  for (size_t n : kSizes) {
+    const std::vector<float> g = random(n, 3.0f), u = random(n, 1.0f);
+    std::vector<float> got(n), gelu(n);
+    ops().geglu(g.data(), u.data(), got.data(), n);
+    ref::gelu(g.data(), gelu.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const double want = double(gelu[i]) * u[i], v = g[i];
+      const double two_z = 2 * 0.7978845608028654 * (v + 0.044715 * v * v * v);
+      const double tol = (3e-6 + 6e-7 * std::fabs(two_z)) * std::fabs(want) + 1e-30;
+      ASSERT_LE(std::fabs(got[i] - want), tol) << "n = " << n << ", i = " << i;
+    }
+  }
+}
+
 // Keys/values of `rows` positions, each row holding `heads` heads of head_dim (the cache layout),
 // in f32 or f16; the test attends over head `g`.
 struct KvRows {
@@ -230,6 +246,44 @@ KvRows make_kv(std::mt19937& rng, size_t rows, size_t heads, size_t D, bool f16,
     }
   }
   return kv;
+}
+
+// Gemma 2's soft-capped scores: the reference's error bound above plus the tanh's ≈ 2e-7 · cap
+// (scores ~±50 are squashed into ±cap, so caps below and above them).
+TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
+  for (bool f16 : {false, true}) {
+    for (size_t D : {8, 17, 64}) {
+      for (size_t n_keys : {1, 5, 63, 64, 65, 200}) {
+        for (float cap : {4.0f, 50.0f}) {
+          const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;
+          const KvRows kv = make_kv(rng_, n_keys, heads, D, f16, 8.0f, false);
+          const auto q = random(D, 1.0f);
+          const float scale = 1.0f / std::sqrt(float(D));
+          std::vector<float> scores(n_keys), got(D + 1, -7.0f), want(D), plain(D);
+          const uint8_t *k = &kv.k[g * D * elem], *v = &kv.v[g * D * elem];
+          ops().attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+                                     scores.data(), got.data());
+          ref::attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+                                    scores.data(), want.data());
+          const double tol = 5.0 * (4e-6 + 1e-6 * 8.0 * 8.0 * std::sqrt(double(D)) + 2e-7 * cap);
+          for (size_t d = 0; d < D; ++d) {
+            ASSERT_NEAR(got[d], want[d], tol)
+                << "f16 " << f16 << " D " << D << " keys " << n_keys << " cap " << cap;
+          }
+          EXPECT_EQ(got[D], -7.0f);
+          // A cap of 4 on scores ~±50 changes the result (the test would catch a missing cap).
+          ref::attention(q.data(), k, v, kv.stride, f16, n_keys, D, scale, scores.data(),
+                         plain.data());
+          if (cap == 4.0f && n_keys >= 63) {
+            double diff = 0;
+            for (size_t d = 0; d < D; ++d)
+              diff = std::max(diff, double(std::fabs(plain[d] - want[d])));
+            EXPECT_GT(diff, 1e-2) << "D " << D << " keys " << n_keys;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {

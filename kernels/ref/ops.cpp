@@ -83,6 +83,19 @@ void gelu(const float* x, float* y, size_t n) {
   }
 }
 
+void geglu(const float* g, const float* u, float* y, size_t n) {
+  gelu(g, y, n);
+  for (size_t i = 0; i < n; ++i) y[i] *= u[i];
+}
+
+void scale(float* x, float s, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void softcap(float* x, float cap, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+}
+
 void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -102,11 +115,19 @@ float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
 void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                float* out) {
+  attention_softcapped(q, k, v, kv_stride_bytes, kv_is_f16, n_keys, head_dim, scale, 0.0f, scores,
+                       out);
+}
+
+void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+                          float* scores, float* out) {
   for (size_t j = 0; j < n_keys; ++j) {
     float dot = 0;
     for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_stride_bytes, kv_is_f16, j, d);
     scores[j] = dot * scale;
   }
+  if (cap > 0) softcap(scores, cap, n_keys);  // cap 0: plain attention()
   softmax(scores, n_keys);
   for (size_t d = 0; d < head_dim; ++d) out[d] = 0;
   for (size_t j = 0; j < n_keys; ++j) {

@@ -38,6 +38,15 @@ void swiglu(const float* g, const float* u, float* y, size_t n);
 // x / (1 + e^(−2z)), the same function)
 void gelu(const float* x, float* y, size_t n);
 
+// y = gelu(g) ⊙ u (GeGLU, the tanh form of gelu above)
+void geglu(const float* g, const float* u, float* y, size_t n);
+
+// In place: x = s · x
+void scale(float* x, float s, size_t n);
+
+// In place: x = cap · tanh(x / cap) (soft-capping: Gemma 2's attention scores and logits)
+void softcap(float* x, float cap, size_t n);
+
 // y += x
 void add(float* y, const float* x, size_t n);
 
@@ -50,5 +59,11 @@ void add_scaled(float* y, const float* x, float a, size_t n);
 void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
                float* out);
+
+// attention() with the scores soft-capped before the softmax:
+// out = Σ_j softmax_j(cap · tanh(scale · q·k_j / cap)) · v_j (Gemma 2).
+void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+                          float* scores, float* out);
 
 }  // namespace slm::ref

@@ -179,6 +179,19 @@ void gelu(const float* x, float* y, size_t n) {
   }
 }
 
+// gelu(g) ⊙ u, gelu as above.
+void geglu(const float* g, const float* u, float* y, size_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), c = _mm256_set1_ps(0.044715f);
+  const __m256 minus_2k = _mm256_set1_ps(-2.0f * 0.7978845608028654f);
+  for (size_t i = 0; i < n; i += kL) {
+    const size_t m = n - i;  // elements left
+    const __m256 v = load(g + i, m);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v);
+    const __m256 e = exp_ps(_mm256_mul_ps(minus_2k, inner));
+    store(y + i, m, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), load(u + i, m)));
+  }
+}
+
 void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; i += kL) {
     const size_t m = n - i;  // elements left
@@ -203,9 +216,26 @@ __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
 // running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
 // out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
 // overflows, and no n_keys-long score row is needed.
+// In place over n ≤ 64 scores: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
+// (absolute error ≈ 1e-7 · cap, where e^(2|y|) overflows the quotient is 0 and tanh 1).
+void softcap_scores(float* p, size_t n, float cap) {
+  const __m256 inv2 = _mm256_set1_ps(2.0f / cap), capv = _mm256_set1_ps(cap);
+  const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (size_t j = 0; j < n; j += kL) {
+    const size_t m = n - j;  // elements left
+    const __m256 x = load(p + j, m);
+    const __m256 sign = _mm256_and_ps(x, sign_bit);
+    const __m256 e = exp_ps(_mm256_mul_ps(_mm256_andnot_ps(sign_bit, x), inv2));
+    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    store(p + j, m, _mm256_mul_ps(capv, _mm256_or_ps(t, sign)));
+  }
+}
+
+// cap > 0: scores soft-capped (attention_softcapped).
 template <bool kF16>
 void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stride, size_t n_keys,
-                 size_t D, float scale, float* out) {
+                 size_t D, float scale, float cap, float* out) {
   constexpr size_t kBlock = 64;
   alignas(32) float p[kBlock];
   float m_run = -INFINITY, l_run = 0;
@@ -237,6 +267,7 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
       }
       p[j] = hsum(acc) * scale;
     }
+    if (cap > 0) softcap_scores(p, nb, cap);
     const float m_new = std::fmax(m_run, max_of(p, nb));
     const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
     __m256 sum = _mm256_setzero_ps();
@@ -270,8 +301,21 @@ void attention(const float* q, const void* k, const void* v, size_t kv_stride_by
                float* out) {
   const auto* kb = static_cast<const uint8_t*>(k);
   const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
-  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+  if (kv_is_f16)
+    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
+  else
+    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
+}
+
+void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+                          float* /*scores*/, float* out) {
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  if (kv_is_f16)
+    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
+  else
+    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
 }
 
 }  // namespace
@@ -283,8 +327,10 @@ void add_avx2_ops(OpsSet& ops) {
   ops.softmax = softmax;
   ops.swiglu = swiglu;
   ops.gelu = gelu;
+  ops.geglu = geglu;
   ops.add = add;
   ops.attention = attention;
+  ops.attention_softcapped = attention_softcapped;
 }
 
 }  // namespace slm::isa

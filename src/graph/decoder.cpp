@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/matmul.h"
+#include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
 
 namespace slm {
@@ -23,6 +24,24 @@ size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
 }  // namespace
 
 void Decoder::reserve(size_t n, size_t max_positions, int threads) {
+  if (layer_rope_.empty()) {
+    // One rotation table per distinct (base, linear factor); each table's divisors are the
+    // Llama 3 factors times the linear factor.
+    for (int32_t l = 0; l < c_.n_layer; ++l) {
+      const RopeKind kind{c_.rope_base(l), c_.rope_linear(l)};
+      auto at = std::find(rope_kinds_.begin(), rope_kinds_.end(), kind);
+      if (kind.base > 0 && at == rope_kinds_.end()) {
+        at = rope_kinds_.insert(at, kind);
+        std::vector<float>& f = rope_factors_.emplace_back();
+        if (kind.linear != 1.0f || !c_.rope_freq_factors.empty()) {
+          f = c_.rope_freq_factors;
+          f.resize(size_t(c_.n_rot) / 2, 1.0f);
+          for (float& v : f) v *= kind.linear;
+        }
+      }
+      layer_rope_.push_back(kind.base > 0 ? int32_t(at - rope_kinds_.begin()) : -1);
+    }
+  }
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
   const size_t kv_dim = size_t(c_.n_head_kv) * c_.head_dim, F = size_t(c_.n_ff);
   if (n > capacity_tokens_) {
@@ -35,7 +54,7 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     const size_t ff =
         std::max({n * F, routed * size_t(c_.n_ff_expert), n * size_t(c_.n_ff_shared)});
     for (auto* buf : {&gate_, &up_}) buf->resize(ff);
-    rope_.resize(n * size_t(c_.n_rot));
+    rope_.resize(n * size_t(c_.n_rot) * rope_kinds_.size());
     size_t act = 0;
     for (const Matrix* m : {&w_.output, &w_.token_embd}) {
       act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
@@ -113,18 +132,22 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   // one of its tokens with the long factors; earlier passes' cached keys keep theirs.
   const bool long_rope =
       !c_.rope_freq_factors_long.empty() && int64_t(pos0) + n_tok > int64_t(c_.rope_long_from);
-  const std::vector<float>& factors = long_rope ? c_.rope_freq_factors_long : c_.rope_freq_factors;
-  const float* freq_factors = factors.empty() ? nullptr : factors.data();
   const auto pass = [&] {
-    // x = embedding rows of the tokens; one rotation table per position, shared by every layer
-    // and head.
+  // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
+  // RoPE kind, shared by the layers of that kind and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
       const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
                         size_t(tokens[size_t(i)]) * embd_row;
       ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
-      ref::rope_table(pos0 + int32_t(i), R, c_.rope_freq_base, &rope_[size_t(i) * R], freq_factors,
-                      c_.rope_attn_factor);
+      if (c_.embedding_scale != 1.0f) ref::scale(&x_[size_t(i) * E], c_.embedding_scale, E);
+      for (size_t b = 0; b < rope_kinds_.size(); ++b) {
+        const float* f = long_rope            ? c_.rope_freq_factors_long.data()
+                         : rope_factors_[b].empty() ? nullptr
+                                                    : rope_factors_[b].data();
+        ref::rope_table(pos0 + int32_t(i), R, rope_kinds_[b].base, &rope_[(b * n + size_t(i)) * R],
+                        f, c_.rope_attn_factor);
+      }
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {
@@ -135,9 +158,11 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
     }
 
     // logits = output · norm(x) (+ output bias) for the rows asked for
-    residual_norm(w_.output_norm, w_.output_norm_b, first, n, /*add_out=*/true);
+    residual_norm(w_.output_norm, w_.output_norm_b, first, n, /*add_out=*/true,
+                  w_.layers.back().post_ffw_norm);
     matmul(w_.output, &xn_[first * E], rows, logits);
     if (w_.output_b) add_rows(logits, w_.output_b, rows, size_t(c_.n_vocab));
+    finish_logits(logits, rows);
   };
   if (team > 1) {
 #pragma omp parallel num_threads(team)
@@ -147,19 +172,29 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
   }
 }
 
-// xn = norm(x) for rows [first, n) (RMSNorm · w, or LayerNorm · w + b), after x += out (the
-// previous block's output) when add_out: the residual add is folded into the next norm, one pass
-// and one barrier.
-void Decoder::residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out) {
+// xn = norm(x) for rows [first, n) (RMSNorm · w, or LayerNorm · w + b; xn = x without w: OLMo
+// 2's blocks have no norm before them), after x += finish(out) (the previous block's output)
+// when add_out: the residual add is folded into the next norm, one pass and one barrier.
+// finish(out) = residual_scale · rms_norm(out) · post_norm: the block's own norm where it has one
+// (Gemma 2/3, OLMo 2), and Granite's residual_multiplier.
+void Decoder::residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out,
+                            const float* post_norm) {
   const size_t E = size_t(c_.n_embd);
   const OpsSet& ops = kernels_->ops;
   const bool layer_norm = c_.norm_kind == NormKind::kLayer;
 #pragma omp for schedule(static)
   for (int64_t i = int64_t(first); i < int64_t(n); ++i) {
     float* x = &x_[size_t(i) * E];
+    if (add_out) {
+      float* out = &out_[size_t(i) * E];
+      if (post_norm) ops.rms_norm(out, post_norm, c_.norm_eps, out, E);
+      if (c_.residual_scale != 1.0f) ref::scale(out, c_.residual_scale, E);
+      ops.add(x, out, E);
+    }
     float* y = &xn_[size_t(i) * E];
-    if (add_out) ops.add(x, &out_[size_t(i) * E], E);
-    if (layer_norm) {
+    if (!w) {
+      std::copy_n(x, E, y);
+    } else if (layer_norm) {
       ops.layer_norm(x, w, b, c_.norm_eps, y, E);
     } else {
       ops.rms_norm(x, w, c_.norm_eps, y, E);
@@ -174,18 +209,44 @@ void Decoder::add_rows(float* y, const float* b, size_t n, size_t dim) {
   for (int64_t i = 0; i < int64_t(n); ++i) kernels_->ops.add(y + size_t(i) * dim, b, dim);
 }
 
-// x += Wo · attention(q, k, v),  xn = norm(x) · attn_norm (+ b),
-// q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (per-head q/k norms before RoPE)
-// (the add happens in the next residual_norm)
+// logits = final_softcap · tanh(logit_scale · logits / final_softcap) (Granite's logits_scaling,
+// Gemma 2's final soft-cap), where the model has them.
+void Decoder::finish_logits(float* logits, size_t rows) {
+  if (c_.logit_scale == 1.0f && c_.final_softcap <= 0) return;
+  const size_t V = size_t(c_.n_vocab);
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < int64_t(rows); ++i) {
+    float* row = &logits[size_t(i) * V];
+    if (c_.logit_scale != 1.0f) ref::scale(row, c_.logit_scale, V);
+    if (c_.final_softcap > 0) ref::softcap(row, c_.final_softcap, V);
+  }
+}
+
+// x += finish(Wo · attention(q, k, v)),  xn = norm(x) · attn_norm (+ b),
+// q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (q/k norms before RoPE)
+// (the add, and finish, happen in the next residual_norm)
 void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                               KvCache& cache) {
   const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
   const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
   const OpsSet& ops = kernels_->ops;
-  residual_norm(L.attn_norm, L.attn_norm_b, 0, n, /*add_out=*/layer > 0);
+  residual_norm(L.attn_norm, L.attn_norm_b, 0, n, /*add_out=*/layer > 0,
+                layer > 0 ? w_.layers[size_t(layer) - 1].post_ffw_norm : nullptr);
   matmul(L.wq, xn_.data(), n, q_.data());
   matmul(L.wk, xn_.data(), n, k_.data());
   matmul(L.wv, xn_.data(), n, v_.data());
+  if (c_.qk_norm_whole && L.q_norm) {
+    // OLMo 2: one RMSNorm over each token's whole q and k projections.
+    const size_t q_dim = H * D, kv_dim = KV * D;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); ++i) {
+      ops.rms_norm(&q_[size_t(i) * q_dim], L.q_norm, c_.norm_eps, &q_[size_t(i) * q_dim], q_dim);
+      ops.rms_norm(&k_[size_t(i) * kv_dim], L.k_norm, c_.norm_eps, &k_[size_t(i) * kv_dim], kv_dim);
+    }
+  }
+  const float* head_q_norm = c_.qk_norm_whole ? nullptr : L.q_norm;
+  const float* head_k_norm = c_.qk_norm_whole ? nullptr : L.k_norm;
+  const int32_t rope_slot = layer_rope_[size_t(layer)];  // −1: this layer has no RoPE
 
   // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
@@ -198,12 +259,12 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < heads; ++job) {
     const size_t i = size_t(job) / (H + KV), h = size_t(job) % (H + KV);
-    const float* cs = &rope_[i * R];
+    const float* cs = rope_slot >= 0 ? &rope_[(size_t(rope_slot) * n + i) * R] : nullptr;
     if (h < H) {
       float* q = &q_[(i * H + h) * D];
       if (L.bq) ops.add(q, L.bq + h * D, D);
-      if (L.q_norm) ops.rms_norm(q, L.q_norm, c_.norm_eps, q, D);
-      rope(q, cs, R);
+      if (head_q_norm) ops.rms_norm(q, head_q_norm, c_.norm_eps, q, D);
+      if (cs) rope(q, cs, R);
       continue;
     }
     const size_t g = h - H;
@@ -211,8 +272,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     float *k = &k_[(i * KV + g) * D], *v = &v_[(i * KV + g) * D];
     if (L.bk) ops.add(k, L.bk + g * D, D);
     if (L.bv) ops.add(v, L.bv + g * D, D);
-    if (L.k_norm) ops.rms_norm(k, L.k_norm, c_.norm_eps, k, D);
-    rope(k, cs, R);
+    if (head_k_norm) ops.rms_norm(k, head_k_norm, c_.norm_eps, k, D);
+    if (cs) rope(k, cs, R);
     for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
                             std::pair{v, cache.v_row(layer, pos)}}) {
       if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
@@ -222,8 +283,10 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 
   // Causal attention: the token at position p sees positions [0, p], or only the last `window`
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
-  // attention). One job per (token, head).
-  const float scale = 1.0f / std::sqrt(float(D));
+  // attention). Scores are scaled by 1/√D unless the model says otherwise, and soft-capped where
+  // it asks (attention_softcapped). One job per (token, head).
+  const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
+  const float cap = c_.attn_softcap;
   const size_t stride = size_t(cache.capacity());
   const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
@@ -233,18 +296,26 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const int32_t pos = pos0 + int32_t(i);
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
     float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, first) + g * D * elem,
-                  cache.v_row(layer, first) + g * D * elem, cache.row_stride(), f16,
-                  size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
+    const uint8_t *keys = cache.k_row(layer, first) + g * D * elem,
+                  *values = cache.v_row(layer, first) + g * D * elem;
+    const size_t n_keys = size_t(pos + 1 - first);
+    if (cap > 0) {
+      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys,
+                               D, scale, cap, scores, &attn_[(i * H + h) * D]);
+    } else {
+      ops.attention(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys, D, scale,
+                    scores, &attn_[(i * H + h) * D]);
+    }
   }
   matmul(L.wo, attn_.data(), n, out_.data());
   if (L.bo) add_rows(out_.data(), L.bo, n, size_t(c_.n_embd));
 }
 
-// x += W_down · (silu(W_gate·xn) ⊙ W_up·xn),  xn = norm(x) · ffn_norm, or with a plain GELU
-// MLP x += W_down · gelu(W_up·xn + b_up) + b_down. A parallel block (Phi-2) adds the attention
-// output to x here and reuses the attention's xn: x += attn(xn) + mlp(xn).
-// (the add of the MLP's output happens in the next residual_norm)
+// x += finish(W_down · (act(W_gate·xn) ⊙ W_up·xn)),  xn = norm(x) · ffn_norm (+ b),
+// act = silu (SwiGLU) or gelu (GeGLU); or with a plain GELU MLP
+// x += W_down · gelu(W_up·xn + b_up) + b_down. A parallel block (Phi-2) adds the attention output
+// to x here and reuses the attention's xn: x += attn(xn) + mlp(xn).
+// (the add of the MLP's output, and finish, happen in the next residual_norm)
 void Decoder::mlp_block(const LayerWeights& L, size_t n) {
   const size_t F = size_t(c_.n_ff), total = n * F;
   if (c_.parallel_block) {
@@ -254,19 +325,19 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
       kernels_->ops.add(&x_[size_t(i) * E], &out_[size_t(i) * E], E);
     }
   } else {
-    residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true);
+    residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true, L.post_attention_norm);
   }
   const bool gated = c_.ffn_kind == FfnKind::kSwiGlu;
   if (gated) matmul(L.w_gate, xn_.data(), n, gate_.data());
   matmul(L.w_up, xn_.data(), n, up_.data());
   if (L.b_up) add_rows(up_.data(), L.b_up, n, F);
-  const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
+  if (gated) {
+    glu_rows(total);
+  } else {
+    const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
 #pragma omp for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
-    if (gated) {
-      kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
-    } else {
+    for (int64_t c = 0; c < chunks; ++c) {
+      const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
       kernels_->ops.gelu(&up_[at], &gate_[at], len);
     }
   }
@@ -275,12 +346,16 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
 }
 
 // gate = silu(gate) ⊙ up over the first `total` values.
-void Decoder::swiglu_rows(size_t total) {
+void Decoder::glu_rows(size_t total) {
   const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
 #pragma omp for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t at = size_t(c) * kChunk, len = std::min(kChunk, total - at);
-    kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+    if (c_.ffn_activation == FfnActivation::kGeluTanh) {
+      kernels_->ops.geglu(&gate_[at], &up_[at], &gate_[at], len);
+    } else {
+      kernels_->ops.swiglu(&gate_[at], &up_[at], &gate_[at], len);
+    }
   }
 }
 

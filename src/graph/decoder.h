@@ -29,14 +29,17 @@ class Decoder {
  private:
   // Everything below runs on every thread of forward()'s one team and shares the work.
   void reserve(size_t n_tokens, size_t max_positions, int threads);
-  void residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out);
+  void residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out,
+                     const float* post_norm = nullptr);
   void add_rows(float* y, const float* b, size_t n, size_t dim);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
                        KvCache& cache);
   void mlp_block(const LayerWeights& L, size_t n);
   void moe_block(const LayerWeights& L, size_t n);  // decoder_moe.cpp
   void route_sparsemixer(const float* logits, int32_t* chosen, float* weight) const;
-  void swiglu_rows(size_t total);
+  // gate = act(gate) ⊙ up over `total` values: SwiGLU or GeGLU (ModelConfig::ffn_activation).
+  void glu_rows(size_t total);
+  void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
 
   const ModelConfig& c_;
@@ -51,6 +54,16 @@ class Decoder {
   // Mixture of experts (n × n_expert_used routed rows, grouped by expert; see moe_block).
   std::vector<float> router_, route_weight_, moe_x_, moe_y_, shared_gate_;
   std::vector<int32_t> route_expert_, route_row_, row_token_, expert_first_;
+  // The distinct RoPE kinds (base, linear scaling) of the layers, their frequency divisors (empty:
+  // none), and which kind each layer uses (−1: no RoPE); rope_ holds one table per kind:
+  // [kind][token][n_rot].
+  struct RopeKind {
+    float base, linear;
+    bool operator==(const RopeKind&) const = default;
+  };
+  std::vector<RopeKind> rope_kinds_;
+  std::vector<std::vector<float>> rope_factors_;
+  std::vector<int32_t> layer_rope_;
 };
 
 }  // namespace slm

@@ -48,7 +48,7 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
   const size_t E = size_t(c_.n_embd), X = size_t(c_.n_expert), K = size_t(c_.n_expert_used);
   const size_t F = size_t(c_.n_ff_expert), routed = n * K;
   const OpsSet& ops = kernels_->ops;
-  residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true);
+  residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true, L.post_attention_norm);
   matmul(L.router, xn_.data(), n, router_.data());
 
   const auto n_tok = static_cast<int64_t>(n);
@@ -110,7 +110,7 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
     matmul(L.expert_gate[e], &moe_x_[first * E], count, &gate_[first * F]);
     matmul(L.expert_up[e], &moe_x_[first * E], count, &up_[first * F]);
   }
-  swiglu_rows(routed * F);
+  glu_rows(routed * F);
   for (size_t e = 0; e < X; ++e) {
     const size_t first = size_t(expert_first_[e]), count = size_t(expert_first_[e + 1]) - first;
     if (count == 0) continue;
@@ -123,7 +123,7 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
     matmul(L.shared_expert_gate, xn_.data(), n, shared_gate_.data());
     matmul(L.shared_gate, xn_.data(), n, gate_.data());
     matmul(L.shared_up, xn_.data(), n, up_.data());
-    swiglu_rows(n * size_t(c_.n_ff_shared));
+    glu_rows(n * size_t(c_.n_ff_shared));
     matmul(L.shared_down, gate_.data(), n, moe_x_.data());
   }
 

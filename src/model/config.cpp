@@ -101,6 +101,57 @@ void read_longrope(const GgufFile& file, ModelConfig& c) {
   check(c.rope_attn_factor > 0, file, "rope.scaling.attn_factor must be positive");
 }
 
+// Per-layer sliding windows and RoPE bases, softcaps and Granite's multipliers, from the keys
+// llama.cpp writes for them.
+void read_scalings(const GgufFile& file, const Architecture& arch, ModelConfig& c) {
+  const std::string& a = c.architecture;
+  c.attn_softcap = read_float(file, a + ".attn_logit_softcapping", 0.0f);
+  c.final_softcap = read_float(file, a + ".final_logit_softcapping", 0.0f);
+  check(c.attn_softcap >= 0 && c.final_softcap >= 0, file, "soft-caps must not be negative");
+  if (arch.gguf_multipliers) {
+    c.embedding_scale = read_float(file, a + ".embedding_scale", c.embedding_scale);
+    c.residual_scale = read_float(file, a + ".residual_scale", 1.0f);
+    c.attention_scale = read_float(file, a + ".attention.scale", 0.0f);
+    const float logit_divisor = read_float(file, a + ".logit_scale", 1.0f);
+    check(logit_divisor > 0 && c.attention_scale >= 0, file,
+          "logit_scale must be positive, attention.scale not negative");
+    c.logit_scale = 1.0f / logit_divisor;
+  }
+  if (arch.gguf_swa_period > 0) {
+    if (const auto window = file.get_uint(a + ".attention.sliding_window"); window && *window > 0) {
+      check(*window <= uint64_t(std::numeric_limits<int32_t>::max()), file,
+            "attention.sliding_window is out of range");
+      const float swa_base =
+          read_float(file, a + ".rope.freq_base_swa",
+                     arch.gguf_rope_base_swa > 0 ? arch.gguf_rope_base_swa : c.rope_freq_base);
+      check(swa_base > 0, file, "rope.freq_base_swa must be positive");
+      for (int32_t l = 0; l < c.n_layer; ++l) {
+        const bool slides = (l + 1) % arch.gguf_swa_period != 0;
+        c.sliding_window.push_back(slides ? int32_t(*window) : 0);
+        c.layer_rope_base.push_back(slides ? swa_base : c.rope_freq_base);
+      }
+    }
+  }
+  // Linear RoPE scaling: every layer, except sliding layers of architectures whose sliding layers
+  // have their own base (llama.cpp's gemma3 leaves those unscaled).
+  if (file.get_string(a + ".rope.scaling.type").value_or("") == "linear") {
+    const float factor = read_float(file, a + ".rope.scaling.factor", 1.0f);
+    check(factor > 0, file, "rope.scaling.factor must be positive");
+    if (factor != 1.0f) {
+      for (int32_t l = 0; l < c.n_layer; ++l) {
+        const bool own_base = arch.gguf_rope_base_swa > 0 && c.window(l) > 0;
+        c.layer_rope_linear.push_back(own_base ? 1.0f : factor);
+      }
+    }
+  }
+  if (arch.gguf_no_rope_period > 0) {
+    c.layer_rope_base.resize(size_t(c.n_layer), c.rope_freq_base);
+    for (int32_t l = arch.gguf_no_rope_period - 1; l < c.n_layer; l += arch.gguf_no_rope_period) {
+      c.layer_rope_base[size_t(l)] = 0.0f;
+    }
+  }
+}
+
 }  // namespace
 
 bool is_supported_architecture(std::string_view architecture) {
@@ -141,6 +192,7 @@ ModelConfig read_config(const GgufFile& file) {
   }
   read_longrope(file, c);
   read_experts(file, *arch, c);
+  read_scalings(file, *arch, c);
 
   // The vocabulary size: from metadata when present, else from the token list.
   if (auto v = file.get_uint(a + ".vocab_size")) {

@@ -30,6 +30,11 @@ enum class FfnKind {
 
 enum class ExpertRouting { kSoftmaxTopK, kSparseMixer };
 
+enum class FfnActivation {
+  kSilu,      // SwiGLU: down(silu(gate·x) ⊙ up·x)
+  kGeluTanh,  // GeGLU: down(gelu(gate·x) ⊙ up·x), gelu's tanh form (Gemma)
+};
+
 struct ModelConfig {
   std::string architecture;
   std::string name;
@@ -92,6 +97,36 @@ struct ModelConfig {
 
   int32_t window(int32_t layer) const {
     return sliding_window.empty() ? 0 : sliding_window[size_t(layer)];
+  }
+
+  // Gemma 1/2/3, Granite, OLMo 2, SmolLM3: scalings, norm placements and per-layer RoPE.
+  FfnActivation ffn_activation = FfnActivation::kSilu;
+  float embedding_scale = 1.0f;  // x = embedding · s (Gemma: √n_embd, Granite: multiplier)
+  float residual_scale = 1.0f;   // x += s · block output (Granite residual_multiplier)
+  float attention_scale = 0.0f;  // scores = s · q·k; 0: 1/√head_dim
+  float attn_softcap = 0.0f;     // scores = cap · tanh(scores / cap) when > 0 (Gemma 2)
+  float final_softcap = 0.0f;    // logits = cap · tanh(logits / cap) when > 0 (Gemma 2)
+  float logit_scale = 1.0f;      // logits = s · logits (Granite: 1 / logits_scaling)
+  // Which optional tensors every layer has: no attn_norm / ffn_norm before the blocks (OLMo 2),
+  // RMSNorms on the attention and MLP outputs before their residual adds (post_attention_norm,
+  // post_ffw_norm: Gemma 2/3, OLMo 2), q/k norms over the whole projection ([n_head·head_dim],
+  // [n_head_kv·head_dim]) instead of per head (OLMo 2; with qk_norm).
+  bool pre_norms = true;
+  bool post_norms = false;
+  bool qk_norm_whole = false;
+  float norm_weight_offset = 0.0f;  // added to every RMSNorm weight at load (Gemma HF: 1)
+  // Per layer RoPE base; 0: the layer does not rotate q/k (SmolLM3). Empty: every layer uses
+  // rope_freq_base. Gemma 3's sliding layers use their own base.
+  std::vector<float> layer_rope_base;
+  // Per layer linear RoPE scaling: positions divided by this factor (θ_i / f); empty: 1 on every
+  // layer. Gemma 3 scales its global layers only.
+  std::vector<float> layer_rope_linear;
+
+  float rope_base(int32_t layer) const {
+    return layer_rope_base.empty() ? rope_freq_base : layer_rope_base[size_t(layer)];
+  }
+  float rope_linear(int32_t layer) const {
+    return layer_rope_linear.empty() ? 1.0f : layer_rope_linear[size_t(layer)];
   }
 };
 

@@ -6,10 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <regex>
 
+#include "kernels/ref/quant.h"
 #include "slm/error.h"
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
@@ -97,6 +100,77 @@ void write_expert_keys(GgufWriter& w, const ModelConfig& c) {
   w.set(a + "expert_weights_norm", GgufMetaValue::boolean(c.expert_weights_norm));
 }
 
+// Writes the keys llama.cpp reads for the architecture's per-layer windows and RoPE bases,
+// soft-caps and multipliers (what read_config reads back). What its GGUF layout cannot say is
+// refused rather than written as a different model.
+void write_features(GgufWriter& w, const Architecture& arch, const ModelConfig& c,
+                    const std::string& dir) {
+  const std::string a = c.architecture + ".";
+  const auto refuse = [&](std::string_view what) {
+    throw UnsupportedError(
+        fmt::format("{}: {} cannot be written in llama.cpp's '{}' GGUF layout (slm convert)", dir,
+                    what, c.architecture));
+  };
+  // Sliding windows: one window, on the layers of the architecture's fixed pattern.
+  std::vector<float> rope_base(size_t(c.n_layer), c.rope_freq_base);  // as read back
+  // (Architectures with a window on every layer write it with the other hyper-parameters.)
+  if (!c.sliding_window.empty() && !arch.gguf_window_every_layer) {
+    if (arch.gguf_swa_period == 0) refuse("sliding-window attention");
+    const int32_t window = *std::max_element(c.sliding_window.begin(), c.sliding_window.end());
+    float swa_base = -1;
+    for (int32_t l = 0; l < c.n_layer; ++l) {
+      const bool slides = (l + 1) % arch.gguf_swa_period != 0;
+      if (c.window(l) != (slides ? window : 0)) refuse("this pattern of sliding-window layers");
+      if (slides && swa_base < 0) swa_base = c.rope_base(l);
+      if (slides) rope_base[size_t(l)] = swa_base;
+    }
+    w.set_u32(a + "attention.sliding_window", uint32_t(window));
+    if (swa_base != (arch.gguf_rope_base_swa > 0 ? arch.gguf_rope_base_swa : c.rope_freq_base)) {
+      w.set_f32(a + "rope.freq_base_swa", swa_base);
+    }
+  }
+  if (arch.gguf_no_rope_period > 0) {
+    for (int32_t l = arch.gguf_no_rope_period - 1; l < c.n_layer; l += arch.gguf_no_rope_period) {
+      rope_base[size_t(l)] = 0.0f;
+    }
+  }
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    if (c.rope_base(l) != rope_base[size_t(l)]) {
+      refuse(fmt::format("layer {}'s RoPE (base {}, 0: none)", l, c.rope_base(l)));
+    }
+  }
+  // Linear RoPE scaling: one factor, on every layer but the sliding layers that have their own
+  // base (as read back).
+  if (!c.layer_rope_linear.empty()) {
+    const float factor = *std::max_element(c.layer_rope_linear.begin(), c.layer_rope_linear.end());
+    for (int32_t l = 0; l < c.n_layer; ++l) {
+      const bool own_base = arch.gguf_rope_base_swa > 0 && c.window(l) > 0;
+      if (c.rope_linear(l) != (own_base ? 1.0f : factor)) {
+        refuse(fmt::format("layer {}'s linear RoPE scaling (factor {})", l, c.rope_linear(l)));
+      }
+    }
+    w.set_string(a + "rope.scaling.type", "linear");
+    w.set_f32(a + "rope.scaling.factor", factor);
+  }
+  if (c.attn_softcap > 0) w.set_f32(a + "attn_logit_softcapping", c.attn_softcap);
+  if (c.final_softcap > 0) w.set_f32(a + "final_logit_softcapping", c.final_softcap);
+  if (arch.gguf_multipliers) {
+    w.set_f32(a + "embedding_scale", c.embedding_scale);
+    w.set_f32(a + "residual_scale", c.residual_scale);
+    if (c.attention_scale > 0) w.set_f32(a + "attention.scale", c.attention_scale);
+    w.set_f32(a + "logit_scale", 1.0f / c.logit_scale);
+    return;
+  }
+  const float embedding_scale = arch.embedding_scale_sqrt ? std::sqrt(float(c.n_embd)) : 1.0f;
+  if (c.embedding_scale != embedding_scale || c.residual_scale != 1.0f || c.logit_scale != 1.0f) {
+    refuse("embedding, residual or logit multipliers");
+  }
+  if (c.attention_scale > 0 &&
+      std::fabs(c.attention_scale * std::sqrt(float(c.head_dim)) - 1.0f) > 1e-6f) {
+    refuse("an attention scale other than 1/√head_dim (query_pre_attn_scalar)");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> convert_types() {
@@ -116,12 +190,6 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const HfConfig hf = read_hf_config((fs::path(dir) / "config.json").string());
   const ModelConfig& c = hf.model;
   const Architecture& arch = *find_architecture(c.architecture);
-  if (!c.sliding_window.empty() && !arch.gguf_window_every_layer) {
-    throw UnsupportedError(fmt::format(
-        "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
-        "architecture has no window)",
-        dir, c.architecture));
-  }
   if (c.expert_routing != ExpertRouting::kSoftmaxTopK || c.norm_kind != arch.norm_kind) {
     // llama.cpp's phimoe graph is softmax top-k with RMSNorm + bias: another model.
     throw UnsupportedError(fmt::format(
@@ -162,7 +230,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
                                                  : "attention.layer_norm_rms_epsilon"),
             c.norm_eps);
-  if (!c.sliding_window.empty()) {
+  if (!c.sliding_window.empty() && arch.gguf_window_every_layer) {
     w.set_u32(a + "attention.sliding_window", uint32_t(c.sliding_window.front()));
   }
   if (!c.rope_freq_factors_long.empty()) {
@@ -182,6 +250,7 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     extra_tensors += add_rope_freqs(c, w);
   }
   w.set_u32("general.file_type", target.ftype);
+  write_features(w, arch, c, dir);
 
   if (c.n_expert > 0) write_expert_keys(w, c);
 
@@ -226,10 +295,12 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
     const size_t out_bytes = row_bytes(to, size_t(cols)) * size_t(rows);
     result.bytes_in += n_bytes * parts.size();
     const std::string name = gguf_name;
+    // llama.cpp's files hold the norm weight that is used (Gemma's checkpoints store w − 1).
+    const float norm_offset = gguf_name.ends_with("norm.weight") ? c.norm_weight_offset : 0.0f;
     w.add_tensor_generated(
         name, dims, to,
-        [&options, parts, n_bytes, out_bytes, i, count, name, from, to, cols, rows,
-         heads](std::span<uint8_t> dst) {
+        [&options, parts, n_bytes, out_bytes, i, count, name, from, to, cols, rows, heads,
+         norm_offset](std::span<uint8_t> dst) {
           if (options.on_tensor) options.on_tensor(i, count, name);
           // A copy first: safetensors data need not be aligned, and q/k rows are reordered.
           std::vector<uint8_t> src(n_bytes);
@@ -240,7 +311,17 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
             } else {
               std::memcpy(src.data(), bytes, src.size());
             }
-            quant::convert(from, src, cols, to, dst.subspan(p * out_bytes, out_bytes));
+            const std::span<uint8_t> part = dst.subspan(p * out_bytes, out_bytes);
+            if (norm_offset != 0) {
+              std::vector<float> values(size_t(cols * rows));
+              ref::dequantize_row(from, src.data(), values.data(), values.size());
+              for (float& v : values) v += norm_offset;
+              quant::convert(DType::kF32,
+                             {reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4},
+                             cols, to, part);
+            } else {
+              quant::convert(from, src, cols, to, part);
+            }
           }
         });
   }

@@ -25,6 +25,10 @@ struct HfClass {
   std::string_view hf_class;
   std::string_view architecture;
   bool sliding_window_every_layer;  // whether `sliding_window` applies to all layers
+  // Without `layer_types`: `sliding_window` applies to layer l when (l + 1) % period ≠ 0
+  // (Gemma 2: 2, Gemma 3: `sliding_window_pattern`, default 6); 0: not per layer.
+  int32_t sliding_window_period = 0;
+  float local_rope_base = 0;  // sliding layers' RoPE base when the config names none (Gemma 3)
   // PhiMoE: transformers computes what llama.cpp's graph does not: LayerNorm (llama.cpp: RMSNorm
   // plus bias), sparsemixer routing, and q/k/v/o and lm_head biases only when attention_bias /
   // lm_head_bias say so.
@@ -41,7 +45,16 @@ constexpr HfClass kHfClasses[] = {
     {"MixtralForCausalLM", "llama", true},
     {"Qwen2MoeForCausalLM", "qwen2moe", false},
     {"Qwen3MoeForCausalLM", "qwen3moe", false},
-    {"PhimoeForCausalLM", "phimoe", true, /*phimoe=*/true},
+    {.hf_class = "PhimoeForCausalLM",
+     .architecture = "phimoe",
+     .sliding_window_every_layer = true,
+     .phimoe = true},
+    {"GemmaForCausalLM", "gemma", false},
+    {"Gemma2ForCausalLM", "gemma2", false, 2},
+    {"Gemma3ForCausalLM", "gemma3", false, 6, 10000.0f},
+    {"GraniteForCausalLM", "granite", false},
+    {"Olmo2ForCausalLM", "olmo2", false},
+    {"SmolLM3ForCausalLM", "smollm3", false},
 };
 
 std::string supported_hf_classes() {
@@ -128,12 +141,12 @@ class ConfigReader {
     return out;
   }
 
-  std::optional<object> object_field(std::string_view key) const {
-    const std::optional<element> e = field(key);
+  std::optional<object> object_field(std::string_view key, std::optional<object> o = {}) const {
+    const std::optional<element> e = field(key, o);
     if (!e) return std::nullopt;
-    object o;
-    if (e->get_object().get(o) != simdjson::SUCCESS) malformed(key, "is not an object");
-    return o;
+    object value;
+    if (e->get_object().get(value) != simdjson::SUCCESS) malformed(key, "is not an object");
+    return value;
   }
 
   // A token id or a list of them.
@@ -239,42 +252,6 @@ void read_longrope(const ConfigReader& r, object params, ModelConfig& c) {
   c.rope_attn_factor = float(r.positive("attention_factor", attention_factor, params));
 }
 
-// rope_type "default" (or absent), "llama3" and "longrope" are what the decoder implements.
-void read_rope(const ConfigReader& r, ModelConfig& c) {
-  // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}; 4.x: rope_theta at the top
-  // level and rope_scaling {rope_type or type, ...} (null when unscaled).
-  std::optional<object> params = r.object_field("rope_parameters");
-  std::string_view where = "rope_parameters";
-  if (params) {
-    c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
-  } else {
-    c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
-    params = r.object_field("rope_scaling");
-    where = "rope_scaling";
-  }
-  // Partial rotary (Phi-2): only the first partial_rotary_factor · head_dim dims of a head rotate.
-  double partial = r.positive("partial_rotary_factor", 1.0);
-  if (params) partial = r.positive("partial_rotary_factor", partial, params);
-  if (partial > 1.0) r.malformed("partial_rotary_factor", fmt::format("= {} exceeds 1", partial));
-  c.n_rot = int32_t(double(c.head_dim) * partial);  // transformers truncates likewise
-  if (partial < 1.0 && (c.n_rot % 2 != 0 || c.n_rot == 0)) {
-    r.malformed(
-        "partial_rotary_factor",
-        fmt::format("gives {} rotated dimensions, which must be even and positive", c.n_rot));
-  }
-  if (!params) return;
-  std::optional<std::string_view> type = r.string("rope_type", params);
-  if (!type) type = r.string("type", params);
-  if (type && *type == "llama3") {
-    c.rope_freq_factors = llama3_freq_factors(r, *params, c);
-  } else if (type && *type == "longrope") {
-    read_longrope(r, *params, c);
-  } else if (type && *type != "default") {
-    r.unsupported(fmt::format(
-        "{} type '{}' is not supported yet (supported: default, llama3, longrope)", where, *type));
-  }
-}
-
 // Mixture of experts: num_local_experts (Mixtral) or num_experts (Qwen) > 0. Mixtral's experts
 // are intermediate_size wide and always renormalised; Qwen's are moe_intermediate_size wide,
 // renormalised when norm_topk_prob, and Qwen2-MoE adds a shared expert.
@@ -323,6 +300,143 @@ void read_experts(const ConfigReader& r, const Architecture& arch, const HfClass
   }
 }
 
+// rope_type "default" (or absent), "linear", "llama3" and "longrope" are what the decoder
+// implements.
+// Returns the linear scaling factor (1: none).
+float read_rope_type(const ConfigReader& r, object params, std::string_view where, ModelConfig& c) {
+  std::optional<std::string_view> type = r.string("rope_type", params);
+  if (!type) type = r.string("type", params);
+  if (type && *type == "llama3") {
+    c.rope_freq_factors = llama3_freq_factors(r, params, c);
+  } else if (type && *type == "linear") {
+    const double factor = r.positive("factor", -1.0, params);
+    if (factor < 0) r.malformed("factor", "is missing (rope_type linear needs it)");
+    return float(factor);
+  } else if (type && *type == "longrope") {
+    read_longrope(r, params, c);
+  } else if (type && *type != "default") {
+    r.unsupported(fmt::format(
+        "{} type '{}' is not supported yet (supported: default, linear, llama3, longrope)", where,
+        *type));
+  }
+  return 1.0f;
+}
+
+// The RoPE of the layers: the global base and linear factor, and those of sliding-window layers
+// where they have their own (Gemma 3; local_base 0 when not).
+struct RopeKinds {
+  float local_base = 0, local_linear = 1, global_linear = 1;
+};
+
+RopeKinds read_rope(const ConfigReader& r, const HfClass& entry, ModelConfig& c) {
+  // transformers 5.x: rope_parameters {rope_theta, rope_type, ...}, or one such object per layer
+  // type (Gemma 3: full_attention, sliding_attention); 4.x: rope_theta at the top level,
+  // rope_local_base_freq (Gemma 3) and rope_scaling {rope_type or type, ...} (null when unscaled;
+  // Gemma 3 scales its global layers only).
+  std::optional<object> params = r.object_field("rope_parameters");
+  std::string_view where = "rope_parameters";
+  RopeKinds out;
+  out.local_base = entry.local_rope_base;
+  if (params) {
+    if (const auto sliding = r.object_field("sliding_attention", params)) {
+      out.local_base = float(r.positive("rope_theta", 10000.0, sliding));
+      out.local_linear = read_rope_type(r, *sliding, "rope_parameters.sliding_attention", c);
+      params = r.object_field("full_attention", params);
+      if (!params) r.malformed("rope_parameters", "has sliding_attention but no full_attention");
+      where = "rope_parameters.full_attention";
+    }
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0, params));
+  } else {
+    c.rope_freq_base = float(r.positive("rope_theta", 10000.0));
+    out.local_base = float(r.positive("rope_local_base_freq", out.local_base));
+    params = r.object_field("rope_scaling");
+    where = "rope_scaling";
+  }
+  // Partial rotary (Phi-2): only the first partial_rotary_factor · head_dim dims of a head rotate.
+  double partial = r.positive("partial_rotary_factor", 1.0);
+  if (params) partial = r.positive("partial_rotary_factor", partial, params);
+  if (partial > 1.0) r.malformed("partial_rotary_factor", fmt::format("= {} exceeds 1", partial));
+  c.n_rot = int32_t(double(c.head_dim) * partial);  // transformers truncates likewise
+  if (partial < 1.0 && (c.n_rot % 2 != 0 || c.n_rot == 0)) {
+    r.malformed(
+        "partial_rotary_factor",
+        fmt::format("gives {} rotated dimensions, which must be even and positive", c.n_rot));
+  }
+  if (params) out.global_linear = read_rope_type(r, *params, where, c);
+  if (out.local_base > 0 && !c.rope_freq_factors.empty()) {
+    r.unsupported(
+        "RoPE frequency scaling with a separate base for sliding layers is not supported");
+  }
+  return out;
+}
+
+// Which layers use the sliding window: `layer_types` when given, else the class's pattern, else
+// every layer (Mistral) or none. `known`: whether the config or class says which.
+std::vector<bool> sliding_layers(const ConfigReader& r, const HfClass& entry, int32_t n_layer,
+                                 bool& known) {
+  std::vector<bool> out(size_t(n_layer), entry.sliding_window_every_layer);
+  known = entry.sliding_window_every_layer;
+  if (const auto types = r.field("layer_types")) {
+    array list;
+    if (types->get_array().get(list) != simdjson::SUCCESS || list.size() != size_t(n_layer)) {
+      r.malformed("layer_types", fmt::format("is not a list of {} layer types", n_layer));
+    }
+    size_t l = 0;
+    for (element e : list) {
+      std::string_view type;
+      if (e.get_string().get(type) != simdjson::SUCCESS ||
+          (type != "sliding_attention" && type != "full_attention")) {
+        r.malformed("layer_types", "holds a type other than sliding_attention and full_attention");
+      }
+      out[l++] = type == "sliding_attention";
+    }
+    known = true;
+  } else if (entry.sliding_window_period > 0) {
+    const int32_t period = r.count("sliding_window_pattern",
+                                   r.count("_sliding_window_pattern", entry.sliding_window_period));
+    for (int32_t l = 0; l < n_layer; ++l) out[size_t(l)] = (l + 1) % period != 0;
+    known = true;
+  }
+  return out;
+}
+
+// Whether each layer rotates q/k: SmolLM3's no_rope_layers (1: RoPE, 0: none), or every
+// no_rope_layer_interval-th layer without.
+std::vector<bool> rope_layers(const ConfigReader& r, int32_t n_layer) {
+  std::vector<bool> out(size_t(n_layer), true);
+  if (const auto list_field = r.field("no_rope_layers")) {
+    array list;
+    if (list_field->get_array().get(list) != simdjson::SUCCESS || list.size() != size_t(n_layer)) {
+      r.malformed("no_rope_layers", fmt::format("is not a list of {} flags", n_layer));
+    }
+    size_t l = 0;
+    for (element e : list) {
+      int64_t v = 0;
+      if (e.get_int64().get(v) != simdjson::SUCCESS || (v != 0 && v != 1)) {
+        r.malformed("no_rope_layers", "holds a value other than 0 and 1");
+      }
+      out[l++] = v == 1;
+    }
+  } else if (r.field("no_rope_layer_interval")) {
+    const int32_t interval = r.count("no_rope_layer_interval");
+    for (int32_t l = 0; l < n_layer; ++l) out[size_t(l)] = (l + 1) % interval != 0;
+  }
+  return out;
+}
+
+// Gemma's and Granite's scalings of embeddings, scores, residuals and logits.
+void read_scalings(const ConfigReader& r, ModelConfig& c) {
+  if (r.field("query_pre_attn_scalar")) {
+    c.attention_scale = float(1.0 / std::sqrt(r.positive("query_pre_attn_scalar", 1.0)));
+  }
+  c.attention_scale = float(r.positive("attention_multiplier", c.attention_scale));
+  c.attn_softcap = float(r.positive("attn_logit_softcapping", 0.0));
+  c.final_softcap = float(r.positive("final_logit_softcapping", 0.0));
+  c.embedding_scale = float(r.positive("embedding_multiplier", c.embedding_scale));
+  c.residual_scale = float(r.positive("residual_multiplier", 1.0));
+  c.logit_scale = float(1.0 / r.positive("logits_scaling", 1.0));
+}
+
 }  // namespace
 
 HfConfig read_hf_config(const std::string& path) {
@@ -369,7 +483,9 @@ HfConfig read_hf_config(const std::string& path) {
   c.norm_eps = float(r.positive("rms_norm_eps", 1e-6));
   c.norm_eps = float(r.positive("layer_norm_eps", c.norm_eps));
   c.norm_eps = float(r.positive("norm_epsilon", c.norm_eps));
-  read_rope(r, c);
+  c.norm_weight_offset = arch.hf_norm_offset;
+  const RopeKinds rope = read_rope(r, *entry, c);
+  read_scalings(r, c);
   read_experts(r, arch, *entry, c);
   if (entry->phimoe) {
     c.norm_kind = NormKind::kLayer;
@@ -380,10 +496,16 @@ HfConfig read_hf_config(const std::string& path) {
   out.eos_ids = r.ids("eos_token_id");
 
   // What the llama decoder does not compute: say so rather than run a different model.
-  // The GELU MLPs compute the tanh form, which is what gelu_new and gelu_pytorch_tanh are.
+  // GeGLU architectures (Gemma) name their activation hidden_activation and ignore hidden_act;
+  // the GELU MLPs compute the tanh form, which is what gelu_new and gelu_pytorch_tanh are.
   const bool gelu = c.ffn_kind == FfnKind::kGelu;
-  if (const auto act = r.string("hidden_act");
-      act && (gelu ? *act != "gelu_new" && *act != "gelu_pytorch_tanh" : *act != "silu")) {
+  if (arch.ffn_activation == FfnActivation::kGeluTanh) {
+    if (const auto act = r.string("hidden_activation"); act && *act != "gelu_pytorch_tanh") {
+      r.unsupported(fmt::format(
+          "hidden_activation '{}' is not supported (supported: gelu_pytorch_tanh)", *act));
+    }
+  } else if (const auto act = r.string("hidden_act");
+             act && (gelu ? *act != "gelu_new" && *act != "gelu_pytorch_tanh" : *act != "silu")) {
     r.unsupported(fmt::format("hidden_act '{}' is not supported for {} (supported: {})", *act,
                               hf_class, gelu ? "gelu_new, gelu_pytorch_tanh" : "silu"));
   }
@@ -395,18 +517,35 @@ HfConfig read_hf_config(const std::string& path) {
   }
   // A sliding window at least as long as the trained context never slides; Qwen configs carry
   // one that only applies when use_sliding_window is true.
+  bool known = false;
+  const std::vector<bool> sliding = sliding_layers(r, *entry, c.n_layer, known);
   if (const auto window = r.field("sliding_window"); window && r.flag("use_sliding_window", true)) {
     int64_t w = 0;
     if (window->get_int64().get(w) != simdjson::SUCCESS || w <= 0) {
       r.malformed("sliding_window", "is not a positive integer");
     }
     if (w < c.n_ctx_train) {
-      if (!entry->sliding_window_every_layer) {
+      if (!known) {
         r.unsupported(fmt::format(
             "sliding-window attention (sliding_window = {}) is not supported for {} yet", w,
             hf_class));
       }
-      c.sliding_window.assign(size_t(c.n_layer), static_cast<int32_t>(w));
+      for (const bool slides : sliding) c.sliding_window.push_back(slides ? int32_t(w) : 0);
+    }
+  }
+  // Per-layer RoPE: sliding layers' own base and scaling (Gemma 3), layers without RoPE
+  // (SmolLM3).
+  const std::vector<bool> rotates = rope_layers(r, c.n_layer);
+  if (rope.local_base > 0 || std::find(rotates.begin(), rotates.end(), false) != rotates.end()) {
+    for (size_t l = 0; l < size_t(c.n_layer); ++l) {
+      const float base = sliding[l] && rope.local_base > 0 ? rope.local_base : c.rope_freq_base;
+      c.layer_rope_base.push_back(rotates[l] ? base : 0.0f);
+    }
+  }
+  if (rope.local_linear != 1.0f || rope.global_linear != 1.0f) {
+    for (size_t l = 0; l < size_t(c.n_layer); ++l) {
+      const bool local = sliding[l] && rope.local_base > 0;
+      c.layer_rope_linear.push_back(local ? rope.local_linear : rope.global_linear);
     }
   }
   if (c.n_head % c.n_head_kv != 0) {

@@ -49,6 +49,8 @@ constexpr NamePair kCommon[] = {
     {"blk.#.ffn_gate_shexp.weight", "model.layers.#.mlp.shared_expert.gate_proj.weight"},
     {"blk.#.ffn_up_shexp.weight", "model.layers.#.mlp.shared_expert.up_proj.weight"},
     {"blk.#.ffn_down_shexp.weight", "model.layers.#.mlp.shared_expert.down_proj.weight"},
+    {"blk.#.post_attention_norm.weight", "model.layers.#.post_attention_layernorm.weight"},
+    {"blk.#.post_ffw_norm.weight", "model.layers.#.post_feedforward_layernorm.weight"},
 };
 
 // Where an architecture's names differ from kCommon (looked up first).
@@ -81,6 +83,10 @@ constexpr ArchitectureName kOverrides[] = {
     {"phimoe", {"blk.#.ffn_gate.#.weight", "model.layers.#.block_sparse_moe.experts.#.w1.weight"}},
     {"phimoe", {"blk.#.ffn_up.#.weight", "model.layers.#.block_sparse_moe.experts.#.w3.weight"}},
     {"phimoe", {"blk.#.ffn_down.#.weight", "model.layers.#.block_sparse_moe.experts.#.w2.weight"}},
+    // Gemma 2/3: a norm before the MLP and one after it (post_attention_layernorm is the
+    // attention output's norm, as in OLMo 2).
+    {"gemma2", {"blk.#.ffn_norm.weight", "model.layers.#.pre_feedforward_layernorm.weight"}},
+    {"gemma3", {"blk.#.ffn_norm.weight", "model.layers.#.pre_feedforward_layernorm.weight"}},
 };
 
 // "blk.12.ffn_gate.3.weight" → ("blk.#.ffn_gate.#.weight", {"12", "3"}): every number between

@@ -88,6 +88,15 @@ class TensorFinder {
     return out.data();
   }
 
+  // An RMSNorm weight plus `offset` (Gemma's Hugging Face checkpoints store w − 1).
+  const float* norm(const std::string& name, int64_t n, float offset) const {
+    const float* w = vector(name, n);
+    if (offset == 0) return w;
+    std::vector<float>& out = weights_.converted.emplace_back(w, w + n);
+    for (float& v : out) v += offset;
+    return out.data();
+  }
+
  private:
   void check_shape(const SourceTensor& t, const std::vector<uint64_t>& ggml_dims) const {
     if (t.dims != ggml_dims) {
@@ -188,7 +197,8 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
   const int64_t kv_dim = int64_t(c.n_head_kv) * c.head_dim;
 
   w.token_embd = f.matrix("token_embd.weight", c.n_vocab, c.n_embd);
-  w.output_norm = f.vector("output_norm.weight", c.n_embd);
+  const float offset = c.norm_weight_offset;  // Gemma's HF checkpoints store w − 1
+  w.output_norm = f.norm("output_norm.weight", c.n_embd, offset);
   if (c.norm_bias) w.output_norm_b = f.vector("output_norm.bias", c.n_embd);
   if (const auto out = f.find("output.weight", /*required=*/false)) {
     w.output = f.matrix(*out, c.n_vocab, c.n_embd);
@@ -200,7 +210,7 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
   for (int32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = fmt::format("blk.{}.", l);
     LayerWeights& L = w.layers.emplace_back();
-    L.attn_norm = f.vector(p + "attn_norm.weight", c.n_embd);
+    if (c.pre_norms) L.attn_norm = f.norm(p + "attn_norm.weight", c.n_embd, offset);
     if (c.norm_bias) L.attn_norm_b = f.vector(p + "attn_norm.bias", c.n_embd);
     // q/k/v: one fused tensor (rows of q, then k, then v) where the checkpoint has one.
     if (const auto qkv = f.find(p + "attn_qkv.weight", /*required=*/false)) {
@@ -232,12 +242,16 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c) {
     L.wo = f.matrix(p + "attn_output.weight", c.n_embd, q_dim);
     if (c.attn_output_bias) L.bo = f.vector(p + "attn_output.bias", c.n_embd);
     if (c.qk_norm) {
-      L.q_norm = f.vector(p + "attn_q_norm.weight", c.head_dim);
-      L.k_norm = f.vector(p + "attn_k_norm.weight", c.head_dim);
+      L.q_norm = f.norm(p + "attn_q_norm.weight", c.qk_norm_whole ? q_dim : c.head_dim, offset);
+      L.k_norm = f.norm(p + "attn_k_norm.weight", c.qk_norm_whole ? kv_dim : c.head_dim, offset);
     }
-    if (!c.parallel_block) {
-      L.ffn_norm = f.vector(p + "ffn_norm.weight", c.n_embd);
+    if (!c.parallel_block && c.pre_norms) {
+      L.ffn_norm = f.norm(p + "ffn_norm.weight", c.n_embd, offset);
       if (c.norm_bias) L.ffn_norm_b = f.vector(p + "ffn_norm.bias", c.n_embd);
+    }
+    if (c.post_norms) {
+      L.post_attention_norm = f.norm(p + "post_attention_norm.weight", c.n_embd, offset);
+      L.post_ffw_norm = f.norm(p + "post_ffw_norm.weight", c.n_embd, offset);
     }
     if (c.n_expert > 0) {
       load_experts(f, p, c, L);

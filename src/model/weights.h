@@ -47,6 +47,10 @@ struct LayerWeights {
   std::vector<Matrix> expert_gate, expert_up, expert_down;  // gate/up: n_ff_expert rows
   Matrix shared_gate, shared_up, shared_down;              // gate/up: n_ff_shared rows
   Matrix shared_expert_gate;                               // 1 row of n_embd
+  // Optional [n_embd] norms of the attention and MLP outputs (ModelConfig::post_norms);
+  // attn_norm and ffn_norm are null without pre_norms.
+  const float* post_attention_norm = nullptr;
+  const float* post_ffw_norm = nullptr;
 };
 
 // Every matrix of a layer the forward pass multiplies by: attention, then the dense MLP or the
