@@ -227,8 +227,9 @@ TEST(ModelApi, UnsupportedArchitectureNamesWhatIsSupported) {
 }
 
 // A copy of a zoo GGUF without the tensor `drop`, plus `extra` f32 vectors.
-fs::path edited_zoo_copy(const std::string& name, const std::string& drop,
-                         const std::vector<std::pair<std::string, std::vector<float>>>& extra = {}) {
+fs::path edited_zoo_copy(
+    const std::string& name, const std::string& drop,
+    const std::vector<std::pair<std::string, std::vector<float>>>& extra = {}) {
   const GgufFile in = GgufFile::open(data_path(kZoo + name + ".gguf"));
   GgufWriter out;
   for (const GgufKv& kv : in.metadata()) out.set(kv.key, GgufMetaValue::from(kv.value));
@@ -268,16 +269,16 @@ TEST(ModelApi, PhiFilesWithMissingOrBadTensors) {
   // LongRoPE factors: n_rot / 2 = 16 f32 values each, and the long ones need the short ones.
   const std::vector<float> ones(16, 1.0f), three(3, 1.0f);
   expect_load_error<FormatError>(
-      edited_zoo_copy("phi3-F32", "", {{"rope_factors_short.weight", ones},
-                                       {"rope_factors_long.weight", three}}),
+      edited_zoo_copy("phi3-F32", "",
+                      {{"rope_factors_short.weight", ones}, {"rope_factors_long.weight", three}}),
       {"rope_factors_long.weight", "[16]"});
   expect_load_error<FormatError>(
       edited_zoo_copy("phi3-F32", "", {{"rope_factors_long.weight", ones}}),
       {"rope_factors_short.weight"});
   // Factors of 1 (and no attention factor) leave the model as it was.
   const Model model = Model::load(
-      edited_zoo_copy("phi3-F32", "", {{"rope_factors_short.weight", ones},
-                                       {"rope_factors_long.weight", ones}})
+      edited_zoo_copy("phi3-F32", "",
+                      {{"rope_factors_short.weight", ones}, {"rope_factors_long.weight", ones}})
           .string());
   Session session(model, {.kv_type = KvType::kF32});
   const std::vector<int32_t> tokens = test::read_ids(data_path(kZoo + "tokens.txt"));
