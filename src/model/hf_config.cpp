@@ -259,7 +259,7 @@ void read_rope(const ConfigReader& r, ModelConfig& c) {
   if (!type) type = r.string("type", params);
   if (type && *type == "llama3") {
     c.rope_freq_factors = llama3_freq_factors(r, *params, c);
-  } else if (type && *type == "longrope") {
+  } else if (type && (*type == "longrope" || *type == "su")) {  // "su": its first name
     read_longrope(r, *params, c);
   } else if (type && *type != "default") {
     r.unsupported(fmt::format(
@@ -325,7 +325,9 @@ HfConfig read_hf_config(const std::string& path) {
     r.unsupported(fmt::format("hidden_act '{}' is not supported for {} (supported: {})", *act,
                               hf_class, gelu ? "gelu_new, gelu_pytorch_tanh" : "silu"));
   }
-  if (!r.flag("use_bias", true)) r.unsupported("'use_bias' = false is not supported yet");
+  if (arch.ffn_bias && !r.flag("use_bias", true)) {
+    r.unsupported("'use_bias' = false is not supported yet");
+  }
   if (r.flag("qk_layernorm", false)) r.unsupported("'qk_layernorm' = true is not supported yet");
   for (const char* key : {"attention_bias", "mlp_bias"}) {
     if (r.flag(key, false)) r.unsupported(fmt::format("'{}' = true is not supported yet", key));
