@@ -190,6 +190,9 @@ TEST(HfConfig, Phi3LongRope) {
       {R"("max_position_embeddings": 4096, "original_max_position_embeddings": 64, "rope_scaling": {"type": "longrope", )" +
            factors + "}",
        R"("max_position_embeddings": 4096, "rope_parameters": {"rope_type": "longrope", "rope_theta": 10000.0, "original_max_position_embeddings": 64, )" +
+           factors + "}",
+       // "su", LongRoPE's first name in Phi-3 configs.
+       R"("max_position_embeddings": 4096, "original_max_position_embeddings": 64, "rope_scaling": {"type": "su", )" +
            factors + "}"}) {
     const HfConfig hf = read(config(R"("architectures": ["Phi3ForCausalLM"], )" + keys));
     const ModelConfig& c = hf.model;
@@ -337,6 +340,7 @@ TEST(HfConfigMalformed, UnsupportedFeatures) {
       config(
           R"("architectures": ["Starcoder2ForCausalLM"], "hidden_act": "gelu_pytorch_tanh", "use_bias": false)"),
       {"use_bias"});
+  EXPECT_EQ(read(config(R"("use_bias": false)")).model.architecture, "llama");  // no biases anyway
   expect_error<UnsupportedError>(
       config(
           R"("architectures": ["PhiForCausalLM"], "hidden_act": "gelu_new", "qk_layernorm": true)"),

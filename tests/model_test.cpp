@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "slm/slm.h"
+#include "src/format/gguf.h"
 #include "src/format/gguf_writer.h"
 #include "tests/test_data.h"
 
@@ -234,6 +235,69 @@ TEST(ModelApi, UnsupportedArchitectureNamesWhatIsSupported) {
     for (const char* name : {"mamba", "llama", "qwen2", "qwen3", "phi2", "phi3", "starcoder2", "qwen2moe"}) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
+  }
+}
+
+// A copy of a zoo GGUF without the tensor `drop`, plus `extra` f32 vectors.
+fs::path edited_zoo_copy(
+    const std::string& name, const std::string& drop,
+    const std::vector<std::pair<std::string, std::vector<float>>>& extra = {}) {
+  const GgufFile in = GgufFile::open(data_path(kZoo + name + ".gguf"));
+  GgufWriter out;
+  for (const GgufKv& kv : in.metadata()) out.set(kv.key, GgufMetaValue::from(kv.value));
+  for (const GgufTensor& t : in.tensors()) {
+    if (t.name == drop) continue;
+    size_t bytes = row_bytes(t.type, size_t(t.dims[0]));
+    for (size_t d = 1; d < t.dims.size(); ++d) bytes *= size_t(t.dims[d]);
+    out.add_tensor(t.name, t.dims, t.type, {static_cast<const uint8_t*>(t.data), bytes});
+  }
+  for (const auto& [tensor, values] : extra) {
+    out.add_tensor(tensor, {values.size()}, DType::kF32,
+                   {reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4});
+  }
+  const fs::path path = test::temp_dir() / (name + ".gguf");
+  out.write(path.string());
+  return path;
+}
+
+template <class E>
+void expect_load_error(const fs::path& path, const std::vector<std::string>& needles) {
+  try {
+    Model::load(path.string());
+    FAIL() << "expected an error mentioning '" << needles.front() << "'";
+  } catch (const E& e) {
+    for (const std::string& needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ModelApi, PhiFilesWithMissingOrBadTensors) {
+  SLM_REQUIRE_DATA(data_path(kZoo + "phi3-F32.gguf"));
+  // Neither the fused q/k/v nor separate ones: both names are given.
+  expect_load_error<FormatError>(edited_zoo_copy("phi2-F32", "blk.1.attn_qkv.weight"),
+                                 {"blk.1.attn_q.weight", "blk.1.attn_qkv.weight"});
+  expect_load_error<FormatError>(edited_zoo_copy("phi2-F32", "output.bias"), {"'output.bias'"});
+  // LongRoPE factors: n_rot / 2 = 16 f32 values each, and the long ones need the short ones.
+  const std::vector<float> ones(16, 1.0f), three(3, 1.0f);
+  expect_load_error<FormatError>(
+      edited_zoo_copy("phi3-F32", "",
+                      {{"rope_factors_short.weight", ones}, {"rope_factors_long.weight", three}}),
+      {"rope_factors_long.weight", "[16]"});
+  expect_load_error<FormatError>(
+      edited_zoo_copy("phi3-F32", "", {{"rope_factors_long.weight", ones}}),
+      {"rope_factors_short.weight"});
+  // Factors of 1 (and no attention factor) leave the model as it was.
+  const Model model = Model::load(
+      edited_zoo_copy("phi3-F32", "",
+                      {{"rope_factors_short.weight", ones}, {"rope_factors_long.weight", ones}})
+          .string());
+  Session session(model, {.kv_type = KvType::kF32});
+  const std::vector<int32_t> tokens = test::read_ids(data_path(kZoo + "tokens.txt"));
+  const auto logits = session.eval(tokens, true);
+  const std::vector<float> expected = test::read_f32(data_path(kZoo + "phi3-F32.logits.f32"));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    EXPECT_LE(test::nmse(&logits[i * 512], &expected[i * 512], 512), kF32) << i;
   }
 }
 

@@ -312,7 +312,7 @@ float read_rope_type(const ConfigReader& r, object params, std::string_view wher
     const double factor = r.positive("factor", -1.0, params);
     if (factor < 0) r.malformed("factor", "is missing (rope_type linear needs it)");
     return float(factor);
-  } else if (type && *type == "longrope") {
+  } else if (type && (*type == "longrope" || *type == "su")) {  // "su": its first name
     read_longrope(r, params, c);
   } else if (type && *type != "default") {
     r.unsupported(fmt::format(
@@ -509,7 +509,9 @@ HfConfig read_hf_config(const std::string& path) {
     r.unsupported(fmt::format("hidden_act '{}' is not supported for {} (supported: {})", *act,
                               hf_class, gelu ? "gelu_new, gelu_pytorch_tanh" : "silu"));
   }
-  if (!r.flag("use_bias", true)) r.unsupported("'use_bias' = false is not supported yet");
+  if (arch.ffn_bias && !r.flag("use_bias", true)) {
+    r.unsupported("'use_bias' = false is not supported yet");
+  }
   if (r.flag("qk_layernorm", false)) r.unsupported("'qk_layernorm' = true is not supported yet");
   for (const char* key : {"attention_bias", "mlp_bias"}) {
     if (entry->phimoe && std::string_view(key) == "attention_bias") continue;  // read above
