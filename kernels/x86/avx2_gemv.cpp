@@ -16,7 +16,7 @@
 // Q4_0: the nibbles q in [0, 15] are vpmaddubsw's unsigned operand directly and the activations
 // its signed one; sum((q - 8) x) per pair is maddubs(q, x) - maddubs(8, x), the second term formed
 // once per activation block for all rows (pairs fit int16: 2·15·127 + 2·8·127 < 32767).
-// Q8_0: |w| against x with w's signs (vpsignb), as in avx2.cpp (pairs <= 2·127·127 fit).
+// Q8_0: |w| against x with w's signs moved onto it (vpsignb); pairs <= 2·127·127 fit int16.
 #include <immintrin.h>
 
 #include <cstddef>
