@@ -84,6 +84,11 @@ struct SessionOptions {
   int32_t context_length = 0;  // 0: the model's, capped at 4096
   int32_t threads = 0;         // 0: all cores
   KvType kv_type = KvType::kF16;
+  // The KV cache is paged: blocks of kv_block_tokens positions, taken from a pool as the sequence
+  // grows (memory follows what is cached, not the context length). kv_budget_bytes caps the
+  // pool; 0: enough for one full context. A fork shares its parent's pool.
+  int32_t kv_block_tokens = 32;
+  size_t kv_budget_bytes = 0;
 };
 
 class Session {
@@ -101,12 +106,21 @@ class Session {
 
   int32_t position() const;        // tokens in the sequence so far
   int32_t context_length() const;  // the most it can hold
-  void reset();                    // forget the sequence, keep the memory
+  void reset();                    // forget the sequence (its KV blocks go back to the pool)
+  // Keeps the first n tokens (n ≤ position()) and forgets the rest: the next eval continues
+  // from position n, exactly as if the later tokens had never been evaluated.
+  void rewind(int32_t n);
+  // A second session on the same model whose sequence is a copy of this one. They share the
+  // cached positions' memory until either writes (copy on write), and share the KV pool and its
+  // budget. Each session is for one thread at a time; different sessions may run concurrently.
+  Session fork() const;
+  size_t kv_bytes() const;  // KV memory this sequence holds (shared blocks counted in full)
 
   const Model& model() const;
 
  private:
   struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

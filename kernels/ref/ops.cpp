@@ -75,26 +75,25 @@ void add(float* y, const float* x, size_t n) {
 }
 
 namespace {
-float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
-  const auto* row = static_cast<const uint8_t*>(rows) + j * stride;
+float kv_at(const KvRows& rows, bool f16, size_t j, size_t d) {
+  const uint8_t* row = rows.row(j);
   return f16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d])
              : reinterpret_cast<const float*>(row)[d];
 }
 }  // namespace
 
-void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
-               float* out) {
+void attention(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16, size_t n_keys,
+               size_t head_dim, float scale, float* scores, float* out) {
   for (size_t j = 0; j < n_keys; ++j) {
     float dot = 0;
-    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_stride_bytes, kv_is_f16, j, d);
+    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_is_f16, j, d);
     scores[j] = dot * scale;
   }
   softmax(scores, n_keys);
   for (size_t d = 0; d < head_dim; ++d) out[d] = 0;
   for (size_t j = 0; j < n_keys; ++j) {
     for (size_t d = 0; d < head_dim; ++d)
-      out[d] += scores[j] * kv_at(v, kv_stride_bytes, kv_is_f16, j, d);
+      out[d] += scores[j] * kv_at(v, kv_is_f16, j, d);
   }
 }
 

@@ -6,50 +6,82 @@
 #include "slm/error.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
+#include "src/runtime/paged_kv_cache.h"
 
 namespace slm {
+namespace {
 
 // The model's default context is capped: a 128k-token cache for a chat would waste memory.
 constexpr int32_t kDefaultContextCap = 4096;
 
+int32_t checked_context_length(const ModelConfig& c, const SessionOptions& options) {
+  if (options.context_length < 0) {
+    throw InvalidArgumentError(fmt::format("context length {} is negative", options.context_length));
+  }
+  if (options.context_length > c.n_ctx_train) {
+    throw InvalidArgumentError(fmt::format("context length {} exceeds the model's {}",
+                                           options.context_length, c.n_ctx_train));
+  }
+  return options.context_length > 0 ? options.context_length
+                                     : std::min(c.n_ctx_train, kDefaultContextCap);
+}
+
+std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOptions& options,
+                                       int32_t context) {
+  if (options.kv_block_tokens <= 0) {
+    throw InvalidArgumentError(
+        fmt::format("KV block size {} must be positive", options.kv_block_tokens));
+  }
+  const KvElement element = options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32;
+  const int32_t B = options.kv_block_tokens;
+  const size_t per_block =
+      size_t(c.n_layer) * 2 * size_t(B) * size_t(c.n_head_kv) * size_t(c.head_dim) *
+      kv_element_bytes(element);
+  const size_t budget = options.kv_budget_bytes > 0
+                            ? options.kv_budget_bytes
+                            : (size_t(context) + size_t(B) - 1) / size_t(B) * per_block;
+  if (budget < per_block) {
+    throw InvalidArgumentError(fmt::format(
+        "KV budget of {} bytes is less than one block of {} positions ({} bytes)", budget, B,
+        per_block));
+  }
+  return std::make_shared<KvBlockPool>(c.n_layer, c.n_head_kv * c.head_dim, element, B, budget);
+}
+
+}  // namespace
+
 struct Session::Impl {
-  Impl(const Model& m, const SessionOptions& options)
+  Impl(const Model& m, int threads, PagedKvCache cache)
       : model(m),
         decoder(m.impl()->config, m.impl()->weights),
-        threads(options.threads > 0 ? options.threads
-                                    : int(std::max(1u, std::thread::hardware_concurrency()))),
-        cache(make_cache(m.impl()->config, options)) {}
-
-  static ContiguousKvCache make_cache(const ModelConfig& c, const SessionOptions& options) {
-    if (options.context_length < 0) {
-      throw InvalidArgumentError(fmt::format("context length {} is negative", options.context_length));
-    }
-    if (options.context_length > c.n_ctx_train) {
-      throw InvalidArgumentError(fmt::format("context length {} exceeds the model's {}",
-                                             options.context_length, c.n_ctx_train));
-    }
-    if (options.threads < 0) {
-      throw InvalidArgumentError(fmt::format("thread count {} is negative", options.threads));
-    }
-    const int32_t ctx = options.context_length > 0 ? options.context_length
-                                                   : std::min(c.n_ctx_train, kDefaultContextCap);
-    return ContiguousKvCache(c.n_layer, ctx, c.n_head_kv * c.head_dim,
-                             options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32);
-  }
+        threads(threads),
+        cache(std::move(cache)) {}
 
   Model model;  // keeps the weights alive
   Decoder decoder;
   int threads;
-  ContiguousKvCache cache;
+  PagedKvCache cache;
   int32_t position = 0;
   std::vector<float> logits;
 };
 
-Session::Session(const Model& model, const SessionOptions& options)
-    : impl_(std::make_unique<Impl>(model, options)) {}
+Session::Session(const Model& model, const SessionOptions& options) {
+  const ModelConfig& c = model.impl()->config;
+  if (options.threads < 0) {
+    throw InvalidArgumentError(fmt::format("thread count {} is negative", options.threads));
+  }
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int32_t context = checked_context_length(c, options);
+  impl_ = std::make_unique<Impl>(model, threads,
+                                 PagedKvCache(make_pool(c, options, context), context));
+}
+
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_logits) {
   Impl& s = *impl_;
@@ -76,7 +108,23 @@ std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_l
 
 int32_t Session::position() const { return impl_->position; }
 int32_t Session::context_length() const { return impl_->cache.capacity(); }
-void Session::reset() { impl_->position = 0; }
+void Session::reset() { rewind(0); }
 const Model& Session::model() const { return impl_->model; }
+size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
+
+void Session::rewind(int32_t n) {
+  if (n < 0 || n > impl_->position) {
+    throw InvalidArgumentError(
+        fmt::format("cannot rewind to {} tokens: the sequence has {}", n, impl_->position));
+  }
+  impl_->cache.truncate(n);
+  impl_->position = n;
+}
+
+Session Session::fork() const {
+  auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
+  copy->position = impl_->position;
+  return Session(std::move(copy));
+}
 
 }  // namespace slm

@@ -63,9 +63,10 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
                       bool all_logits, float* logits, int threads) {
   const size_t n = tokens.size(), E = size_t(c_.n_embd), R = size_t(c_.n_rot);
   threads = std::max(threads, 1);
-  // Both may throw (a bad SLM_ISA, memory): before the team starts, as nothing may throw inside.
+  // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may throw inside.
   kernels_ = &active_kernels();
   reserve(n, size_t(cache.capacity()), threads);
+  cache.prepare(pos0, int32_t(n));
   const auto n_tok = static_cast<int64_t>(n);
   const size_t first = all_logits ? 0 : n - 1, rows = n - first;
   // The team's size does not change any value (each is computed by one thread, the same way),
@@ -179,7 +180,6 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
   // attention). One job per (token, head).
   const float scale = 1.0f / std::sqrt(float(D));
-  const size_t stride = size_t(cache.capacity());
   const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
 #pragma omp for schedule(static)
@@ -187,10 +187,12 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
     const int32_t pos = pos0 + int32_t(i);
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
-    float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    ops.attention(&q_[(i * H + h) * D], cache.k_row(layer, first) + g * D * elem,
-                  cache.v_row(layer, first) + g * D * elem, cache.row_stride(), f16,
-                  size_t(pos + 1 - first), D, scale, scores, &attn_[(i * H + h) * D]);
+    float* scores = &scores_[size_t(omp_get_thread_num()) * size_t(cache.capacity())];
+    ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
+    keys.offset += g * D * elem;
+    values.offset += g * D * elem;
+    ops.attention(&q_[(i * H + h) * D], keys, values, f16, size_t(pos + 1 - first), D, scale,
+                  scores, &attn_[(i * H + h) * D]);
   }
   matmul(L.wo, attn_.data(), n, out_.data());
 }
