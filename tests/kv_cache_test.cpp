@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -184,6 +186,89 @@ TEST(SessionKv, MemoryFollowsUseAndABudgetIsAClearError) {
   EXPECT_NO_THROW(s.eval(long_input));
   EXPECT_THROW(Session(model, {.kv_block_tokens = 0}), InvalidArgumentError);
   EXPECT_THROW(Session(model, {.kv_budget_bytes = 1}), InvalidArgumentError);
+}
+
+}  // namespace
+}  // namespace slm
+
+namespace slm {
+namespace {
+
+// A request sharing 90 % of its tokens with the cached sequence computes only the rest and
+// gives the logits of a cold run.
+TEST(SessionKv, PromptReusesTheCachedPrefix) {
+  SLM_REQUIRE_DATA(data_path("zoo/gguf/llama-gqa-F32.gguf"));
+  const Model model = Model::load(data_path("zoo/gguf/llama-gqa-F32.gguf").string());
+  std::vector<int32_t> first(50), second;
+  for (size_t i = 0; i < first.size(); ++i) first[i] = int32_t(3 + (i * 37) % 500);
+  second.assign(first.begin(), first.begin() + 45);  // the shared prefix
+  for (int32_t t : {11, 12, 13, 14, 15}) second.push_back(t);
+
+  Session warm(model, {.threads = 1, .kv_block_tokens = 16});
+  EXPECT_EQ(warm.prompt(first).reused, 0);
+  const Session::PromptResult r = warm.prompt(second, /*all_logits=*/true);
+  EXPECT_EQ(r.reused, 45);
+  EXPECT_EQ(r.logits.size(), 5u * 512u);  // only the 5 new tokens were evaluated
+  EXPECT_EQ(warm.tokens(), second);
+  const std::vector<float> got(r.logits.begin(), r.logits.end());
+
+  Session cold(model, {.threads = 1, .kv_block_tokens = 16});
+  const auto all = cold.eval(second, true);
+  const std::vector<float> want(all.end() - 5 * 512, all.end());
+  EXPECT_EQ(got, want);
+  // The same prompt again: everything but the last token comes from the cache.
+  EXPECT_EQ(warm.prompt(second).reused, 49);
+}
+
+TEST(SessionKv, SavedStateResumesBitIdentically) {
+  SLM_REQUIRE_DATA(data_path("models/stories260K/stories260K.gguf"));
+  const Model model = Model::load(data_path("models/stories260K/stories260K.gguf").string());
+  const std::string path = (test::temp_dir() / "state.bin").string();
+  Session a(model, {.threads = 1, .kv_block_tokens = 8});
+  a.eval(std::vector<int32_t>{1, 403, 407, 261, 378, 432, 383, 42, 7, 300, 9});
+  a.save_state(path);
+  const std::vector<float> want = eval_all(a, {5, 6, 7});
+
+  Session b(model, {.threads = 1, .kv_block_tokens = 32});  // any block size
+  b.eval(std::vector<int32_t>{1, 2, 3});                   // replaced by the loaded sequence
+  b.load_state(path);
+  EXPECT_EQ(b.position(), 11);
+  EXPECT_EQ(eval_all(b, {5, 6, 7}), want);
+}
+
+TEST(SessionKv, BadStateFilesAreClearErrorsAndLoseNothing) {
+  SLM_REQUIRE_DATA(data_path("models/stories260K/stories260K.gguf"));
+  SLM_REQUIRE_DATA(data_path("zoo/gguf/llama-gqa-F32.gguf"));
+  const Model model = Model::load(data_path("models/stories260K/stories260K.gguf").string());
+  const Model other = Model::load(data_path("zoo/gguf/llama-gqa-F32.gguf").string());
+  const std::filesystem::path dir = test::temp_dir();
+  Session a(model, {.threads = 1});
+  a.eval(std::vector<int32_t>{1, 403, 407, 261});
+  a.save_state((dir / "good.bin").string());
+
+  Session b(model, {.threads = 1});
+  b.eval(std::vector<int32_t>{1, 403});
+  const auto expect_error = [&](Session& s, const std::string& file, const char* needle) {
+    try {
+      s.load_state(file);
+      ADD_FAILURE() << file << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(b, (dir / "missing.bin").string(), "cannot open");
+  const std::string good = test::read_text(dir / "good.bin");
+  for (size_t cut : {size_t(3), size_t(20), good.size() - 1}) {
+    std::ofstream(dir / "cut.bin", std::ios::binary) << good.substr(0, cut);
+    expect_error(b, (dir / "cut.bin").string(), "truncated");
+  }
+  std::ofstream(dir / "junk.bin", std::ios::binary) << std::string(64, 'x');
+  expect_error(b, (dir / "junk.bin").string(), "not an slm session state");
+  Session f32(model, {.threads = 1, .kv_type = KvType::kF32});
+  expect_error(f32, (dir / "good.bin").string(), "KV cache");
+  Session wrong(other, {.threads = 1});
+  expect_error(wrong, (dir / "good.bin").string(), "another model");
+  EXPECT_EQ(b.tokens(), (std::vector<int32_t>{1, 403}));  // b still holds its own sequence
 }
 
 }  // namespace

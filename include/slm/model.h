@@ -116,6 +116,23 @@ class Session {
   Session fork() const;
   size_t kv_bytes() const;  // KV memory this sequence holds (shared blocks counted in full)
 
+  // Prefix reuse: makes the sequence `tokens`, keeping the longest prefix of them it already
+  // holds (a system prompt, a document) and evaluating only the rest. The last token is always
+  // evaluated, so its logits (or every evaluated token's, with all_logits) are returned.
+  struct PromptResult {
+    int32_t reused = 0;  // tokens taken from the cache, not computed
+    std::span<const float> logits;
+  };
+  PromptResult prompt(std::span<const TokenId> tokens, bool all_logits = false);
+  const std::vector<TokenId>& tokens() const;  // the sequence so far
+
+  // Writes the sequence (its tokens and their cached keys and values) to a file, and reads one
+  // back in place of the current sequence: evaluation then continues bit-identically. Throws
+  // IoError, or FormatError for a file that is malformed or was written for another model or KV
+  // type.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
+
   const Model& model() const;
 
  private:

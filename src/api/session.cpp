@@ -6,6 +6,7 @@
 #include "slm/error.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
+#include "src/runtime/kv_state.h"
 #include "src/runtime/paged_kv_cache.h"
 
 namespace slm {
@@ -48,6 +49,23 @@ std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOption
   return std::make_shared<KvBlockPool>(c.n_layer, c.n_head_kv * c.head_dim, element, B, budget);
 }
 
+// FNV-1a over the model's shape and its first embedding bytes: enough to tell models apart
+// when a saved state is loaded (not a cryptographic check).
+uint64_t model_fingerprint(const Model::Impl& m) {
+  uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  };
+  const ModelConfig& c = m.config;
+  mix(c.architecture.data(), c.architecture.size());
+  for (const int32_t v : {c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff}) {
+    mix(&v, sizeof(v));
+  }
+  mix(m.weights.token_embd.data, std::min<size_t>(4096, row_bytes(m.weights.token_embd.type,
+                                                                   size_t(c.n_embd))));
+  return h;
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -61,8 +79,14 @@ struct Session::Impl {
   Decoder decoder;
   int threads;
   PagedKvCache cache;
-  int32_t position = 0;
+  std::vector<TokenId> tokens;  // the sequence: its size is the position
   std::vector<float> logits;
+
+  KvStateShape state_shape() const {
+    const ModelConfig& c = model.impl()->config;
+    return {model_fingerprint(*model.impl()), c.n_layer,
+            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element())};
+  }
 };
 
 Session::Session(const Model& model, const SessionOptions& options) {
@@ -93,38 +117,73 @@ std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_l
           fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, n_vocab));
     }
   }
-  const int32_t capacity = s.cache.capacity();
-  if (tokens.size() > size_t(capacity - s.position)) {
+  const int32_t capacity = s.cache.capacity(), position = this->position();
+  if (tokens.size() > size_t(capacity - position)) {
     throw InvalidArgumentError(fmt::format(
         "{} tokens do not fit in the context: {} of {} positions are already used", tokens.size(),
-        s.position, capacity));
+        position, capacity));
   }
   const size_t rows = all_logits ? tokens.size() : 1;
   if (s.logits.size() < rows * size_t(n_vocab)) s.logits.resize(rows * size_t(n_vocab));
-  s.decoder.forward(tokens, s.position, s.cache, all_logits, s.logits.data(), s.threads);
-  s.position += int32_t(tokens.size());
+  s.tokens.reserve(size_t(capacity));  // once: decoding a token allocates nothing
+  s.decoder.forward(tokens, position, s.cache, all_logits, s.logits.data(), s.threads);
+  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
   return {s.logits.data(), rows * size_t(n_vocab)};
 }
 
-int32_t Session::position() const { return impl_->position; }
+int32_t Session::position() const { return int32_t(impl_->tokens.size()); }
+const std::vector<TokenId>& Session::tokens() const { return impl_->tokens; }
 int32_t Session::context_length() const { return impl_->cache.capacity(); }
 void Session::reset() { rewind(0); }
 const Model& Session::model() const { return impl_->model; }
 size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
 
 void Session::rewind(int32_t n) {
-  if (n < 0 || n > impl_->position) {
+  if (n < 0 || n > position()) {
     throw InvalidArgumentError(
-        fmt::format("cannot rewind to {} tokens: the sequence has {}", n, impl_->position));
+        fmt::format("cannot rewind to {} tokens: the sequence has {}", n, position()));
   }
   impl_->cache.truncate(n);
-  impl_->position = n;
+  impl_->tokens.resize(size_t(n));
+}
+
+Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_logits) {
+  if (tokens.empty()) throw InvalidArgumentError("prompt: no tokens given");
+  const std::vector<TokenId>& have = impl_->tokens;
+  size_t common = 0;
+  while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
+    ++common;
+  }
+  rewind(int32_t(common));
+  return {int32_t(common), eval(tokens.subspan(common), all_logits)};
 }
 
 Session Session::fork() const {
   auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
-  copy->position = impl_->position;
+  copy->tokens = impl_->tokens;
   return Session(std::move(copy));
+}
+
+}  // namespace slm
+
+namespace slm {
+
+void Session::save_state(const std::string& path) const {
+  save_kv_state(path, impl_->state_shape(), impl_->cache, impl_->tokens);
+}
+
+void Session::load_state(const std::string& path) {
+  // Into a new sequence, which replaces this one only when the whole file has been read.
+  PagedKvCache fresh = impl_->cache.empty_like();
+  std::vector<TokenId> tokens = load_kv_state(path, impl_->state_shape(), fresh);
+  const int32_t n_vocab = impl_->model.impl()->config.n_vocab;
+  for (const TokenId id : tokens) {
+    if (id < 0 || id >= n_vocab) {
+      throw FormatError(fmt::format("{}: token id {} is out of the vocabulary", path, id));
+    }
+  }
+  impl_->cache = std::move(fresh);
+  impl_->tokens = std::move(tokens);
 }
 
 }  // namespace slm

@@ -24,6 +24,8 @@ class PagedKvCache final : public KvCache {
 
   // A second sequence with the same cached positions, sharing their blocks.
   PagedKvCache fork() const;
+  // An empty sequence on the same pool.
+  PagedKvCache empty_like() const { return PagedKvCache(pool_, capacity_); }
   // Keeps positions [0, n): blocks wholly past n go back to the pool.
   void truncate(int32_t n);
 
