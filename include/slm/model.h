@@ -141,14 +141,30 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
+// What generate does when the sequence reaches the session's context length.
+enum class ContextPolicy {
+  kStop,   // stop; GenerateResult::stopped_by_context says so
+  kShift,  // drop the oldest tokens after the first keep_tokens (half of the rest) and go on;
+           // the kept tail is re-evaluated at its new positions, so every logit is exactly what
+           // a fresh session given the shortened sequence would compute
+};
+
 struct GenerateOptions {
   int32_t max_tokens = 128;
-  SamplingOptions sampling;
+  SamplingOptions sampling{};
   bool ignore_eos = false;  // keep going past end-of-generation tokens
+  // Further ids that end generation like the model's own end-of-generation tokens.
+  std::vector<TokenId> stop_tokens{};
+  // Generation stops when the text contains one of these; the text from the stop string on is
+  // not delivered. Text that may be the start of a stop string is held back until it is not.
+  // (Needs a tokenizer; ignored without one.)
+  std::vector<std::string> stop_strings{};
+  ContextPolicy on_full_context = ContextPolicy::kStop;
+  int32_t keep_tokens = 0;  // kShift: the first tokens always kept (e.g. the system prompt)
   // Called with each complete UTF-8 piece as it is generated (piece may be empty while a
-  // multi-byte character is incomplete); return false to stop. A final call with id -1 delivers
-  // text still pending at the end.
-  std::function<bool(std::string_view piece, TokenId id)> on_token;
+  // multi-byte character is incomplete or held back); return false to stop. A final call with
+  // id -1 delivers text still pending at the end.
+  std::function<bool(std::string_view piece, TokenId id)> on_token{};
 };
 
 struct GenerateResult {
@@ -158,6 +174,8 @@ struct GenerateResult {
   double generate_ms = 0;  // time of all generation steps
   bool stopped_by_eos = false;      // an end-of-generation token came (not included in tokens)
   bool stopped_by_context = false;  // the context is full
+  bool stopped_by_string = false;   // a stop string came (its text not delivered)
+  int32_t context_shifts = 0;       // times the oldest tokens were dropped (ContextPolicy::kShift)
 };
 
 // Evaluates `prompt` in `session` and samples up to max_tokens tokens after it.
