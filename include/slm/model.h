@@ -80,6 +80,8 @@ class Model {
   std::shared_ptr<const Impl> impl_;
 };
 
+struct EmbedOptions;
+
 struct SessionOptions {
   int32_t context_length = 0;  // 0: the model's, capped at 4096
   int32_t threads = 0;         // 0: all cores
@@ -124,6 +126,10 @@ class Session {
     std::span<const float> logits;
   };
   PromptResult prompt(std::span<const TokenId> tokens, bool all_logits = false);
+  // prompt()'s first half: rewinds to the longest prefix of `tokens` the sequence holds (leaving
+  // at least the last token to evaluate) and returns its length; evaluate tokens from there on
+  // (e.g. with generate) to continue.
+  int32_t rewind_to_common_prefix(std::span<const TokenId> tokens);
   const std::vector<TokenId>& tokens() const;  // the sequence so far
 
   // Writes the sequence (its tokens and their cached keys and values) to a file, and reads one
@@ -137,6 +143,7 @@ class Session {
 
  private:
   struct Impl;
+  friend std::vector<float> embed(const Model&, std::span<const TokenId>, const EmbedOptions&);
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -148,6 +155,28 @@ enum class ContextPolicy {
            // the kept tail is re-evaluated at its new positions, so every logit is exactly what
            // a fresh session given the shortened sequence would compute
 };
+
+// How embed() pools the final hidden states of a text's tokens.
+enum class Pooling {
+  kModel,  // what the model's metadata says (GGUF {arch}.pooling_type: mean or last), else mean
+  kMean,   // the average over all tokens
+  kLast,   // the last token's (what a causal model has read everything at)
+};
+
+struct EmbedOptions {
+  Pooling pooling = Pooling::kModel;
+  bool normalize = true;  // scale to unit L2 norm (cosine similarity is then a dot product)
+  int32_t threads = 0;    // 0: all cores
+};
+
+// The embedding of a token sequence: its final hidden states (after the output norm) pooled,
+// n_embd floats. Throws InvalidArgumentError for no tokens, ids out of range, or more tokens
+// than the model's context.
+std::vector<float> embed(const Model& model, std::span<const TokenId> tokens,
+                         const EmbedOptions& options = {});
+// The same for a text, tokenized with BOS as the model asks.
+std::vector<float> embed(const Model& model, std::string_view text,
+                         const EmbedOptions& options = {});
 
 struct GenerateOptions {
   int32_t max_tokens = 128;

@@ -21,6 +21,7 @@ struct Model::Impl {
   Weights weights;
   std::optional<Tokenizer> tokenizer;  // absent for a directory without tokenizer.json
   std::vector<TokenId> eos_ids;        // end of generation when there is no tokenizer
+  Pooling pooling = Pooling::kMean;    // embed()'s default (GGUF {arch}.pooling_type)
   ModelInfo info;
 };
 

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "slm/error.h"
@@ -147,15 +148,20 @@ void Session::rewind(int32_t n) {
   impl_->tokens.resize(size_t(n));
 }
 
-Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_logits) {
-  if (tokens.empty()) throw InvalidArgumentError("prompt: no tokens given");
+int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
   const std::vector<TokenId>& have = impl_->tokens;
   size_t common = 0;
   while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
     ++common;
   }
   rewind(int32_t(common));
-  return {int32_t(common), eval(tokens.subspan(common), all_logits)};
+  return int32_t(common);
+}
+
+Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_logits) {
+  if (tokens.empty()) throw InvalidArgumentError("prompt: no tokens given");
+  const int32_t reused = rewind_to_common_prefix(tokens);
+  return {reused, eval(tokens.subspan(size_t(reused)), all_logits)};
 }
 
 Session Session::fork() const {
@@ -184,6 +190,48 @@ void Session::load_state(const std::string& path) {
   }
   impl_->cache = std::move(fresh);
   impl_->tokens = std::move(tokens);
+}
+
+}  // namespace slm
+
+namespace slm {
+
+std::vector<float> embed(const Model& model, std::span<const TokenId> tokens,
+                         const EmbedOptions& options) {
+  if (tokens.empty()) throw InvalidArgumentError("embed: no tokens given");
+  const ModelConfig& c = model.impl()->config;
+  if (tokens.size() > size_t(c.n_ctx_train)) {
+    throw InvalidArgumentError(fmt::format("embed: {} tokens exceed the model's context of {}",
+                                           tokens.size(), c.n_ctx_train));
+  }
+  Session session(model, {.context_length = int32_t(tokens.size()), .threads = options.threads,
+                          .kv_type = KvType::kF32});
+  Session::Impl& s = *session.impl_;
+  for (const TokenId id : tokens) {
+    if (id < 0 || id >= c.n_vocab) {
+      throw InvalidArgumentError(
+          fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, c.n_vocab));
+    }
+  }
+  const Pooling pooling = options.pooling == Pooling::kModel ? model.impl()->pooling : options.pooling;
+  const bool all = pooling == Pooling::kMean;
+  const size_t E = size_t(c.n_embd), rows = all ? tokens.size() : 1;
+  std::vector<float> hidden(rows * E);
+  s.decoder.forward(tokens, 0, s.cache, all, /*logits=*/nullptr, s.threads, hidden.data());
+  std::vector<double> sum(E, 0.0);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < E; ++i) sum[i] += hidden[r * E + i];
+  }
+  std::vector<float> out(E);
+  double norm = 0;
+  for (size_t i = 0; i < E; ++i) norm += (sum[i] / double(rows)) * (sum[i] / double(rows));
+  const double scale = options.normalize && norm > 0 ? 1.0 / std::sqrt(norm) : 1.0;
+  for (size_t i = 0; i < E; ++i) out[i] = float(sum[i] / double(rows) * scale);
+  return out;
+}
+
+std::vector<float> embed(const Model& model, std::string_view text, const EmbedOptions& options) {
+  return embed(model, model.tokenizer().encode(text), options);
 }
 
 }  // namespace slm

@@ -60,7 +60,7 @@ void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
 }
 
 void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache,
-                      bool all_logits, float* logits, int threads) {
+                      bool all_logits, float* logits, int threads, float* hidden) {
   const size_t n = tokens.size(), E = size_t(c_.n_embd), R = size_t(c_.n_rot);
   threads = std::max(threads, 1);
   // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may throw inside.
@@ -107,7 +107,11 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
 
     // logits = output · rms_norm(x) for the rows asked for
     residual_norm(w_.output_norm, first, n, /*add_out=*/true);
-    matmul(w_.output, &xn_[first * E], rows, logits);
+    if (hidden) {
+#pragma omp single
+      std::copy_n(&xn_[first * E], rows * E, hidden);
+    }
+    if (logits) matmul(w_.output, &xn_[first * E], rows, logits);
   };
   if (team > 1) {
 #pragma omp parallel num_threads(team)
