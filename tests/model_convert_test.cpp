@@ -6,11 +6,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 
 #include "slm/slm.h"
 #include "src/format/gguf.h"
+#include "src/format/gguf_writer.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -84,6 +86,79 @@ TEST(ConvertHf, ZooLlamaKeysAndTensors) {
   EXPECT_NE(f.find_tensor("output.weight"), nullptr);  // not tied
 }
 
+// Llama 3 RoPE scaling goes into rope_freqs.weight, which the GGUF loader reads back.
+TEST(ConvertHf, Llama3RopeScalingGivesTheDirectorysLogits) {
+  const fs::path dir = data_path("zoo/hf/llama3-rope");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "llama3.gguf").string();
+  const ConvertResult r = convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  const GgufTensor* freqs = f.find_tensor("rope_freqs.weight");
+  ASSERT_NE(freqs, nullptr);
+  EXPECT_EQ(freqs->type, DType::kF32);
+  EXPECT_EQ(freqs->dims, std::vector<uint64_t>{f.require_uint("llama.rope.dimension_count") / 2});
+  EXPECT_EQ(r.tensor_count, f.tensors().size());
+  const std::vector<int32_t> tokens = zoo_tokens();
+  const std::vector<float> a = logits(dir.string(), tokens), b = logits(out, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t row = 0; row < a.size() / 512; ++row) {
+    worst = std::max(worst, test::nmse(&b[row * 512], &a[row * 512], 512));
+  }
+  EXPECT_LE(worst, 1e-12);
+  std::cout << "llama3-rope: GGUF F32 vs directory, worst NMSE " << worst << "\n";
+  // Without the tensor the model is a different one: proof that it is applied.
+  GgufWriter copy;
+  for (const GgufKv& kv : f.metadata()) copy.set(kv.key, GgufMetaValue::from(kv.value));
+  for (const GgufTensor& t : f.tensors()) {
+    if (t.name != "rope_freqs.weight") {
+      copy.add_tensor_view(t.name, t.dims, t.type, {t.data, size_t(t.n_bytes)});
+    }
+  }
+  const std::string plain = (test::temp_dir() / "plain.gguf").string();
+  copy.write(plain);
+  const std::vector<float> c = logits(plain, tokens);
+  EXPECT_GT(test::nmse(&c[63 * 512], &a[63 * 512], 512), 1e-6);
+}
+
+TEST(ConvertHf, BadRopeFreqsAreFormatErrors) {
+  const fs::path dir = data_path("zoo/hf/llama3-rope");
+  SLM_REQUIRE_DATA(dir);
+  const std::string out = (test::temp_dir() / "llama3.gguf").string();
+  convert_hf_model(dir.string(), out, {.type = "f32"});
+  const GgufFile f = GgufFile::open(out);
+  const auto write_with = [&](std::vector<uint64_t> dims, DType type, std::vector<float> values) {
+    GgufWriter copy;
+    for (const GgufKv& kv : f.metadata()) copy.set(kv.key, GgufMetaValue::from(kv.value));
+    for (const GgufTensor& t : f.tensors()) {
+      if (t.name != "rope_freqs.weight") {
+        copy.add_tensor_view(t.name, t.dims, t.type, {t.data, size_t(t.n_bytes)});
+      }
+    }
+    std::vector<uint8_t> bytes(values.size() * sizeof(float));
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    if (type == DType::kF16) bytes.resize(bytes.size() / 2);
+    copy.add_tensor("rope_freqs.weight", std::move(dims), type, bytes);
+    const std::string path = (test::temp_dir() / "bad.gguf").string();
+    copy.write(path);
+    return path;
+  };
+  const uint64_t n = f.require_uint("llama.rope.dimension_count") / 2;
+  const auto expect_error = [](const std::string& path, const std::string& needle) {
+    try {
+      Model::load(path);
+      FAIL() << "expected a FormatError mentioning " << needle;
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(write_with({n + 1}, DType::kF32, std::vector<float>(n + 1, 1.0f)), "shape");
+  expect_error(write_with({n}, DType::kF16, std::vector<float>(n, 1.0f)), "expected f32");
+  std::vector<float> zero(n, 1.0f);
+  zero[3] = 0;
+  expect_error(write_with({n}, DType::kF32, zero), "positive divisor");
+}
+
 TEST(ConvertHf, Stories260KGivesTheReferenceGguf) {
   const fs::path dir = data_path(kStories + "hf-f32");
   SLM_REQUIRE_DATA(dir);
@@ -132,11 +207,6 @@ TEST(ConvertHf, Errors) {
   const std::string llama = data_path("zoo/hf/llama").string();
   EXPECT_THROW(convert_hf_model(llama, out, {.type = "q5_k_m"}), InvalidArgumentError);
   EXPECT_THROW(convert_hf_model((tmp / "missing").string(), out, {.type = "f32"}), IoError);
-  // Llama 3 RoPE scaling needs rope_freqs.weight, which slm does not read from GGUF yet.
-  if (fs::exists(data_path("zoo/hf/llama3-rope"))) {
-    EXPECT_THROW(convert_hf_model(data_path("zoo/hf/llama3-rope").string(), out, {.type = "f32"}),
-                 UnsupportedError);
-  }
   // config.json without weights.
   fs::create_directories(tmp / "empty");
   fs::copy_file(data_path("zoo/hf/llama/config.json"), tmp / "empty" / "config.json",

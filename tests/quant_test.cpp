@@ -43,7 +43,7 @@ TEST(QuantRef, SupportTable) {
 TEST(QuantRef, VecDotTypes) {
   EXPECT_EQ(ref::vec_dot_type(DType::kF32), DType::kF32);
   EXPECT_EQ(ref::vec_dot_type(DType::kF16), DType::kF16);
-  EXPECT_EQ(ref::vec_dot_type(DType::kBF16), DType::kBF16);
+  EXPECT_EQ(ref::vec_dot_type(DType::kBF16), DType::kF32);  // transformers keeps them wide
   EXPECT_EQ(ref::vec_dot_type(DType::kQ4_0), DType::kQ8_0);
   EXPECT_EQ(ref::vec_dot_type(DType::kQ4_1), DType::kQ8_1);
   EXPECT_EQ(ref::vec_dot_type(DType::kQ5_0), DType::kQ8_0);

@@ -26,17 +26,19 @@ struct ConvertResult {
   // Matrices whose rows are not whole blocks of the type, as "name: type (why)"; they keep the
   // checkpoint's float type (a K-quant first tries its 32-element fallback, like llama.cpp).
   std::vector<std::string> fallbacks;
-  // Why no tokenizer was written (empty when one was). GGUF tokenizer keys are not written yet:
-  // run the file with --tokenizer DIR/tokenizer.json.
+  // Why no tokenizer was written (empty when one was): no tokenizer.json, a tokenizer GGUF
+  // cannot express, or a pre-tokenizer none of the GGUF names reproduces. Such a file still
+  // runs with --tokenizer DIR/tokenizer.json.
   std::string tokenizer_note;
 };
 
 // Writes `out` (atomically) from the directory `dir` (config.json + safetensors). The llama
 // architecture only (what read_hf_config accepts as llama); q/k rows are permuted from Hugging
 // Face's half-split RoPE order to GGUF's interleaved order, as llama.cpp's converter does; a
-// tied lm_head is written as no output.weight. Throws InvalidArgumentError for an unknown
-// type, IoError / FormatError / UnsupportedError for a directory that cannot be read or
-// converted (Llama 3 RoPE scaling: not yet).
+// tied lm_head is written as no output.weight; Llama 3 RoPE scaling becomes rope_freqs.weight.
+// The tokenizer keys come from tokenizer.json (see tokenizer_note). Throws InvalidArgumentError
+// for an unknown type, IoError / FormatError / UnsupportedError for a directory that cannot be
+// read or converted.
 ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
                                const ConvertOptions& options);
 

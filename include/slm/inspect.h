@@ -27,8 +27,10 @@ struct FileInfo {
   std::vector<Tensor> tensors;
 };
 
-// `path` is a GGUF file or a Hugging Face model directory (metadata: config.json's keys and the
-// safetensors "__metadata__"; tensors of every shard). Throws slm::Error for unreadable or
+// `path` is a GGUF file or a Hugging Face model directory (metadata: config.json's keys, the
+// safetensors "__metadata__", generation_config.json's eos/bos ids as "generation_config.*"
+// and tokenizer_config.json's chat template as "tokenizer.chat_template"; tensors of every
+// shard). Throws slm::Error for unreadable or
 // malformed files.
 FileInfo inspect_file(const std::string& path);
 

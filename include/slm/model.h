@@ -67,8 +67,15 @@ class Model {
   // tokenizer() throws InvalidArgumentError saying so.
   bool has_tokenizer() const;
   const Tokenizer& tokenizer() const;
-  // Whether `id` ends generation (the tokenizer's EOS/EOT, else config.json's eos_token_id).
+  // Whether `id` ends generation: the tokenizer's EOS/EOT, and for a Hugging Face directory
+  // every eos_token_id of config.json and generation_config.json (a number or a list).
   bool is_eog(TokenId id) const;
+  // The tokenizer's BOS, else generation_config.json's (or config.json's) bos_token_id; -1 when
+  // there is none.
+  TokenId bos_id() const;
+  // The Jinja chat template: GGUF `tokenizer.chat_template`, or tokenizer_config.json's
+  // `chat_template` (its "default" entry when it is a list). Empty when the model has none.
+  const std::string& chat_template() const;
 
   const std::shared_ptr<const Impl>& impl() const { return impl_; }
 

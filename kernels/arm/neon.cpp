@@ -1,6 +1,6 @@
 // Baseline aarch64 ASIMD kernels (every aarch64 CPU has them): quantized dots through vmull_s8
 // (int8 x int8 -> int16, exact even for -128 * -128) and pairwise widening adds into int32, float
-// dots in double, and the activation quantizers (Q8_0, Q8_1, Q8_K, F16).
+// dots in double (BF16 weights with F32 activations), and the activation quantizers (Q8_0, Q8_1, Q8_K, F16).
 // kernels/arm/neon_dotprod.cpp overrides the quantized dots with sdot where HWCAP reports it
 // (dispatch.cpp asks cpu_has_neon_dotprod()). Compiled with -ffp-contract=off: aarch64 compilers
 // fuse a * b + c into fmla by default, which would change the block terms and the quantizers'
@@ -61,6 +61,30 @@ float dot_f32(const void* w_row, const void* x_row, size_t n) {
   }
   double sum = vaddvq_f64(vaddq_f64(vaddq_f64(acc[0], acc[1]), vaddq_f64(acc[2], acc[3])));
   for (; i < n; ++i) sum += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return static_cast<float>(sum);
+}
+
+// BF16 weights dot F32 activations, like dot_f32: a BF16 is the top half of an F32, so each
+// widens exactly with a 16-bit left shift.
+float dot_bf16_f32(const void* w_row, const void* x_row, size_t n) {
+  const auto* a = static_cast<const uint16_t*>(w_row);
+  const auto* b = static_cast<const float*>(x_row);
+  float64x2_t acc[4] = {vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0)};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint16x8_t h = vld1q_u16(a + i);
+    const float32x4_t wa[2] = {vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16)),
+                               vreinterpretq_f32_u32(vshll_high_n_u16(h, 16))};
+    for (size_t k = 0; k < 2; ++k) {
+      const float32x4_t vb = vld1q_f32(b + i + 4 * k);
+      acc[2 * k] = vaddq_f64(acc[2 * k], vmulq_f64(vcvt_f64_f32(vget_low_f32(wa[k])),
+                                                   vcvt_f64_f32(vget_low_f32(vb))));
+      acc[2 * k + 1] =
+          vaddq_f64(acc[2 * k + 1], vmulq_f64(vcvt_high_f64_f32(wa[k]), vcvt_high_f64_f32(vb)));
+    }
+  }
+  double sum = vaddvq_f64(vaddq_f64(vaddq_f64(acc[0], acc[1]), vaddq_f64(acc[2], acc[3])));
+  for (; i < n; ++i) sum += static_cast<double>(bf16_to_fp32(a[i])) * static_cast<double>(b[i]);
   return static_cast<float>(sum);
 }
 
@@ -193,6 +217,7 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
 void add_neon_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
+  k.vec_dot[static_cast<size_t>(DType::kBF16)] = dot_bf16_f32;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_blocks<PairQ8_0, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_blocks<PairQ4_0, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks<PairQ4_1, dot_mull>;

@@ -3,8 +3,9 @@
 //
 // Matmuls with a weight type W work like ggml's: the activation row is first converted to
 // vec_dot_type(W) (Q8_0 blocks for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K blocks for K-quants, F16 for
-// F16, BF16 for BF16, F32 for F32), then each weight row is dotted with it, accumulating integer
-// products per block in int32 and applying the block scales once per block.
+// F16, F32 for F32 and BF16), then each weight row is dotted with it, accumulating integer
+// products per block in int32 and applying the block scales once per block. BF16 differs from
+// ggml (which rounds activations to BF16): it keeps them F32, as transformers does.
 #pragma once
 
 #include <cstddef>

@@ -15,6 +15,7 @@
 #include "slm/error.h"
 #include "src/format/gguf.h"
 #include "src/format/safetensors.h"
+#include "src/model/hf_chat.h"
 
 namespace slm {
 namespace {
@@ -184,6 +185,23 @@ FileInfo inspect_hf_dir(const std::string& dir) {
                                   : printable(simdjson::minify(field.value));
     info.metadata.push_back(
         {std::string(field.key), std::string(json_type_name(field.value.type())), value});
+  }
+  // What decides how generation stops and how chats are written, under GGUF-like names.
+  const HfGenerationConfig generation =
+      read_generation_config((fs::path(dir) / "generation_config.json").string());
+  if (!generation.eos_ids.empty()) {
+    std::string ids;
+    for (const int32_t id : generation.eos_ids) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", id);
+    info.metadata.push_back({"generation_config.eos_token_id", "array[int]", "[" + ids + "]"});
+  }
+  if (generation.bos_id >= 0) {
+    info.metadata.push_back(
+        {"generation_config.bos_token_id", "int", fmt::format("{}", generation.bos_id)});
+  }
+  const std::string chat_template =
+      read_chat_template((fs::path(dir) / "tokenizer_config.json").string());
+  if (!chat_template.empty()) {
+    info.metadata.push_back({"tokenizer.chat_template", "string", printable(chat_template)});
   }
   const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
   for (const SafetensorsFile& file : checkpoint.files()) {

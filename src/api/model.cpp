@@ -8,6 +8,7 @@
 #include "kernels/dispatch.h"
 #include "slm/error.h"
 #include "src/api/model_impl.h"
+#include "src/model/hf_chat.h"
 #include "src/model/hf_config.h"
 #include "src/model/hf_weights.h"
 #include "src/model/quantize.h"
@@ -81,6 +82,7 @@ TensorTally load_gguf(const std::string& path, const LoadOptions& options, Model
   // A file without tokenizer keys (e.g. `slm convert` of a directory without tokenizer.json)
   // still loads, like such a directory: token ids work, text says there is no tokenizer.
   if (!m.tokenizer && file.find("tokenizer.ggml.model")) m.tokenizer = load_tokenizer(file);
+  m.chat_template = std::string(file.get_string("tokenizer.chat_template").value_or(""));
   TensorTally tally;
   for (const GgufTensor& t : file.tensors()) tally.add(dtype_name(t.type), t.n_elements, t.n_bytes);
   return tally;
@@ -95,6 +97,15 @@ TensorTally load_hf_dir(const std::string& dir, const LoadOptions& options, Mode
   m.config = hf.model;
   m.weights = load_weights(HfTensorSource(checkpoint, hf), m.config);
   m.eos_ids = hf.eos_ids;
+  // generation_config.json says how transformers' generate() stops: its eos ids join config.json's.
+  const fs::path d(dir);
+  const HfGenerationConfig generation = read_generation_config((d / "generation_config.json").string());
+  for (const TokenId id : generation.eos_ids) {
+    if (std::find(m.eos_ids.begin(), m.eos_ids.end(), id) == m.eos_ids.end()) m.eos_ids.push_back(id);
+  }
+  m.bos_id = generation.bos_id >= 0 ? generation.bos_id
+                                    : read_generation_config((d / "config.json").string()).bos_id;
+  m.chat_template = read_chat_template((d / "tokenizer_config.json").string());
   std::error_code ec;
   if (!m.tokenizer && fs::exists(fs::path(dir) / "tokenizer.json", ec)) {
     m.tokenizer = Tokenizer::from_file(dir);
@@ -198,8 +209,15 @@ const Tokenizer& Model::tokenizer() const {
 }
 
 bool Model::is_eog(TokenId id) const {
-  if (impl_->tokenizer) return impl_->tokenizer->is_eog(id);
+  if (impl_->tokenizer && impl_->tokenizer->is_eog(id)) return true;
   return std::find(impl_->eos_ids.begin(), impl_->eos_ids.end(), id) != impl_->eos_ids.end();
 }
+
+TokenId Model::bos_id() const {
+  if (impl_->tokenizer && impl_->tokenizer->bos_id() >= 0) return impl_->tokenizer->bos_id();
+  return impl_->bos_id;
+}
+
+const std::string& Model::chat_template() const { return impl_->chat_template; }
 
 }  // namespace slm

@@ -20,8 +20,12 @@ struct Model::Impl {
   ModelConfig config;
   Weights weights;
   std::optional<Tokenizer> tokenizer;  // absent for a directory without tokenizer.json
-  std::vector<TokenId> eos_ids;        // end of generation when there is no tokenizer
-  Pooling pooling = Pooling::kMean;    // embed()'s default (GGUF {arch}.pooling_type)
+  // End of generation besides the tokenizer's EOS/EOT: config.json's and
+  // generation_config.json's eos_token_id (Llama 3 lists several).
+  std::vector<TokenId> eos_ids;
+  TokenId bos_id = -1;        // generation_config.json's / config.json's bos_token_id
+  std::string chat_template;  // empty when the model has none
+  Pooling pooling = Pooling::kMean;  // embed()'s default (GGUF {arch}.pooling_type)
   ModelInfo info;
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "slm/error.h"
@@ -31,6 +33,26 @@ float read_float(const GgufFile& file, const std::string& key, float fallback) {
 
 void check(bool ok, const GgufFile& file, const std::string& what) {
   if (!ok) throw FormatError(fmt::format("{}: inconsistent hyper-parameters: {}", file.path(), what));
+}
+
+// Llama 3 RoPE scaling in GGUF: the optional tensor rope_freqs.weight holds n_rot/2 divisors of
+// the rotation frequencies (llama.cpp's converter computes them from config.json's rope_scaling).
+std::vector<float> read_rope_freq_factors(const GgufFile& file, const ModelConfig& c) {
+  const GgufTensor* t = file.find_tensor("rope_freqs.weight");
+  if (t == nullptr) return {};
+  const uint64_t n = uint64_t(c.n_rot / 2);
+  check(
+      t->dims == std::vector<uint64_t>{n}, file,
+      fmt::format("tensor 'rope_freqs.weight' must have shape [{}] (rope.dimension_count / 2)", n));
+  check(t->type == DType::kF32, file,
+        fmt::format("tensor 'rope_freqs.weight' has type {}, expected f32", dtype_name(t->type)));
+  std::vector<float> out(n);
+  std::memcpy(out.data(), t->data, n * sizeof(float));
+  for (const float v : out) {
+    check(std::isfinite(v) && v > 0, file,
+          fmt::format("tensor 'rope_freqs.weight' holds {}, not a positive divisor", v));
+  }
+  return out;
 }
 
 }  // namespace
@@ -84,6 +106,7 @@ ModelConfig read_config(const GgufFile& file) {
                     c.head_dim));
   check(c.rope_freq_base > 0, file, "rope.freq_base must be positive");
   check(c.norm_eps > 0, file, "layer_norm_rms_epsilon must be positive");
+  c.rope_freq_factors = read_rope_freq_factors(file, c);
   return c;
 }
 

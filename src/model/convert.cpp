@@ -13,6 +13,7 @@
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
 #include "src/model/architecture.h"
+#include "src/model/convert_tokenizer.h"
 #include "src/model/hf_config.h"
 #include "src/model/hf_weights.h"
 #include "src/model/quantize.h"
@@ -40,6 +41,17 @@ void interleave_rope_rows(const uint8_t* src, uint8_t* dst, uint64_t rows, size_
   }
 }
 
+// Llama 3 RoPE scaling: llama.cpp's converter writes the frequency divisors computed from
+// config.json's rope_scaling as the F32 tensor rope_freqs.weight [n_rot/2] (and no
+// rope.scaling.* keys for this type). Returns the tensors added (0 or 1).
+size_t add_rope_freqs(const ModelConfig& c, GgufWriter& w) {
+  if (c.rope_freq_factors.empty()) return 0;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(c.rope_freq_factors.data());
+  w.add_tensor("rope_freqs.weight", {c.rope_freq_factors.size()}, DType::kF32,
+               {bytes, c.rope_freq_factors.size() * sizeof(float)});
+  return 1;
+}
+
 }  // namespace
 
 std::vector<std::string> convert_types() {
@@ -63,10 +75,6 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
         "{}: sliding-window attention is not written by slm convert yet (the GGUF '{}' "
         "architecture has no window)",
         dir, c.architecture));
-  }
-  if (!c.rope_freq_factors.empty()) {
-    throw UnsupportedError(fmt::format(
-        "{}: Llama 3 RoPE scaling (rope_freqs.weight) is not written by slm convert yet", dir));
   }
   const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
   // The tensors the model runs on, by GGUF name: what the loader reads is what the file holds.
@@ -149,13 +157,8 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
         });
   }
   if (any_quantized) w.set_u32("general.quantization_version", 2);
-  result.tensor_count = count;
-  std::error_code ec;
-  result.tokenizer_note =
-      fs::exists(fs::path(dir) / "tokenizer.json", ec)
-          ? "no tokenizer written: writing GGUF tokenizer keys from tokenizer.json is not "
-            "implemented yet (run the file with --tokenizer DIR/tokenizer.json)"
-          : "no tokenizer written: the directory has no tokenizer.json";
+  result.tensor_count = count + add_rope_freqs(c, w);
+  result.tokenizer_note = write_gguf_tokenizer(dir, c.n_vocab, w);
   result.bytes_out = w.layout().file_size;
   w.write(out);
   return result;

@@ -48,8 +48,10 @@ TokenId read_id(const GgufFile& file, std::string_view key, TokenId fallback, in
   return static_cast<TokenId>(is_signed ? value->i : static_cast<int64_t>(value->u));
 }
 
-// tokenizer.ggml.pre; absent means "default", as in llama.cpp (old conversions).
-std::string pre_name(const GgufFile& file) {
+// tokenizer.ggml.pre (or `pre` in its place); absent means "default", as in llama.cpp (old
+// conversions).
+std::string pre_name(const GgufFile& file, std::optional<std::string_view> pre) {
+  if (pre) return std::string(*pre);
   return std::string(file.get_string(kPreKey).value_or("default"));
 }
 
@@ -102,7 +104,7 @@ void add_phi3_rstrip(const GgufFile& file, Vocab& vocab) {
 
 }  // namespace
 
-Vocab load_vocab(const GgufFile& file) {
+Vocab load_vocab(const GgufFile& file, std::optional<std::string_view> pre) {
   const std::string model = model_name(file);
   const bool bpe = model == "gpt2";
   const bool wpm = model == "bert";
@@ -170,9 +172,9 @@ Vocab load_vocab(const GgufFile& file) {
   vocab.eot = read_id(file, "tokenizer.ggml.eot_token_id", -1, n);
   bool add_bos_default = !bpe;
   if (bpe) {
-    const GgufPreTokenizer pre = gguf_pre_tokenizer(pre_name(file), file.path());
-    add_bos_default = pre.add_bos;
-    vocab.ignore_merges = pre.ignore_merges;
+    const GgufPreTokenizer named = gguf_pre_tokenizer(pre_name(file, pre), file.path());
+    add_bos_default = named.add_bos;
+    vocab.ignore_merges = named.ignore_merges;
   }
   vocab.add_bos = read_flag(file, "tokenizer.ggml.add_bos_token", add_bos_default);
   vocab.add_eos = read_flag(file, "tokenizer.ggml.add_eos_token", false);
@@ -191,11 +193,11 @@ Vocab load_vocab(const GgufFile& file) {
   return vocab;
 }
 
-Tokenizer load_tokenizer(const GgufFile& file) {
-  Vocab vocab = load_vocab(file);
+Tokenizer load_tokenizer(const GgufFile& file, std::optional<std::string_view> pre) {
+  Vocab vocab = load_vocab(file, pre);
   TextPipeline pipeline;
   if (vocab.kind == VocabKind::kBpe) {
-    pipeline.pre_tokenizer = gguf_pre_tokenizer(pre_name(file), file.path()).steps;
+    pipeline.pre_tokenizer = gguf_pre_tokenizer(pre_name(file, pre), file.path()).steps;
   } else if (vocab.kind == VocabKind::kWordPiece) {
     // llama.cpp's WPM preprocessing is Hugging Face's BERT pipeline for uncased models:
     // clean text, isolate CJK, NFD, lowercase, split on whitespace and punctuation. It keeps

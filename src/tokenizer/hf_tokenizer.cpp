@@ -287,12 +287,17 @@ struct JsonText {
 };
 
 // A token named in tokenizer_config.json: a string or {"content": ...}.
-std::optional<std::string> config_token(const object& config, std::string_view key) {
-  element e;
-  if (config.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
+std::optional<std::string> config_token(simdjson::ondemand::document& config,
+                                        std::string_view key) {
+  simdjson::ondemand::value e;
+  if (config.find_field_unordered(key).get(e) != simdjson::SUCCESS) return std::nullopt;
   std::string_view s;
   if (e.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
-  if (e.is_object() && e["content"].get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  simdjson::ondemand::object o;
+  if (e.get_object().get(o) == simdjson::SUCCESS &&
+      o.find_field_unordered("content").get_string().get(s) == simdjson::SUCCESS) {
+    return std::string(s);
+  }
   return std::nullopt;
 }
 
@@ -453,14 +458,15 @@ Tokenizer load_hf_tokenizer(const std::string& path) {
       }
     }
 
-    // tokenizer_config.json names BOS/EOS.
+    // tokenizer_config.json names BOS/EOS. Read on demand: these files may hold integers too
+    // large for a JSON number (Llama 2's model_max_length), which a full parse rejects.
     const auto config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
-    simdjson::dom::parser config_parser;
     simdjson::padded_string config_json;
     if (std::filesystem::exists(config_path) &&
         simdjson::padded_string::load(config_path.string()).get(config_json) == simdjson::SUCCESS) {
-      object config;
-      if (config_parser.parse(config_json).get_object().get(config) == simdjson::SUCCESS) {
+      simdjson::ondemand::parser config_parser;
+      simdjson::ondemand::document config;
+      if (config_parser.iterate(config_json).get(config) == simdjson::SUCCESS) {
         auto id_of = [&](std::string_view key) -> TokenId {
           const auto text = config_token(config, key);
           if (!text) return -1;

@@ -21,7 +21,9 @@ int cmd_convert(std::span<char* const> args) {
               "permuted to the interleaved RoPE order llama.cpp's converter writes. Every matrix\n"
               "gets TYPE (norms stay F32); rows that are not whole blocks keep the checkpoint's\n"
               "float type (K-quants first try q5_0 / q8_0), and each such matrix is listed.\n"
-              "No tokenizer is written yet: run the file with --tokenizer DIR/tokenizer.json.");
+              "The tokenizer (tokenizer.ggml.*) and chat template come from tokenizer.json and\n"
+              "tokenizer_config.json; when none can be written it says why (run the file with\n"
+              "--tokenizer DIR/tokenizer.json then).");
   p.add_positional("MODEL_DIR", "the Hugging Face model directory", &dir);
   p.add_positional("OUT.gguf", "the file to write", &out);
   p.add_string({"--type"}, "TYPE", types + " (default f16, like convert_hf_to_gguf.py)", &o.type);

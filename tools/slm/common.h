@@ -23,6 +23,7 @@ int cmd_synth(std::span<char* const> args);
 int cmd_quantize(std::span<char* const> args);
 int cmd_convert(std::span<char* const> args);
 int cmd_chat(std::span<char* const> args);
+int cmd_embed(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
