@@ -40,7 +40,8 @@ ChatFormat parse_format(const std::string& name, const Model& model) {
     if (name == chat_format_name(f)) return f;
   }
   throw UsageError(fmt::format(
-      "unknown chat format '{}' (auto, chatml, llama3, llama2, gemma, phi3, plain)", name));
+      "unknown chat format '{}' (auto, chatml, llama3, llama2, gemma, phi3, plain)", name),
+      "chat");
 }
 
 // Trims the whitespace a format puts between the role marker and the text.
