@@ -128,11 +128,15 @@ void BM_Attention(benchmark::State& state, bool f16) {
   const auto q = random(kHeads * kHeadDim);
   std::vector<float> out(kHeads * kHeadDim), scores(positions);
   const float scale = 0.125f;
+  const uint8_t* k_page = k.data();
+  const uint8_t* v_page = v.data();
   for (auto _ : state) {
     for (size_t h = 0; h < kHeads; ++h) {
       const size_t g = h / (kHeads / kKvHeads);
-      o.attention(&q[h * kHeadDim], &k[g * kHeadDim * elem], &v[g * kHeadDim * elem], row * elem,
-                  f16, positions, kHeadDim, scale, scores.data(), &out[h * kHeadDim]);
+      const ref::KvRows keys{&k_page, positions, row * elem, g * kHeadDim * elem, 0};
+      const ref::KvRows values{&v_page, positions, row * elem, g * kHeadDim * elem, 0};
+      o.attention(&q[h * kHeadDim], keys, values, f16, positions, kHeadDim, scale, scores.data(),
+                  &out[h * kHeadDim]);
     }
     benchmark::DoNotOptimize(out.data());
   }

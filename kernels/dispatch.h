@@ -67,12 +67,12 @@ struct OpsSet {
   void (*add)(float* y, const float* x, size_t n) = ref::add;
   // `scores` (n_keys floats) is scratch for versions that need it; SIMD ones use an online
   // softmax over blocks of positions and ignore it.
-  void (*attention)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-                    bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
+  void (*attention)(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+                    size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
   // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
   void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
-  void (*attention_softcapped)(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+  void (*attention_softcapped)(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale,
                                float cap, float* scores, float* out) = ref::attention_softcapped;
 };

@@ -218,16 +218,16 @@ TEST_P(SimdOps, GegluMatchesGeluTimesUp) {
 
 // Keys/values of `rows` positions, each row holding `heads` heads of head_dim (the cache layout),
 // in f32 or f16; the test attends over head `g`.
-struct KvRows {
+struct KvData {
   std::vector<uint8_t> k, v;
   size_t stride;
 };
 
-KvRows make_kv(std::mt19937& rng, size_t rows, size_t heads, size_t D, bool f16, float k_sd,
+KvData make_kv(std::mt19937& rng, size_t rows, size_t heads, size_t D, bool f16, float k_sd,
                bool increasing) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const size_t elem = f16 ? 2 : 4;
-  KvRows kv{std::vector<uint8_t>(rows * heads * D * elem), std::vector<uint8_t>(rows * heads * D * elem),
+  KvData kv{std::vector<uint8_t>(rows * heads * D * elem), std::vector<uint8_t>(rows * heads * D * elem),
             heads * D * elem};
   std::vector<float> kr(heads * D), vr(heads * D);
   for (size_t j = 0; j < rows; ++j) {
@@ -256,14 +256,17 @@ TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
       for (size_t n_keys : {1, 5, 63, 64, 65, 200}) {
         for (float cap : {4.0f, 50.0f}) {
           const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;
-          const KvRows kv = make_kv(rng_, n_keys, heads, D, f16, 8.0f, false);
+          const KvData kv = make_kv(rng_, n_keys, heads, D, f16, 8.0f, false);
           const auto q = random(D, 1.0f);
           const float scale = 1.0f / std::sqrt(float(D));
           std::vector<float> scores(n_keys), got(D + 1, -7.0f), want(D), plain(D);
-          const uint8_t *k = &kv.k[g * D * elem], *v = &kv.v[g * D * elem];
-          ops().attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+          const uint8_t* k_page = kv.k.data();
+          const uint8_t* v_page = kv.v.data();
+          const ref::KvRows k{&k_page, n_keys, kv.stride, g * D * elem, 0};
+          const ref::KvRows v{&v_page, n_keys, kv.stride, g * D * elem, 0};
+          ops().attention_softcapped(q.data(), k, v, f16, n_keys, D, scale, cap,
                                      scores.data(), got.data());
-          ref::attention_softcapped(q.data(), k, v, kv.stride, f16, n_keys, D, scale, cap,
+          ref::attention_softcapped(q.data(), k, v, f16, n_keys, D, scale, cap,
                                     scores.data(), want.data());
           const double tol = 5.0 * (4e-6 + 1e-6 * 8.0 * 8.0 * std::sqrt(double(D)) + 2e-7 * cap);
           for (size_t d = 0; d < D; ++d) {
@@ -272,7 +275,7 @@ TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
           }
           EXPECT_EQ(got[D], -7.0f);
           // A cap of 4 on scores ~±50 changes the result (the test would catch a missing cap).
-          ref::attention(q.data(), k, v, kv.stride, f16, n_keys, D, scale, scores.data(),
+          ref::attention(q.data(), k, v, f16, n_keys, D, scale, scores.data(),
                          plain.data());
           if (cap == 4.0f && n_keys >= 63) {
             double diff = 0;
@@ -292,14 +295,18 @@ TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
       for (size_t n_keys : {1, 5, 63, 64, 65, 200, 1000}) {
         for (int kind = 0; kind < 3; ++kind) {  // scores ~1, scores ~±50, increasing scores
           const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;
-          const KvRows kv = make_kv(rng_, n_keys, heads, D, f16, kind == 1 ? 8.0f : 1.0f, kind == 2);
+          const KvData kv = make_kv(rng_, n_keys, heads, D, f16, kind == 1 ? 8.0f : 1.0f, kind == 2);
+          const uint8_t* k_page = kv.k.data();
+          const uint8_t* v_page = kv.v.data();
+          const ref::KvRows k_rows{&k_page, n_keys, kv.stride, g * D * elem, 0};
+          const ref::KvRows v_rows{&v_page, n_keys, kv.stride, g * D * elem, 0};
           const auto q = kind == 2 ? std::vector<float>(D, 1.0f) : random(D, 1.0f);
           const float scale = 1.0f / std::sqrt(float(D));
           std::vector<float> scores(n_keys), got(D + 1, -7.0f), want(D);
-          ops().attention(q.data(), &kv.k[g * D * elem], &kv.v[g * D * elem], kv.stride, f16, n_keys,
-                          D, scale, scores.data(), got.data());
-          ref::attention(q.data(), &kv.k[g * D * elem], &kv.v[g * D * elem], kv.stride, f16, n_keys,
-                         D, scale, scores.data(), want.data());
+          ops().attention(q.data(), k_rows, v_rows, f16, n_keys, D, scale, scores.data(),
+                          got.data());
+          ref::attention(q.data(), k_rows, v_rows, f16, n_keys, D, scale, scores.data(),
+                         want.data());
           // The output is a convex combination of value rows (|v| ≤ ~5 here). Its error: exp's
           // 3e-7 and the float rounding of each score, which is summed in another order
           // (≤ ~1e-6 of S = max_j scale · Σ_d |q_d k_jd|).
@@ -332,6 +339,46 @@ TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
   }
 }
 
+
+
+// The same rows scattered over pages of 16 positions (pages in shuffled order, keys starting
+// mid-page) give bit-identical results: paging changes where rows are, not what is computed.
+TEST_P(SimdOps, AttentionOverPagesEqualsContiguous) {
+  const size_t D = 64, heads = 2, g = 1, page_rows = 16, first = 5;
+  for (bool f16 : {false, true}) {
+    for (size_t n_keys : {1, 11, 64, 100, 300}) {
+      const size_t elem = f16 ? 2 : 4, total = first + n_keys;
+      const KvData kv = make_kv(rng_, total, heads, D, f16, 1.0f, false);
+      const size_t n_pages = (total + page_rows - 1) / page_rows, page_bytes = page_rows * kv.stride;
+      std::vector<size_t> slot(n_pages);
+      for (size_t p = 0; p < n_pages; ++p) slot[p] = p;
+      std::shuffle(slot.begin(), slot.end(), rng_);
+      std::vector<uint8_t> k_store(n_pages * page_bytes), v_store(n_pages * page_bytes);
+      std::vector<const uint8_t*> k_pages(n_pages), v_pages(n_pages);
+      for (size_t p = 0; p < n_pages; ++p) {
+        k_pages[p] = &k_store[slot[p] * page_bytes];
+        v_pages[p] = &v_store[slot[p] * page_bytes];
+        const size_t bytes = std::min(page_rows, total - p * page_rows) * kv.stride;
+        std::memcpy(&k_store[slot[p] * page_bytes], &kv.k[p * page_bytes], bytes);
+        std::memcpy(&v_store[slot[p] * page_bytes], &kv.v[p * page_bytes], bytes);
+      }
+      const uint8_t* k_one = kv.k.data();
+      const uint8_t* v_one = kv.v.data();
+      const ref::KvRows k_flat{&k_one, total, kv.stride, g * D * elem, first};
+      const ref::KvRows v_flat{&v_one, total, kv.stride, g * D * elem, first};
+      const ref::KvRows k_paged{k_pages.data(), page_rows, kv.stride, g * D * elem, first};
+      const ref::KvRows v_paged{v_pages.data(), page_rows, kv.stride, g * D * elem, first};
+      const auto q = random(D, 1.0f);
+      std::vector<float> scores(n_keys), flat(D), paged(D);
+      for (const auto attention : {ops().attention, &ref::attention}) {
+        attention(q.data(), k_flat, v_flat, f16, n_keys, D, 0.125f, scores.data(), flat.data());
+        attention(q.data(), k_paged, v_paged, f16, n_keys, D, 0.125f, scores.data(), paged.data());
+        ASSERT_EQ(std::memcmp(flat.data(), paged.data(), D * sizeof(float)), 0)
+            << "f16 " << f16 << " keys " << n_keys;
+      }
+    }
+  }
+}
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), test::isa_label);
 

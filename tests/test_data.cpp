@@ -95,7 +95,7 @@ std::string shell_quote(const std::string& s) {
 }
 }  // namespace
 
-CliResult run_slm(const std::vector<std::string>& args) {
+CliResult run_slm(const std::vector<std::string>& args, const std::string& stdin_path) {
   // Captured per process, apart from temp_dir() (which a test may have filled with inputs).
   const auto dir = std::filesystem::temp_directory_path() / "slm_tests" /
                    ("cli_capture_" + std::to_string(getpid()));
@@ -104,7 +104,7 @@ CliResult run_slm(const std::vector<std::string>& args) {
   std::string command = shell_quote(SLM_CLI_PATH);
   for (const std::string& a : args) command.append(" ").append(shell_quote(a));
   command.append(" >").append(shell_quote(out.string()));
-  command.append(" 2>").append(shell_quote(err.string())).append(" </dev/null");
+  command.append(" 2>").append(shell_quote(err.string())).append(" <").append(shell_quote(stdin_path));
   const int status = std::system(command.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status)

@@ -35,7 +35,9 @@ struct CliResult {
   std::string out;
   std::string err;
 };
-CliResult run_slm(const std::vector<std::string>& args);
+// Runs the slm CLI with `args`, stdin read from `stdin_path`.
+CliResult run_slm(const std::vector<std::string>& args,
+                  const std::string& stdin_path = "/dev/null");
 
 }  // namespace slm::test
 

@@ -11,6 +11,7 @@ enum class ErrorKind {
   kUnsupported,      // valid input that slm does not handle (architecture, tensor type, ...)
   kInvalidArgument,  // a caller's value is out of range (token id, context size, option)
   kIo,               // the operating system refused (open, mmap, write)
+  kOutOfMemory,      // a memory budget (the KV cache pool's) is used up
 };
 
 class Error : public std::runtime_error {
@@ -42,6 +43,12 @@ class InvalidArgumentError : public Error {
 class IoError : public Error {
  public:
   explicit IoError(const std::string& message) : Error(ErrorKind::kIo, message) {}
+};
+
+class OutOfMemoryError : public Error {
+ public:
+  explicit OutOfMemoryError(const std::string& message)
+      : Error(ErrorKind::kOutOfMemory, message) {}
 };
 
 }  // namespace slm

@@ -87,10 +87,17 @@ class Model {
   std::shared_ptr<const Impl> impl_;
 };
 
+struct EmbedOptions;
+
 struct SessionOptions {
   int32_t context_length = 0;  // 0: the model's, capped at 4096
   int32_t threads = 0;         // 0: all cores
   KvType kv_type = KvType::kF16;
+  // The KV cache is paged: blocks of kv_block_tokens positions, taken from a pool as the sequence
+  // grows (memory follows what is cached, not the context length). kv_budget_bytes caps the
+  // pool; 0: enough for one full context. A fork shares its parent's pool.
+  int32_t kv_block_tokens = 32;
+  size_t kv_budget_bytes = 0;
 };
 
 class Session {
@@ -108,23 +115,92 @@ class Session {
 
   int32_t position() const;        // tokens in the sequence so far
   int32_t context_length() const;  // the most it can hold
-  void reset();                    // forget the sequence, keep the memory
+  void reset();                    // forget the sequence (its KV blocks go back to the pool)
+  // Keeps the first n tokens (n ≤ position()) and forgets the rest: the next eval continues
+  // from position n, exactly as if the later tokens had never been evaluated.
+  void rewind(int32_t n);
+  // A second session on the same model whose sequence is a copy of this one. They share the
+  // cached positions' memory until either writes (copy on write), and share the KV pool and its
+  // budget. Each session is for one thread at a time; different sessions may run concurrently.
+  Session fork() const;
+  size_t kv_bytes() const;  // KV memory this sequence holds (shared blocks counted in full)
+
+  // Prefix reuse: makes the sequence `tokens`, keeping the longest prefix of them it already
+  // holds (a system prompt, a document) and evaluating only the rest. The last token is always
+  // evaluated, so its logits (or every evaluated token's, with all_logits) are returned.
+  struct PromptResult {
+    int32_t reused = 0;  // tokens taken from the cache, not computed
+    std::span<const float> logits;
+  };
+  PromptResult prompt(std::span<const TokenId> tokens, bool all_logits = false);
+  // prompt()'s first half: rewinds to the longest prefix of `tokens` the sequence holds (leaving
+  // at least the last token to evaluate) and returns its length; evaluate tokens from there on
+  // (e.g. with generate) to continue.
+  int32_t rewind_to_common_prefix(std::span<const TokenId> tokens);
+  const std::vector<TokenId>& tokens() const;  // the sequence so far
+
+  // Writes the sequence (its tokens and their cached keys and values) to a file, and reads one
+  // back in place of the current sequence: evaluation then continues bit-identically. Throws
+  // IoError, or FormatError for a file that is malformed or was written for another model or KV
+  // type.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
 
   const Model& model() const;
 
  private:
   struct Impl;
+  friend std::vector<float> embed(const Model&, std::span<const TokenId>, const EmbedOptions&);
+  explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
+// What generate does when the sequence reaches the session's context length.
+enum class ContextPolicy {
+  kStop,   // stop; GenerateResult::stopped_by_context says so
+  kShift,  // drop the oldest tokens after the first keep_tokens (half of the rest) and go on;
+           // the kept tail is re-evaluated at its new positions, so every logit is exactly what
+           // a fresh session given the shortened sequence would compute
+};
+
+// How embed() pools the final hidden states of a text's tokens.
+enum class Pooling {
+  kModel,  // what the model's metadata says (GGUF {arch}.pooling_type: mean or last), else mean
+  kMean,   // the average over all tokens
+  kLast,   // the last token's (what a causal model has read everything at)
+};
+
+struct EmbedOptions {
+  Pooling pooling = Pooling::kModel;
+  bool normalize = true;  // scale to unit L2 norm (cosine similarity is then a dot product)
+  int32_t threads = 0;    // 0: all cores
+};
+
+// The embedding of a token sequence: its final hidden states (after the output norm) pooled,
+// n_embd floats. Throws InvalidArgumentError for no tokens, ids out of range, or more tokens
+// than the model's context.
+std::vector<float> embed(const Model& model, std::span<const TokenId> tokens,
+                         const EmbedOptions& options = {});
+// The same for a text, tokenized with BOS as the model asks.
+std::vector<float> embed(const Model& model, std::string_view text,
+                         const EmbedOptions& options = {});
+
 struct GenerateOptions {
   int32_t max_tokens = 128;
-  SamplingOptions sampling;
+  SamplingOptions sampling{};
   bool ignore_eos = false;  // keep going past end-of-generation tokens
+  // Further ids that end generation like the model's own end-of-generation tokens.
+  std::vector<TokenId> stop_tokens{};
+  // Generation stops when the text contains one of these; the text from the stop string on is
+  // not delivered. Text that may be the start of a stop string is held back until it is not.
+  // (Needs a tokenizer; ignored without one.)
+  std::vector<std::string> stop_strings{};
+  ContextPolicy on_full_context = ContextPolicy::kStop;
+  int32_t keep_tokens = 0;  // kShift: the first tokens always kept (e.g. the system prompt)
   // Called with each complete UTF-8 piece as it is generated (piece may be empty while a
-  // multi-byte character is incomplete); return false to stop. A final call with id -1 delivers
-  // text still pending at the end.
-  std::function<bool(std::string_view piece, TokenId id)> on_token;
+  // multi-byte character is incomplete or held back); return false to stop. A final call with
+  // id -1 delivers text still pending at the end.
+  std::function<bool(std::string_view piece, TokenId id)> on_token{};
 };
 
 struct GenerateResult {
@@ -134,6 +210,8 @@ struct GenerateResult {
   double generate_ms = 0;  // time of all generation steps
   bool stopped_by_eos = false;      // an end-of-generation token came (not included in tokens)
   bool stopped_by_context = false;  // the context is full
+  bool stopped_by_string = false;   // a stop string came (its text not delivered)
+  int32_t context_shifts = 0;       // times the oldest tokens were dropped (ContextPolicy::kShift)
 };
 
 // Evaluates `prompt` in `session` and samples up to max_tokens tokens after it.

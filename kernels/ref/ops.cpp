@@ -105,26 +105,24 @@ void add_scaled(float* y, const float* x, float a, size_t n) {
 }
 
 namespace {
-float kv_at(const void* rows, size_t stride, bool f16, size_t j, size_t d) {
-  const auto* row = static_cast<const uint8_t*>(rows) + j * stride;
+float kv_at(const KvRows& rows, bool f16, size_t j, size_t d) {
+  const uint8_t* row = rows.row(j);
   return f16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d])
              : reinterpret_cast<const float*>(row)[d];
 }
 }  // namespace
 
-void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
-               float* out) {
-  attention_softcapped(q, k, v, kv_stride_bytes, kv_is_f16, n_keys, head_dim, scale, 0.0f, scores,
-                       out);
+void attention(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16, size_t n_keys,
+               size_t head_dim, float scale, float* scores, float* out) {
+  attention_softcapped(q, k, v, kv_is_f16, n_keys, head_dim, scale, 0.0f, scores, out);
 }
 
-void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+void attention_softcapped(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16,
+                          size_t n_keys, size_t head_dim, float scale, float cap,
                           float* scores, float* out) {
   for (size_t j = 0; j < n_keys; ++j) {
     float dot = 0;
-    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_stride_bytes, kv_is_f16, j, d);
+    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_is_f16, j, d);
     scores[j] = dot * scale;
   }
   if (cap > 0) softcap(scores, cap, n_keys);  // cap 0: plain attention()
@@ -132,7 +130,7 @@ void attention_softcapped(const float* q, const void* k, const void* v, size_t k
   for (size_t d = 0; d < head_dim; ++d) out[d] = 0;
   for (size_t j = 0; j < n_keys; ++j) {
     for (size_t d = 0; d < head_dim; ++d)
-      out[d] += scores[j] * kv_at(v, kv_stride_bytes, kv_is_f16, j, d);
+      out[d] += scores[j] * kv_at(v, kv_is_f16, j, d);
   }
 }
 

@@ -53,17 +53,41 @@ void add(float* y, const float* x, size_t n);
 // y += a · x   (a mixture of experts' weighted sum of expert outputs)
 void add_scaled(float* y, const float* x, float a, size_t n);
 
-// out = Σ_j softmax_j(scale · q·k_j) · v_j over n_keys key/value rows.
-// k_row(j) / v_row(j) are given as a base pointer plus a byte stride; `kv_is_f16` selects the
-// element type of the rows (fp16 or f32). scores must hold n_keys floats.
-void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* scores,
-               float* out);
+// Where one head's key (or value) rows of consecutive positions live. A cache keeps them in pages
+// of `page_rows` positions, rows `stride` bytes apart within a page: position p is row
+// p % page_rows of pages[p / page_rows], the head's elements `offset` bytes into the row. A
+// contiguous cache is a single page.
+struct KvRows {
+  const uint8_t* const* pages = nullptr;
+  size_t page_rows = 1;
+  size_t stride = 0;
+  size_t offset = 0;
+  size_t first = 0;  // the position of key 0
+
+  const uint8_t* row(size_t j) const {
+    const size_t p = first + j;
+    return pages[p / page_rows] + (p % page_rows) * stride + offset;
+  }
+  // rows[i] = row(j + i) for i < n, stepping through pages without a division per row.
+  void rows(size_t j, size_t n, const uint8_t** out) const {
+    size_t page = (first + j) / page_rows, at = (first + j) % page_rows;
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = pages[page] + at * stride + offset;
+      if (++at == page_rows) ++page, at = 0;
+    }
+  }
+};
+
+// out = Σ_j softmax_j(scale · q·k_j) · v_j over n_keys key/value rows (k.row(j), v.row(j));
+// `kv_is_f16` selects the element type of the rows (fp16 or f32). scores must hold n_keys
+// floats. The result does not depend on how the rows are paged.
+void attention(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16, size_t n_keys,
+               size_t head_dim, float scale, float* scores, float* out);
 
 // attention() with the scores soft-capped before the softmax:
 // out = Σ_j softmax_j(cap · tanh(scale · q·k_j / cap)) · v_j (Gemma 2).
-void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+void attention_softcapped(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16,
+                          size_t n_keys, size_t head_dim, float scale, float cap,
                           float* scores, float* out);
 
 }  // namespace slm::ref

@@ -234,24 +234,27 @@ void softcap_scores(float* p, size_t n, float cap) {
 
 // cap > 0: scores soft-capped (attention_softcapped).
 template <bool kF16>
-void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stride, size_t n_keys,
+void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                  size_t D, float scale, float cap, float* out) {
   constexpr size_t kBlock = 64;
+  const uint8_t* krow[kBlock];
+  const uint8_t* vrow[kBlock];
   alignas(32) float p[kBlock];
   float m_run = -INFINITY, l_run = 0;
   for (size_t d = 0; d < D; d += kL) store(out + d, D - d, _mm256_setzero_ps());
   for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
     const size_t nb = std::min(kBlock, n_keys - j0);
+    k.rows(j0, nb, krow);
+    v.rows(j0, nb, vrow);
     size_t j = 0;
     for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
-      const uint8_t* row = k + (j0 + j) * stride;
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
       for (size_t d = 0; d < D; d += kL) {
         const __m256 qd = load(q + d, D - d);
-        a0 = _mm256_fmadd_ps(qd, load_kv<kF16>(row, d, D - d), a0);
-        a1 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + stride, d, D - d), a1);
-        a2 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + 2 * stride, d, D - d), a2);
-        a3 = _mm256_fmadd_ps(qd, load_kv<kF16>(row + 3 * stride, d, D - d), a3);
+        a0 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j], d, D - d), a0);
+        a1 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 1], d, D - d), a1);
+        a2 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 2], d, D - d), a2);
+        a3 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 3], d, D - d), a3);
       }
       // hadd twice: [Σa0 Σa1 Σa2 Σa3] per 128-bit half; then the halves.
       const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
@@ -259,11 +262,10 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
       _mm_storeu_ps(p + j, _mm_mul_ps(sums, _mm_set1_ps(scale)));
     }
     for (; j < nb; ++j) {
-      const uint8_t* row = k + (j0 + j) * stride;
       __m256 acc = _mm256_setzero_ps();
       for (size_t d = 0; d < D; d += kL) {
         const size_t m = D - d;  // elements left
-        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kF16>(row, d, D - d), acc);
+        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kF16>(krow[j], d, D - d), acc);
       }
       p[j] = hsum(acc) * scale;
     }
@@ -284,7 +286,7 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
       const size_t m = D - d;  // elements left
       __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
       for (size_t j = 0; j < nb; ++j) {
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kF16>(v + (j0 + j) * stride, d, D - d), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kF16>(vrow[j], d, D - d), acc);
       }
       store(out + d, m, acc);
     }
@@ -296,26 +298,17 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
   }
 }
 
-void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* /*scores*/,
-               float* out) {
-  const auto* kb = static_cast<const uint8_t*>(k);
-  const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16)
-    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
-  else
-    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, 0, out);
+void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+               size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
+  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, 0, out);
+  else attention_t<false>(q, k, v, n_keys, head_dim, scale, 0, out);
 }
 
-void attention_softcapped(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
+void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                           bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
                           float* /*scores*/, float* out) {
-  const auto* kb = static_cast<const uint8_t*>(k);
-  const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16)
-    attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
-  else
-    attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, cap, out);
+  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, cap, out);
+  else attention_t<false>(q, k, v, n_keys, head_dim, scale, cap, out);
 }
 
 }  // namespace

@@ -184,34 +184,36 @@ __m512 load_kv(const uint8_t* row, size_t d, __mmask16 m) {
 // out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
 // overflows, and no n_keys-long score row is needed.
 template <bool kF16>
-void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stride, size_t n_keys,
+void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                  size_t D, float scale, float* out) {
   constexpr size_t kBlock = 64;
+  const uint8_t* krow[kBlock];
+  const uint8_t* vrow[kBlock];
   alignas(64) float p[kBlock];
   float m_run = -INFINITY, l_run = 0;
   for (size_t d = 0; d < D; d += kL) _mm512_mask_storeu_ps(out + d, tail_mask(D - d), _mm512_setzero_ps());
   for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
     const size_t nb = std::min(kBlock, n_keys - j0);
+    k.rows(j0, nb, krow);
+    v.rows(j0, nb, vrow);
     size_t j = 0;
     for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
-      const uint8_t* row = k + (j0 + j) * stride;
       __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
       for (size_t d = 0; d < D; d += kL) {
         const __mmask16 m = tail_mask(D - d);
         const __m512 qd = _mm512_maskz_loadu_ps(m, q + d);
-        a0 = _mm512_fmadd_ps(qd, load_kv<kF16>(row, d, m), a0);
-        a1 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + stride, d, m), a1);
-        a2 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + 2 * stride, d, m), a2);
-        a3 = _mm512_fmadd_ps(qd, load_kv<kF16>(row + 3 * stride, d, m), a3);
+        a0 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j], d, m), a0);
+        a1 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 1], d, m), a1);
+        a2 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 2], d, m), a2);
+        a3 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 3], d, m), a3);
       }
       _mm_storeu_ps(p + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), _mm_set1_ps(scale)));
     }
     for (; j < nb; ++j) {
-      const uint8_t* row = k + (j0 + j) * stride;
       __m512 acc = _mm512_setzero_ps();
       for (size_t d = 0; d < D; d += kL) {
         const __mmask16 m = tail_mask(D - d);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_kv<kF16>(row, d, m), acc);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_kv<kF16>(krow[j], d, m), acc);
       }
       p[j] = _mm512_reduce_add_ps(acc) * scale;
     }
@@ -230,7 +232,7 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
       const __mmask16 m = tail_mask(D - d);
       __m512 acc = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), _mm512_set1_ps(corr));
       for (size_t j = 0; j < nb; ++j) {
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load_kv<kF16>(v + (j0 + j) * stride, d, m), acc);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load_kv<kF16>(vrow[j], d, m), acc);
       }
       _mm512_mask_storeu_ps(out + d, m, acc);
     }
@@ -242,13 +244,10 @@ void attention_t(const float* q, const uint8_t* k, const uint8_t* v, size_t stri
   }
 }
 
-void attention(const float* q, const void* k, const void* v, size_t kv_stride_bytes,
-               bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* /*scores*/,
-               float* out) {
-  const auto* kb = static_cast<const uint8_t*>(k);
-  const auto* vb = static_cast<const uint8_t*>(v);
-  if (kv_is_f16) attention_t<true>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
-  else attention_t<false>(q, kb, vb, kv_stride_bytes, n_keys, head_dim, scale, out);
+void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+               size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
+  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, out);
+  else attention_t<false>(q, k, v, n_keys, head_dim, scale, out);
 }
 
 }  // namespace

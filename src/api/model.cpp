@@ -75,6 +75,10 @@ TensorTally load_gguf(const std::string& path, const LoadOptions& options, Model
   const GgufFile& file = m.gguf.emplace(GgufFile::open(path, options.use_mmap));
   m.config = read_config(file);
   m.weights = load_weights(GgufTensorSource(file), m.config);
+  // llama.cpp's numbering: 1 mean, 3 last (0 none and 2 cls leave embed()'s mean).
+  if (file.get_uint(m.config.architecture + ".pooling_type").value_or(0) == 3) {
+    m.pooling = Pooling::kLast;
+  }
   // A file without tokenizer keys (e.g. `slm convert` of a directory without tokenizer.json)
   // still loads, like such a directory: token ids work, text says there is no tokenizer.
   if (!m.tokenizer && file.find("tokenizer.ggml.model")) m.tokenizer = load_tokenizer(file);

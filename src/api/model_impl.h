@@ -25,6 +25,7 @@ struct Model::Impl {
   std::vector<TokenId> eos_ids;
   TokenId bos_id = -1;        // generation_config.json's / config.json's bos_token_id
   std::string chat_template;  // empty when the model has none
+  Pooling pooling = Pooling::kMean;  // embed()'s default (GGUF {arch}.pooling_type)
   ModelInfo info;
 };
 

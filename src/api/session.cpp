@@ -1,55 +1,112 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "slm/error.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
+#include "src/runtime/kv_state.h"
+#include "src/runtime/paged_kv_cache.h"
 
 namespace slm {
+namespace {
 
 // The model's default context is capped: a 128k-token cache for a chat would waste memory.
 constexpr int32_t kDefaultContextCap = 4096;
 
+int32_t checked_context_length(const ModelConfig& c, const SessionOptions& options) {
+  if (options.context_length < 0) {
+    throw InvalidArgumentError(fmt::format("context length {} is negative", options.context_length));
+  }
+  if (options.context_length > c.n_ctx_train) {
+    throw InvalidArgumentError(fmt::format("context length {} exceeds the model's {}",
+                                           options.context_length, c.n_ctx_train));
+  }
+  return options.context_length > 0 ? options.context_length
+                                     : std::min(c.n_ctx_train, kDefaultContextCap);
+}
+
+std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOptions& options,
+                                       int32_t context) {
+  if (options.kv_block_tokens <= 0) {
+    throw InvalidArgumentError(
+        fmt::format("KV block size {} must be positive", options.kv_block_tokens));
+  }
+  const KvElement element = options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32;
+  const int32_t B = options.kv_block_tokens;
+  const size_t per_block =
+      size_t(c.n_layer) * 2 * size_t(B) * size_t(c.n_head_kv) * size_t(c.head_dim) *
+      kv_element_bytes(element);
+  const size_t budget = options.kv_budget_bytes > 0
+                            ? options.kv_budget_bytes
+                            : (size_t(context) + size_t(B) - 1) / size_t(B) * per_block;
+  if (budget < per_block) {
+    throw InvalidArgumentError(fmt::format(
+        "KV budget of {} bytes is less than one block of {} positions ({} bytes)", budget, B,
+        per_block));
+  }
+  return std::make_shared<KvBlockPool>(c.n_layer, c.n_head_kv * c.head_dim, element, B, budget);
+}
+
+// FNV-1a over the model's shape and its first embedding bytes: enough to tell models apart
+// when a saved state is loaded (not a cryptographic check).
+uint64_t model_fingerprint(const Model::Impl& m) {
+  uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  };
+  const ModelConfig& c = m.config;
+  mix(c.architecture.data(), c.architecture.size());
+  for (const int32_t v : {c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff}) {
+    mix(&v, sizeof(v));
+  }
+  mix(m.weights.token_embd.data, std::min<size_t>(4096, row_bytes(m.weights.token_embd.type,
+                                                                   size_t(c.n_embd))));
+  return h;
+}
+
+}  // namespace
+
 struct Session::Impl {
-  Impl(const Model& m, const SessionOptions& options)
+  Impl(const Model& m, int threads, PagedKvCache cache)
       : model(m),
         decoder(m.impl()->config, m.impl()->weights),
-        threads(options.threads > 0 ? options.threads
-                                    : int(std::max(1u, std::thread::hardware_concurrency()))),
-        cache(make_cache(m.impl()->config, options)) {}
-
-  static ContiguousKvCache make_cache(const ModelConfig& c, const SessionOptions& options) {
-    if (options.context_length < 0) {
-      throw InvalidArgumentError(fmt::format("context length {} is negative", options.context_length));
-    }
-    if (options.context_length > c.n_ctx_train) {
-      throw InvalidArgumentError(fmt::format("context length {} exceeds the model's {}",
-                                             options.context_length, c.n_ctx_train));
-    }
-    if (options.threads < 0) {
-      throw InvalidArgumentError(fmt::format("thread count {} is negative", options.threads));
-    }
-    const int32_t ctx = options.context_length > 0 ? options.context_length
-                                                   : std::min(c.n_ctx_train, kDefaultContextCap);
-    return ContiguousKvCache(c.n_layer, ctx, c.n_head_kv * c.head_dim,
-                             options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32);
-  }
+        threads(threads),
+        cache(std::move(cache)) {}
 
   Model model;  // keeps the weights alive
   Decoder decoder;
   int threads;
-  ContiguousKvCache cache;
-  int32_t position = 0;
+  PagedKvCache cache;
+  std::vector<TokenId> tokens;  // the sequence: its size is the position
   std::vector<float> logits;
+
+  KvStateShape state_shape() const {
+    const ModelConfig& c = model.impl()->config;
+    return {model_fingerprint(*model.impl()), c.n_layer,
+            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element())};
+  }
 };
 
-Session::Session(const Model& model, const SessionOptions& options)
-    : impl_(std::make_unique<Impl>(model, options)) {}
+Session::Session(const Model& model, const SessionOptions& options) {
+  const ModelConfig& c = model.impl()->config;
+  if (options.threads < 0) {
+    throw InvalidArgumentError(fmt::format("thread count {} is negative", options.threads));
+  }
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int32_t context = checked_context_length(c, options);
+  impl_ = std::make_unique<Impl>(model, threads,
+                                 PagedKvCache(make_pool(c, options, context), context));
+}
+
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_logits) {
   Impl& s = *impl_;
@@ -61,22 +118,120 @@ std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_l
           fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, n_vocab));
     }
   }
-  const int32_t capacity = s.cache.capacity();
-  if (tokens.size() > size_t(capacity - s.position)) {
+  const int32_t capacity = s.cache.capacity(), position = this->position();
+  if (tokens.size() > size_t(capacity - position)) {
     throw InvalidArgumentError(fmt::format(
         "{} tokens do not fit in the context: {} of {} positions are already used", tokens.size(),
-        s.position, capacity));
+        position, capacity));
   }
   const size_t rows = all_logits ? tokens.size() : 1;
   if (s.logits.size() < rows * size_t(n_vocab)) s.logits.resize(rows * size_t(n_vocab));
-  s.decoder.forward(tokens, s.position, s.cache, all_logits, s.logits.data(), s.threads);
-  s.position += int32_t(tokens.size());
+  s.tokens.reserve(size_t(capacity));  // once: decoding a token allocates nothing
+  s.decoder.forward(tokens, position, s.cache, all_logits, s.logits.data(), s.threads);
+  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
   return {s.logits.data(), rows * size_t(n_vocab)};
 }
 
-int32_t Session::position() const { return impl_->position; }
+int32_t Session::position() const { return int32_t(impl_->tokens.size()); }
+const std::vector<TokenId>& Session::tokens() const { return impl_->tokens; }
 int32_t Session::context_length() const { return impl_->cache.capacity(); }
-void Session::reset() { impl_->position = 0; }
+void Session::reset() { rewind(0); }
 const Model& Session::model() const { return impl_->model; }
+size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
+
+void Session::rewind(int32_t n) {
+  if (n < 0 || n > position()) {
+    throw InvalidArgumentError(
+        fmt::format("cannot rewind to {} tokens: the sequence has {}", n, position()));
+  }
+  impl_->cache.truncate(n);
+  impl_->tokens.resize(size_t(n));
+}
+
+int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
+  const std::vector<TokenId>& have = impl_->tokens;
+  size_t common = 0;
+  while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
+    ++common;
+  }
+  rewind(int32_t(common));
+  return int32_t(common);
+}
+
+Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_logits) {
+  if (tokens.empty()) throw InvalidArgumentError("prompt: no tokens given");
+  const int32_t reused = rewind_to_common_prefix(tokens);
+  return {reused, eval(tokens.subspan(size_t(reused)), all_logits)};
+}
+
+Session Session::fork() const {
+  auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
+  copy->tokens = impl_->tokens;
+  return Session(std::move(copy));
+}
+
+}  // namespace slm
+
+namespace slm {
+
+void Session::save_state(const std::string& path) const {
+  save_kv_state(path, impl_->state_shape(), impl_->cache, impl_->tokens);
+}
+
+void Session::load_state(const std::string& path) {
+  // Into a new sequence, which replaces this one only when the whole file has been read.
+  PagedKvCache fresh = impl_->cache.empty_like();
+  std::vector<TokenId> tokens = load_kv_state(path, impl_->state_shape(), fresh);
+  const int32_t n_vocab = impl_->model.impl()->config.n_vocab;
+  for (const TokenId id : tokens) {
+    if (id < 0 || id >= n_vocab) {
+      throw FormatError(fmt::format("{}: token id {} is out of the vocabulary", path, id));
+    }
+  }
+  impl_->cache = std::move(fresh);
+  impl_->tokens = std::move(tokens);
+}
+
+}  // namespace slm
+
+namespace slm {
+
+std::vector<float> embed(const Model& model, std::span<const TokenId> tokens,
+                         const EmbedOptions& options) {
+  if (tokens.empty()) throw InvalidArgumentError("embed: no tokens given");
+  const ModelConfig& c = model.impl()->config;
+  if (tokens.size() > size_t(c.n_ctx_train)) {
+    throw InvalidArgumentError(fmt::format("embed: {} tokens exceed the model's context of {}",
+                                           tokens.size(), c.n_ctx_train));
+  }
+  Session session(model, {.context_length = int32_t(tokens.size()), .threads = options.threads,
+                          .kv_type = KvType::kF32});
+  Session::Impl& s = *session.impl_;
+  for (const TokenId id : tokens) {
+    if (id < 0 || id >= c.n_vocab) {
+      throw InvalidArgumentError(
+          fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, c.n_vocab));
+    }
+  }
+  const Pooling pooling = options.pooling == Pooling::kModel ? model.impl()->pooling : options.pooling;
+  const bool all = pooling == Pooling::kMean;
+  const size_t E = size_t(c.n_embd), rows = all ? tokens.size() : 1;
+  std::vector<float> hidden(rows * E);
+  s.decoder.forward(tokens, 0, s.cache, all, /*logits=*/nullptr, s.threads, hidden.data());
+  std::vector<double> sum(E, 0.0);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < E; ++i) sum[i] += hidden[r * E + i];
+  }
+  std::vector<float> out(E);
+  double norm = 0;
+  for (size_t i = 0; i < E; ++i) norm += (sum[i] / double(rows)) * (sum[i] / double(rows));
+  const double scale = options.normalize && norm > 0 ? 1.0 / std::sqrt(norm) : 1.0;
+  for (size_t i = 0; i < E; ++i) out[i] = float(sum[i] / double(rows) * scale);
+  return out;
+}
+
+std::vector<float> embed(const Model& model, std::string_view text, const EmbedOptions& options) {
+  return embed(model, model.tokenizer().encode(text), options);
+}
 
 }  // namespace slm

@@ -95,12 +95,13 @@ void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
 }
 
 void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache,
-                      bool all_logits, float* logits, int threads) {
+                      bool all_logits, float* logits, int threads, float* hidden) {
   const size_t n = tokens.size(), E = size_t(c_.n_embd), R = size_t(c_.n_rot);
   threads = std::max(threads, 1);
-  // Both may throw (a bad SLM_ISA, memory): before the team starts, as nothing may throw inside.
+  // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may throw inside.
   kernels_ = &active_kernels();
   reserve(n, size_t(cache.capacity()), threads);
+  cache.prepare(pos0, int32_t(n));
   const auto n_tok = static_cast<int64_t>(n);
   const size_t first = all_logits ? 0 : n - 1, rows = n - first;
   // The team's size does not change any value (each is computed by one thread, the same way),
@@ -157,12 +158,19 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       else mlp_block(L, n);
     }
 
-    // logits = output · norm(x) (+ output bias) for the rows asked for
+    // logits = output · norm(x) (+ output bias) for the rows asked for; `hidden` gets the
+    // normed rows (embeddings)
     residual_norm(w_.output_norm, w_.output_norm_b, first, n, /*add_out=*/true,
                   w_.layers.back().post_ffw_norm);
-    matmul(w_.output, &xn_[first * E], rows, logits);
-    if (w_.output_b) add_rows(logits, w_.output_b, rows, size_t(c_.n_vocab));
-    finish_logits(logits, rows);
+    if (hidden) {
+#pragma omp single
+      std::copy_n(&xn_[first * E], rows * E, hidden);
+    }
+    if (logits) {
+      matmul(w_.output, &xn_[first * E], rows, logits);
+      if (w_.output_b) add_rows(logits, w_.output_b, rows, size_t(c_.n_vocab));
+      finish_logits(logits, rows);
+    }
   };
   if (team > 1) {
 #pragma omp parallel num_threads(team)
@@ -287,7 +295,6 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
   // it asks (attention_softcapped). One job per (token, head).
   const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
   const float cap = c_.attn_softcap;
-  const size_t stride = size_t(cache.capacity());
   const int32_t window = c_.window(layer);
   const auto jobs = static_cast<int64_t>(n * H);
 #pragma omp for schedule(static)
@@ -295,16 +302,17 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
     const int32_t pos = pos0 + int32_t(i);
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
-    float* scores = &scores_[size_t(omp_get_thread_num()) * stride];
-    const uint8_t *keys = cache.k_row(layer, first) + g * D * elem,
-                  *values = cache.v_row(layer, first) + g * D * elem;
+    float* scores = &scores_[size_t(omp_get_thread_num()) * size_t(cache.capacity())];
+    ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
+    keys.offset += g * D * elem;
+    values.offset += g * D * elem;
     const size_t n_keys = size_t(pos + 1 - first);
+    float* out = &attn_[(i * H + h) * D];
     if (cap > 0) {
-      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys,
-                               D, scale, cap, scores, &attn_[(i * H + h) * D]);
+      ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, f16, n_keys, D, scale, cap,
+                               scores, out);
     } else {
-      ops.attention(&q_[(i * H + h) * D], keys, values, cache.row_stride(), f16, n_keys, D, scale,
-                    scores, &attn_[(i * H + h) * D]);
+      ops.attention(&q_[(i * H + h) * D], keys, values, f16, n_keys, D, scale, scores, out);
     }
   }
   matmul(L.wo, attn_.data(), n, out_.data());

@@ -18,10 +18,12 @@ class Decoder {
   Decoder(const ModelConfig& config, const Weights& weights) : c_(config), w_(weights) {}
 
   // Evaluates tokens at positions [pos0, pos0 + n), storing their keys and values in `cache`, and
-  // writes logits: n rows of n_vocab when all_logits, else the last token's row only.
+  // writes logits: n rows of n_vocab when all_logits, else the last token's row only. `hidden`,
+  // when given, gets the same rows of the final hidden state (after the output norm, n_embd
+  // floats each: what embeddings pool); logits may then be null (no output matmul).
   // Token ids and capacity must have been checked by the caller.
   void forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache, bool all_logits,
-               float* logits, int threads);
+               float* logits, int threads, float* hidden = nullptr);
 
   // Bytes of scratch held (tests check that decoding does not grow it after the first step).
   size_t scratch_bytes() const;

@@ -6,7 +6,12 @@ ContiguousKvCache::ContiguousKvCache(int32_t n_layer, int32_t capacity, int32_t 
                                      KvElement element)
     : capacity_(capacity),
       element_(element),
-      row_bytes_(size_t(row_elems) * (element == KvElement::kF16 ? 2 : 4)),
-      data_(size_t(n_layer) * 2 * size_t(capacity) * row_bytes_) {}
+      row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
+      data_(size_t(n_layer) * 2 * size_t(capacity) * row_bytes_),
+      bases_(size_t(n_layer) * 2) {
+  for (size_t i = 0; i < bases_.size(); ++i) {
+    bases_[i] = data_.data() + i * size_t(capacity_) * row_bytes_;
+  }
+}
 
 }  // namespace slm

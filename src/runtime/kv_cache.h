@@ -1,48 +1,70 @@
 // The KV cache: keys and values of every past position, per layer. The decoder sees only this
-// interface, so the contiguous cache here can be replaced by a paged one without touching it.
+// interface; ContiguousKvCache is one block of memory, PagedKvCache (paged_kv_cache.h) a sequence
+// of fixed-size blocks from a shared pool.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
+
+#include "kernels/ref/ops.h"
 
 namespace slm {
 
 enum class KvElement { kF32, kF16 };
+
+inline size_t kv_element_bytes(KvElement e) { return e == KvElement::kF16 ? 2 : 4; }
 
 class KvCache {
  public:
   virtual ~KvCache() = default;
   virtual int32_t capacity() const = 0;  // positions it can hold
   virtual KvElement element() const = 0;
-  // Row of n_head_kv · head_dim elements for (layer, pos). Rows of consecutive positions
-  // [0, capacity) of one layer are `row_stride()` bytes apart.
+  // Makes positions [pos0, pos0 + n) writable (allocating or un-sharing their memory). Called
+  // before a forward pass, outside its parallel region: this is where running out of memory is
+  // reported.
+  virtual void prepare(int32_t pos0, int32_t n) = 0;
+  // Row of n_head_kv · head_dim elements for (layer, pos), to write a position's key / value.
   virtual uint8_t* k_row(int32_t layer, int32_t pos) = 0;
   virtual uint8_t* v_row(int32_t layer, int32_t pos) = 0;
-  virtual size_t row_stride() const = 0;
-  virtual size_t bytes() const = 0;
+  // The rows of positions first, first + 1, … of one layer, for attention (offset 0: head 0).
+  virtual ref::KvRows k_rows(int32_t layer, int32_t first) const = 0;
+  virtual ref::KvRows v_rows(int32_t layer, int32_t first) const = 0;
+  virtual size_t bytes() const = 0;  // memory held
 };
 
 // One block of memory for capacity × layers × (K and V) rows, allocated up front.
 class ContiguousKvCache final : public KvCache {
  public:
   ContiguousKvCache(int32_t n_layer, int32_t capacity, int32_t row_elems, KvElement element);
+  // Moving keeps data_'s heap block, so bases_ stay valid; a copy would point into the original.
+  ContiguousKvCache(ContiguousKvCache&&) noexcept = default;
+  ContiguousKvCache(const ContiguousKvCache&) = delete;
+  ContiguousKvCache& operator=(const ContiguousKvCache&) = delete;
+
   int32_t capacity() const override { return capacity_; }
   KvElement element() const override { return element_; }
+  void prepare(int32_t, int32_t) override {}
   uint8_t* k_row(int32_t layer, int32_t pos) override { return row(layer, pos, 0); }
   uint8_t* v_row(int32_t layer, int32_t pos) override { return row(layer, pos, 1); }
-  size_t row_stride() const override { return row_bytes_; }
+  ref::KvRows k_rows(int32_t layer, int32_t first) const override { return rows(layer, first, 0); }
+  ref::KvRows v_rows(int32_t layer, int32_t first) const override { return rows(layer, first, 1); }
   size_t bytes() const override { return data_.size(); }
 
  private:
   uint8_t* row(int32_t layer, int32_t pos, int kv) {
-    return data_.data() + ((size_t(layer) * 2 + size_t(kv)) * size_t(capacity_) + size_t(pos)) * row_bytes_;
+    return bases_[size_t(layer) * 2 + size_t(kv)] + size_t(pos) * row_bytes_;
   }
+  ref::KvRows rows(int32_t layer, int32_t first, int kv) const {
+    return {&bases_[size_t(layer) * 2 + size_t(kv)], size_t(capacity_), row_bytes_, 0,
+            size_t(first)};
+  }
+
   int32_t capacity_;
   KvElement element_;
   size_t row_bytes_;
   std::vector<uint8_t> data_;
+  std::vector<uint8_t*> bases_;  // per (layer, K/V): its rows, as the single page of KvRows
 };
 
 }  // namespace slm

@@ -70,20 +70,7 @@ int cmd_run(std::span<char* const> args) {
                &a.tokens, &a.has_tokens);
   p.add_int({"-n", "--n-predict"}, "N", "tokens to generate (default 128)", &a.n_predict, 0,
             kMaxInt);
-  p.add_float({"--temp"}, "T", "temperature, 0 = greedy (default 0.8)", &a.sampling.temperature,
-              0, 1e6);
-  p.add_int({"--top-k"}, "K", "keep the K most likely tokens, 0 = off (default 40)",
-            &a.sampling.top_k, 0, kMaxInt);
-  p.add_float({"--top-p"}, "P", "nucleus sampling, 1 = off (default 0.95)", &a.sampling.top_p, 0,
-              1);
-  p.add_float({"--min-p"}, "P", "drop tokens below P x the top probability, 0 = off (default 0.05)",
-              &a.sampling.min_p, 0, 1);
-  p.add_float({"--repeat-penalty"}, "R", "penalty for recent tokens, 1 = off (default 1)",
-              &a.sampling.repeat_penalty, 1e-3, 1e3);
-  p.add_int({"--repeat-last-n"}, "N", "recent tokens the penalty looks at (default 64)",
-            &a.sampling.repeat_last_n, 0, kMaxInt);
-  p.add_uint64({"--seed"}, "S", fmt::format("random seed (default {})", a.sampling.seed),
-               &a.sampling.seed);
+  add_sampling_flags(p, &a.sampling);
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-c", "--ctx-size"}, "N", "context length, 0 = the model's, capped at 4096",
             &a.context, 0, kMaxInt);

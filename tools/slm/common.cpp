@@ -1,6 +1,8 @@
 #include "common.h"
 
 #include <fmt/format.h>
+
+#include <limits>
 #include <unistd.h>
 
 #include <filesystem>
@@ -71,6 +73,24 @@ void check_fits(std::span<const TokenId> prompt, int32_t context_length) {
         fmt::format("the prompt has {} tokens but the context holds only {} (raise -c)",
                     prompt.size(), context_length));
   }
+}
+
+void add_sampling_flags(ArgParser& parser, SamplingOptions* sampling) {
+  constexpr int32_t kMaxInt = std::numeric_limits<int32_t>::max();
+  parser.add_float({"--temp"}, "T", "temperature, 0 = greedy (default 0.8)", &sampling->temperature,
+              0, 1e6);
+  parser.add_int({"--top-k"}, "K", "keep the K most likely tokens, 0 = off (default 40)",
+            &sampling->top_k, 0, kMaxInt);
+  parser.add_float({"--top-p"}, "P", "nucleus sampling, 1 = off (default 0.95)", &sampling->top_p, 0,
+              1);
+  parser.add_float({"--min-p"}, "P", "drop tokens below P x the top probability, 0 = off (default 0.05)",
+              &sampling->min_p, 0, 1);
+  parser.add_float({"--repeat-penalty"}, "R", "penalty for recent tokens, 1 = off (default 1)",
+              &sampling->repeat_penalty, 1e-3, 1e3);
+  parser.add_int({"--repeat-last-n"}, "N", "recent tokens the penalty looks at (default 64)",
+            &sampling->repeat_last_n, 0, kMaxInt);
+  parser.add_uint64({"--seed"}, "S", fmt::format("random seed (default {})", sampling->seed),
+               &sampling->seed);
 }
 
 void LoadFlags::add_to(ArgParser& parser) {

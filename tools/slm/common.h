@@ -22,6 +22,8 @@ int cmd_tokenize(std::span<char* const> args);
 int cmd_synth(std::span<char* const> args);
 int cmd_quantize(std::span<char* const> args);
 int cmd_convert(std::span<char* const> args);
+int cmd_chat(std::span<char* const> args);
+int cmd_embed(std::span<char* const> args);
 
 // `model` when given (it must exist), else the bundled stories260K: beside the sources, then
 // the install prefix, then ../share/slm relative to the executable. Throws IoError naming the
@@ -49,6 +51,9 @@ struct LoadFlags {
   void add_to(ArgParser& parser);
   LoadOptions options(const ArgParser& parser) const;
 };
+
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
+void add_sampling_flags(ArgParser& parser, SamplingOptions* sampling);
 
 class Stopwatch {
  public:

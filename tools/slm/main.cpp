@@ -20,6 +20,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"run", slm::cli::cmd_run, "generate text from a prompt"},
+    {"chat", slm::cli::cmd_chat, "talk with a model, turn by turn, reusing the cache between turns"},
+    {"embed", slm::cli::cmd_embed, "print the embedding of a text (pooled final hidden state)"},
     {"logits", slm::cli::cmd_logits, "write the logits of every prompt position to a file"},
     {"inspect", slm::cli::cmd_inspect, "show a model file's metadata and tensors"},
     {"tokenize", slm::cli::cmd_tokenize, "print the token ids of a text"},

@@ -1,0 +1,112 @@
+#include "src/runtime/kv_state.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "slm/error.h"
+
+namespace slm {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'L', 'M', 'K', 'V', 'S', 'T', '1'};
+
+template <typename T>
+void put(std::ofstream& out, T v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+    if (!in_) throw IoError(fmt::format("{}: cannot open", path));
+  }
+  void bytes(void* dst, size_t n) {
+    if (!in_.read(static_cast<char*>(dst), std::streamsize(n))) {
+      throw FormatError(fmt::format("{}: truncated session state file", path_));
+    }
+  }
+  template <typename T>
+  T get() {
+    T v;
+    bytes(&v, sizeof(v));
+    return v;
+  }
+  bool at_end() { return in_.peek() == std::ifstream::traits_type::eof(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+};
+
+uint32_t element_code(KvElement e) { return e == KvElement::kF16 ? 1 : 0; }
+
+}  // namespace
+
+void save_kv_state(const std::string& path, const KvStateShape& shape, const KvCache& cache,
+                   const std::vector<int32_t>& tokens) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw IoError(fmt::format("{}: cannot create", path));
+  out.write(kMagic, sizeof(kMagic));
+  put(out, shape.fingerprint);
+  put(out, element_code(cache.element()));
+  put(out, uint32_t(shape.n_layer));
+  put(out, uint64_t(shape.row_bytes));
+  put(out, uint32_t(tokens.size()));
+  out.write(reinterpret_cast<const char*>(tokens.data()),
+            std::streamsize(tokens.size() * sizeof(int32_t)));
+  for (size_t pos = 0; pos < tokens.size(); ++pos) {
+    for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
+      out.write(reinterpret_cast<const char*>(cache.k_rows(layer, 0).row(pos)),
+                std::streamsize(shape.row_bytes));
+      out.write(reinterpret_cast<const char*>(cache.v_rows(layer, 0).row(pos)),
+                std::streamsize(shape.row_bytes));
+    }
+  }
+  if (!out.flush()) throw IoError(fmt::format("{}: write failed", path));
+}
+
+std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& shape,
+                                   KvCache& cache) {
+  Reader r(path);
+  char magic[sizeof(kMagic)];
+  r.bytes(magic, sizeof(magic));
+  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
+    throw FormatError(fmt::format("{}: not an slm session state file", path));
+  }
+  const auto fingerprint = r.get<uint64_t>();
+  const auto element = r.get<uint32_t>();
+  const auto n_layer = r.get<uint32_t>();
+  const auto row_bytes = r.get<uint64_t>();
+  if (fingerprint != shape.fingerprint || n_layer != uint32_t(shape.n_layer)) {
+    throw FormatError(fmt::format("{}: the state was saved from another model", path));
+  }
+  if (element != element_code(cache.element())) {
+    throw FormatError(fmt::format("{}: the state holds a {} KV cache, the session uses {}", path,
+                                  element == 1 ? "f16" : "f32",
+                                  cache.element() == KvElement::kF16 ? "f16" : "f32"));
+  }
+  if (row_bytes != shape.row_bytes) {
+    throw FormatError(fmt::format("{}: the state was saved from another model", path));
+  }
+  const auto n = r.get<uint32_t>();
+  if (n > uint32_t(cache.capacity())) {
+    throw InvalidArgumentError(fmt::format("{}: {} tokens do not fit in the context of {}", path,
+                                           n, cache.capacity()));
+  }
+  std::vector<int32_t> tokens(n);
+  r.bytes(tokens.data(), n * sizeof(int32_t));
+  cache.prepare(0, int32_t(n));
+  for (int32_t pos = 0; pos < int32_t(n); ++pos) {
+    for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
+      r.bytes(cache.k_row(layer, pos), row_bytes);
+      r.bytes(cache.v_row(layer, pos), row_bytes);
+    }
+  }
+  if (!r.at_end()) throw FormatError(fmt::format("{}: trailing bytes after the state", path));
+  return tokens;
+}
+
+}  // namespace slm

@@ -1,0 +1,33 @@
+// A sequence's state on disk: its tokens and their cached keys and values, so a session can be
+// saved and resumed bit-identically. The file names the model it belongs to by a fingerprint of
+// its shape and first weights; loading into another model or KV type is refused.
+//
+// Layout (little-endian): "SLMKVST1", u64 fingerprint, u32 KV element (0 f32, 1 f16), u32 layers,
+// u64 row bytes, u32 tokens, i32 × tokens, then per position, per layer: K row, V row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/runtime/kv_cache.h"
+
+namespace slm {
+
+struct KvStateShape {
+  uint64_t fingerprint = 0;  // of the model (see model_fingerprint)
+  int32_t n_layer = 0;
+  size_t row_bytes = 0;  // bytes of one position's K (or V) row of one layer
+};
+
+// Writes tokens and cache rows [0, tokens.size()). Throws IoError.
+void save_kv_state(const std::string& path, const KvStateShape& shape, const KvCache& cache,
+                   const std::vector<int32_t>& tokens);
+
+// Reads a file written for the same shape: returns its tokens after writing their rows into
+// `cache` (whose positions [0, n) it prepares). Throws IoError, FormatError (malformed,
+// truncated, another model or KV type) or InvalidArgumentError (longer than the cache).
+std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& shape,
+                                   KvCache& cache);
+
+}  // namespace slm
