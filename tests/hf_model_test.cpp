@@ -16,6 +16,7 @@
 #include "src/format/gguf_writer.h"
 #include "src/format/safetensors.h"
 #include "tests/safetensors_test_util.h"
+#include "tests/model_test_util.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -361,32 +362,12 @@ TEST(HfModel, GivenTokenizerIsUsed) {
             test::read_ids(data_path(kRef + "tokens.txt")));
 }
 
-// A copy of the zoo's llama directory (config.json + model.safetensors) to break.
-fs::path zoo_llama_copy() {
-  const fs::path dir = test::temp_dir() / "llama";
-  fs::create_directories(dir);
-  for (const char* name : {"config.json", "model.safetensors"}) {
-    fs::copy_file(data_path("zoo/hf/llama") / name, dir / name);
-  }
-  return dir;
-}
-
-template <class E>
-void expect_load_error(const fs::path& dir, const std::vector<std::string>& needles) {
-  try {
-    Model::load(dir.string());
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-}
+using test::expect_load_error;
 
 TEST(HfModel, TokenizerJsonInTheDirectoryIsLoaded) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
   SLM_REQUIRE_DATA(data_path("tokenizer/hf/llama2/tokenizer.json"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   fs::copy_file(data_path("tokenizer/hf/llama2/tokenizer.json"), dir / "tokenizer.json");
   // Llama 2's 32000 tokens do not fit the zoo model's 512 embeddings: proof it was read.
   expect_load_error<FormatError>(dir, {"32000 tokens"});
@@ -403,7 +384,7 @@ void edit_tensors(const fs::path& dir,
 // safetensors does not promise aligned data: tensors at odd offsets are copied, same logits.
 TEST(HfModel, MisalignedTensorsAreCopied) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   test::write_safetensors(dir / "model.safetensors",
                           test::read_safetensors(dir / "model.safetensors"), "", /*misalign=*/2);
   const std::vector<int32_t> tokens = json_ids(data_path("zoo/hf/tokens.json"));
@@ -416,7 +397,7 @@ TEST(HfModel, MisalignedTensorsAreCopied) {
 
 TEST(HfModelMalformed, MissingTensor) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   edit_tensors(dir, [](auto& t) {
     std::erase_if(t, [](const test::StTensor& x) { return x.name == "lm_head.weight"; });
   });
@@ -425,7 +406,7 @@ TEST(HfModelMalformed, MissingTensor) {
 
 TEST(HfModelMalformed, WrongShape) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   edit_tensors(dir, [](auto& tensors) {
     for (test::StTensor& t : tensors) {
       if (t.name == "model.layers.1.self_attn.k_proj.weight") std::swap(t.shape[0], t.shape[1]);
@@ -436,7 +417,7 @@ TEST(HfModelMalformed, WrongShape) {
 
 TEST(HfModelMalformed, UncomputableDtype) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   edit_tensors(dir, [](auto& tensors) {
     for (test::StTensor& t : tensors) {
       if (t.name == "model.layers.0.mlp.up_proj.weight") {
@@ -450,7 +431,7 @@ TEST(HfModelMalformed, UncomputableDtype) {
 
 TEST(HfModelMalformed, BadConfigOrMissingFiles) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/llama"));
-  const fs::path dir = zoo_llama_copy();
+  const fs::path dir = test::hf_zoo_copy("llama");
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"]}";
   expect_load_error<FormatError>(dir, {"config.json", "'hidden_size'"});
   fs::remove(dir / "config.json");
@@ -481,17 +462,6 @@ TEST(HfModel, LongRopeFactorsArePickedPerPass) {
   EXPECT_GT(tail_nmse(16), 1e-3);
 }
 
-// A copy of a zoo directory (config.json + model.safetensors) to break.
-fs::path zoo_copy(const std::string& name) {
-  const fs::path dir = test::temp_dir() / name;
-  fs::create_directories(dir);
-  for (const char* file : {"config.json", "model.safetensors"}) {
-    fs::copy_file(data_path("zoo/hf/" + name) / file, dir / file,
-                  fs::copy_options::overwrite_existing);
-  }
-  return dir;
-}
-
 // Replaces the first `from` in the copy's config.json with `to`.
 void edit_config(const fs::path& dir, const std::string& from, const std::string& to) {
   std::string text = test::read_text(dir / "config.json");
@@ -503,7 +473,7 @@ void edit_config(const fs::path& dir, const std::string& from, const std::string
 
 TEST(HfModelMalformed, PhiFamilies) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/phi3-longrope"));
-  fs::path dir = zoo_copy("phi3");
+  fs::path dir = test::hf_zoo_copy("phi3");
   edit_tensors(dir, [](auto& t) {
     std::erase_if(t, [](const test::StTensor& x) {
       return x.name == "model.layers.1.self_attn.qkv_proj.weight";
@@ -511,39 +481,24 @@ TEST(HfModelMalformed, PhiFamilies) {
   });
   expect_load_error<FormatError>(dir,
                                  {"missing tensor", "model.layers.1.self_attn.qkv_proj.weight"});
-  dir = zoo_copy("phi2");
+  dir = test::hf_zoo_copy("phi2");
   edit_tensors(dir, [](auto& t) {
     std::erase_if(t,
                   [](const test::StTensor& x) { return x.name == "model.layers.0.mlp.fc1.bias"; });
   });
   expect_load_error<FormatError>(dir, {"missing tensor", "model.layers.0.mlp.fc1.bias"});
-  dir = zoo_copy("phi3-longrope");
+  dir = test::hf_zoo_copy("phi3-longrope");
   edit_config(dir, "\"short_factor\": [\n      1.0,", "\"short_factor\": [");
   expect_load_error<FormatError>(dir, {"short_factor", "7 values, expected 8"});
-  dir = zoo_copy("phi2");
+  dir = test::hf_zoo_copy("phi2");
   edit_config(dir, "\"gelu_new\"", "\"relu\"");
   expect_load_error<UnsupportedError>(dir, {"hidden_act 'relu'", "gelu_new"});
-}
-
-// A copy of a zoo directory whose config.json has `from` replaced by `to`.
-fs::path zoo_copy_with(const std::string& name, const std::string& from, const std::string& to) {
-  const fs::path dir = test::temp_dir() / name;
-  fs::create_directories(dir);
-  fs::copy_file(data_path("zoo/hf/" + name) / "model.safetensors", dir / "model.safetensors",
-                fs::copy_options::overwrite_existing);
-  std::ifstream in(data_path("zoo/hf/" + name) / "config.json");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  std::ofstream(dir / "config.json") << text;
-  return dir;
 }
 
 TEST(HfModelMalformed, UnknownClassListsSupported) {
   SLM_REQUIRE_DATA(data_path("zoo/hf"));
   expect_load_error<UnsupportedError>(
-      zoo_copy_with("llama", "LlamaForCausalLM", "FooForCausalLM"),
+      test::hf_zoo_copy("llama", "LlamaForCausalLM", "FooForCausalLM"),
       {"FooForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "PhiForCausalLM",
        "MixtralForCausalLM", "GemmaForCausalLM",
        "Gemma2ForCausalLM", "Gemma3ForCausalLM", "GraniteForCausalLM", "Olmo2ForCausalLM",
@@ -554,28 +509,28 @@ TEST(HfModelMalformed, UnknownClassListsSupported) {
 TEST(HfModelMalformed, GemmaFamilyConfigErrors) {
   SLM_REQUIRE_DATA(data_path("zoo/hf"));
   expect_load_error<UnsupportedError>(
-      zoo_copy_with("gemma", "\"hidden_activation\": \"gelu_pytorch_tanh\"",
+      test::hf_zoo_copy("gemma", "\"hidden_activation\": \"gelu_pytorch_tanh\"",
                     "\"hidden_activation\": \"relu\""),
       {"hidden_activation 'relu'", "gelu_pytorch_tanh"});
   expect_load_error<FormatError>(
-      zoo_copy_with("gemma2", "\"layer_types\": [", "\"layer_types\": [\"full_attention\", "),
+      test::hf_zoo_copy("gemma2", "\"layer_types\": [", "\"layer_types\": [\"full_attention\", "),
       {"'layer_types'", "4 layer types"});
   expect_load_error<FormatError>(
-      zoo_copy_with("gemma2", "\"sliding_attention\"", "\"chunked_attention\""),
+      test::hf_zoo_copy("gemma2", "\"sliding_attention\"", "\"chunked_attention\""),
       {"'layer_types'", "sliding_attention"});
   expect_load_error<FormatError>(
-      zoo_copy_with("gemma2", "\"query_pre_attn_scalar\": 24", "\"query_pre_attn_scalar\": -1"),
+      test::hf_zoo_copy("gemma2", "\"query_pre_attn_scalar\": 24", "\"query_pre_attn_scalar\": -1"),
       {"'query_pre_attn_scalar'", "positive"});
-  expect_load_error<FormatError>(zoo_copy_with("gemma3", "\"full_attention\": {", "\"global\": {"),
+  expect_load_error<FormatError>(test::hf_zoo_copy("gemma3", "\"full_attention\": {", "\"global\": {"),
                                  {"'rope_parameters'", "full_attention"});
   expect_load_error<FormatError>(
-      zoo_copy_with("granite", "\"logits_scaling\": 4.0", "\"logits_scaling\": 0"),
+      test::hf_zoo_copy("granite", "\"logits_scaling\": 4.0", "\"logits_scaling\": 0"),
       {"'logits_scaling'", "positive"});
   expect_load_error<FormatError>(
-      zoo_copy_with("smollm3", "\"no_rope_layers\": [", "\"no_rope_layers\": [2, "),
+      test::hf_zoo_copy("smollm3", "\"no_rope_layers\": [", "\"no_rope_layers\": [2, "),
       {"'no_rope_layers'", "2 flags"});
   expect_load_error<FormatError>(
-      zoo_copy_with("smollm3", "\"no_rope_layer_interval\": 2,",
+      test::hf_zoo_copy("smollm3", "\"no_rope_layer_interval\": 2,",
                     "\"no_rope_layer_interval\": 2, \"no_rope_layers\": [1, 7],"),
       {"'no_rope_layers'", "0 and 1"});
 }

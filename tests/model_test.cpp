@@ -7,6 +7,7 @@
 #include "slm/slm.h"
 #include "src/format/gguf.h"
 #include "src/format/gguf_writer.h"
+#include "tests/model_test_util.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -260,17 +261,7 @@ fs::path edited_zoo_copy(
   return path;
 }
 
-template <class E>
-void expect_load_error(const fs::path& path, const std::vector<std::string>& needles) {
-  try {
-    Model::load(path.string());
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-}
+using test::expect_load_error;
 
 TEST(ModelApi, PhiFilesWithMissingOrBadTensors) {
   SLM_REQUIRE_DATA(data_path(kZoo + "phi3-F32.gguf"));

@@ -14,6 +14,7 @@
 #include "src/format/gguf_writer.h"
 #include "src/model/hf_names.h"
 #include "tests/safetensors_test_util.h"
+#include "tests/model_test_util.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -55,17 +56,7 @@ double worst_nmse(const Model& model, const std::string& reference) {
   return worst;
 }
 
-template <class E>
-void expect_load_error(const fs::path& path, const std::vector<std::string>& needles) {
-  try {
-    Model::load(path.string());
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-}
+using test::expect_load_error;
 
 // Old GGUF files (and Hugging Face checkpoints) hold one tensor per expert,
 // `blk.L.ffn_gate.E.weight`: splitting the stacked tensors gives the same model.
@@ -139,42 +130,27 @@ TEST(MoeMalformed, GgufMoreExpertsUsedThanExist) {
   expect_load_error<FormatError>(path, {"expert_used_count 5", "expert_count 4"});
 }
 
-// A copy of a zoo HF directory whose config.json has `from` replaced by `to`.
-fs::path hf_copy_with(const std::string& model, const std::string& from, const std::string& to) {
-  const fs::path dir = test::temp_dir() / model;
-  fs::create_directories(dir);
-  fs::copy_file(data_path("zoo/hf/" + model) / "model.safetensors", dir / "model.safetensors",
-                fs::copy_options::overwrite_existing);
-  std::ifstream in(data_path("zoo/hf/" + model) / "config.json");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  std::ofstream(dir / "config.json") << text;
-  return dir;
-}
-
 TEST(MoeMalformed, HfConfigs) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/qwen2moe"));
   expect_load_error<FormatError>(
-      hf_copy_with("qwen2moe", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 6"),
+      test::hf_zoo_copy("qwen2moe", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 6"),
       {"num_experts_per_tok", "6", "num_experts"});
   expect_load_error<UnsupportedError>(
-      hf_copy_with("qwen2moe", "\"mlp_only_layers\": []", "\"mlp_only_layers\": [1]"),
+      test::hf_zoo_copy("qwen2moe", "\"mlp_only_layers\": []", "\"mlp_only_layers\": [1]"),
       {"mlp_only_layers"});
   expect_load_error<UnsupportedError>(
-      hf_copy_with("qwen2moe", "\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 2"),
+      test::hf_zoo_copy("qwen2moe", "\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 2"),
       {"decoder_sparse_step"});
   SLM_REQUIRE_DATA(data_path("zoo/hf/phimoe"));
   expect_load_error<UnsupportedError>(
-      hf_copy_with("phimoe", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 3"),
+      test::hf_zoo_copy("phimoe", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 3"),
       {"num_experts_per_tok = 3", "sparsemixer"});
   expect_load_error<FormatError>(
-      hf_copy_with("phimoe", "\"router_jitter_noise\": 0.01", "\"router_jitter_noise\": -1"),
+      test::hf_zoo_copy("phimoe", "\"router_jitter_noise\": 0.01", "\"router_jitter_noise\": -1"),
       {"router_jitter_noise"});
   // Five experts configured, four stored: the router's shape says so.
   expect_load_error<FormatError>(
-      hf_copy_with("mixtral", "\"num_local_experts\": 4", "\"num_local_experts\": 5"),
+      test::hf_zoo_copy("mixtral", "\"num_local_experts\": 4", "\"num_local_experts\": 5"),
       {"model.layers.0.block_sparse_moe.gate.weight", "[4, 64]", "[5, 64]"});
 }
 
@@ -182,7 +158,7 @@ TEST(MoeMalformed, HfConfigs) {
 TEST(MoeMalformed, HfMissingExpert) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/mixtral"));
   const fs::path dir =
-      hf_copy_with("mixtral", "\"num_local_experts\": 4", "\"num_local_experts\": 4");
+      test::hf_zoo_copy("mixtral", "\"num_local_experts\": 4", "\"num_local_experts\": 4");
   std::vector<test::StTensor> tensors = test::read_safetensors(dir / "model.safetensors");
   std::erase_if(tensors, [](const test::StTensor& t) {
     return t.name == "model.layers.1.block_sparse_moe.experts.2.w2.weight";

@@ -95,6 +95,24 @@ std::string shell_quote(const std::string& s) {
 }
 }  // namespace
 
+std::filesystem::path hf_zoo_copy(const std::string& name, const std::string& from,
+                                  const std::string& to) {
+  namespace fs = std::filesystem;
+  const fs::path dir = temp_dir() / name, src = data_path("zoo/hf/" + name);
+  fs::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    fs::copy_file(src / file, dir / file, fs::copy_options::overwrite_existing);
+  }
+  if (!from.empty()) {
+    std::string text = read_text(dir / "config.json");
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    std::ofstream(dir / "config.json") << text;
+  }
+  return dir;
+}
+
 CliResult run_slm(const std::vector<std::string>& args, const std::string& stdin_path) {
   // Captured per process, apart from temp_dir() (which a test may have filled with inputs).
   const auto dir = std::filesystem::temp_directory_path() / "slm_tests" /

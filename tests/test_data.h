@@ -35,6 +35,11 @@ struct CliResult {
   std::string out;
   std::string err;
 };
+// A copy of zoo/hf/NAME (config.json and model.safetensors) in the test's temp_dir(), with the
+// first `from` in its config.json replaced by `to` (a failed test when `from` is not there).
+std::filesystem::path hf_zoo_copy(const std::string& name, const std::string& from = "",
+                                  const std::string& to = "");
+
 // Runs the slm CLI with `args`, stdin read from `stdin_path`.
 CliResult run_slm(const std::vector<std::string>& args,
                   const std::string& stdin_path = "/dev/null");
