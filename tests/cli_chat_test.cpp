@@ -12,13 +12,7 @@ namespace {
 
 using slm::test::CliResult;
 using slm::test::run_slm;
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
+using slm::test::split_lines;
 
 std::string write_input(const std::string& name, const std::string& text) {
   const auto path = slm::test::temp_dir() / name;
@@ -30,7 +24,7 @@ TEST(CliChat, TwoTurnsReuseTheFirstTurnsCache) {
   const std::vector<std::string> args = {"chat", "--temp", "0", "-n", "12", "-v", "-t", "1"};
   const CliResult both = run_slm(args, write_input("two.txt", "Tell me a story\n\nAnd then?\n"));
   ASSERT_EQ(both.code, 0) << both.err;
-  const std::vector<std::string> replies = lines(both.out);
+  const std::vector<std::string> replies = split_lines(both.out);
   ASSERT_EQ(replies.size(), 2u) << both.out;
   EXPECT_NE(both.err.find("chat format plain"), std::string::npos) << both.err;
   EXPECT_NE(both.err.find("turn 1: prompt"), std::string::npos) << both.err;
@@ -46,7 +40,7 @@ TEST(CliChat, TwoTurnsReuseTheFirstTurnsCache) {
   // The first reply does not depend on what comes after it.
   const CliResult one = run_slm(args, write_input("one.txt", "Tell me a story\n"));
   ASSERT_EQ(one.code, 0) << one.err;
-  EXPECT_EQ(lines(one.out), std::vector<std::string>{replies[0]});
+  EXPECT_EQ(split_lines(one.out), std::vector<std::string>{replies[0]});
   EXPECT_EQ(run_slm({"chat", "--format", "bogus"}).code, 2);
 }
 
@@ -65,7 +59,7 @@ TEST(CliEmbed, PrintsVectorsAndCosines) {
   const CliResult c = run_slm({"embed", "--cosine", "-f", "-"},
                               write_input("texts.txt", "A cat sat.\nA cat sat.\nThe sky.\n"));
   ASSERT_EQ(c.code, 0) << c.err;
-  const std::vector<std::string> out = lines(c.out);
+  const std::vector<std::string> out = split_lines(c.out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].substr(0, 8), "1.000000");
   EXPECT_EQ(out[1].substr(0, 8), "1.000000");  // the same text

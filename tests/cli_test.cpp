@@ -19,17 +19,11 @@ namespace fs = std::filesystem;
 
 using Result = slm::test::CliResult;
 using slm::test::run_slm;
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
+using slm::test::split_lines;
 
 size_t count_error_lines(const std::string& err) {
   size_t n = 0;
-  for (const std::string& line : lines(err)) n += line.starts_with("slm: error: ") ? 1 : 0;
+  for (const std::string& line : split_lines(err)) n += line.starts_with("slm: error: ") ? 1 : 0;
   return n;
 }
 
@@ -171,7 +165,7 @@ TEST(Cli, InspectBundledModel) {
   const Result t = run_slm({"inspect", "-m", SLM_BUNDLED_MODEL, "--tensors"});
   ASSERT_EQ(t.code, 0) << t.err;
   size_t tensor_lines = 0;
-  for (const std::string& line : lines(t.out)) tensor_lines += line.find(" bytes  @ ") != std::string::npos;
+  for (const std::string& line : split_lines(t.out)) tensor_lines += line.find(" bytes  @ ") != std::string::npos;
   EXPECT_EQ(tensor_lines, 48u) << t.out;
   EXPECT_NE(t.out.find("token_embd.weight"), std::string::npos);
 

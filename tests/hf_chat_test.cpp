@@ -38,17 +38,7 @@ fs::path llama_dir(const std::string& generation, const std::string& tokenizer_c
   return dir;
 }
 
-template <class E>
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-}
+using test::expect_error;
 
 TEST(HfChat, GenerationConfigIds) {
   const fs::path dir = test::temp_dir();

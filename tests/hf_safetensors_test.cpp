@@ -19,17 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::StTensor;
 
-template <class E>
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-}
+using test::expect_error;
 
 // A file with `header` and 64 bytes of data, opened; the error must name the file and `needle`.
 template <class E = FormatError>

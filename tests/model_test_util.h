@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "slm/slm.h"
+#include "tests/test_data.h"
 
 namespace slm::test {
 
@@ -15,14 +16,7 @@ namespace slm::test {
 // needle.
 template <class E>
 void expect_load_error(const std::filesystem::path& path, const std::vector<std::string>& needles) {
-  try {
-    Model::load(path.string());
-    FAIL() << "expected an error mentioning '" << needles.front() << "'";
-  } catch (const E& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
+  expect_error<E>([&] { Model::load(path.string()); }, needles);
 }
 
 }  // namespace slm::test

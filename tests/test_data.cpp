@@ -95,6 +95,13 @@ std::string shell_quote(const std::string& s) {
 }
 }  // namespace
 
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
 std::filesystem::path hf_zoo_copy(const std::string& name, const std::string& from,
                                   const std::string& to) {
   namespace fs = std::filesystem;

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -35,6 +39,22 @@ struct CliResult {
   std::string out;
   std::string err;
 };
+// The lines of a text, without their '\n'.
+std::vector<std::string> split_lines(const std::string& text);
+
+// Calling f throws E whose message names every needle.
+template <class E>
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    FAIL() << "expected an error mentioning '" << needles.front() << "'";
+  } catch (const E& e) {
+    for (const std::string& needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
 // A copy of zoo/hf/NAME (config.json and model.safetensors) in the test's temp_dir(), with the
 // first `from` in its config.json replaced by `to` (a failed test when `from` is not there).
 std::filesystem::path hf_zoo_copy(const std::string& name, const std::string& from = "",
