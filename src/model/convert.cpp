@@ -10,7 +10,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <regex>
+#include <optional>
+#include <string_view>
 
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
@@ -64,21 +65,41 @@ struct OutputTensor {
   std::vector<const SourceTensor*> parts;
 };
 
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// "blk.L.ffn_gate.E.weight" (also ffn_up, ffn_down) → ("blk.L.ffn_gate", "E"); nullopt for any
+// other name.
+std::optional<std::pair<std::string_view, std::string_view>> expert_part(std::string_view name) {
+  constexpr std::string_view kBlock = "blk.", kWeight = ".weight";
+  if (!name.starts_with(kBlock) || !name.ends_with(kWeight)) return std::nullopt;
+  const std::string_view stem = name.substr(0, name.size() - kWeight.size());
+  const size_t dot = stem.rfind('.');
+  const std::string_view tensor = stem.substr(0, dot), index = stem.substr(dot + 1);
+  for (const std::string_view kind : {".ffn_gate", ".ffn_up", ".ffn_down"}) {
+    if (all_digits(index) && tensor.ends_with(kind) &&
+        all_digits(tensor.substr(kBlock.size(), tensor.size() - kBlock.size() - kind.size()))) {
+      return std::pair{tensor, index};
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<OutputTensor> stack_experts(
     const std::vector<std::pair<std::string, SourceTensor>>& sources, const ModelConfig& c) {
-  static const std::regex kExpert(R"((blk\.\d+\.ffn_(gate|up|down))\.(\d+)\.weight)");
   std::vector<OutputTensor> out;
   for (const auto& [name, t] : sources) {
-    std::smatch m;
-    if (!std::regex_match(name, m, kExpert)) {
+    const auto expert = expert_part(name);
+    if (!expert) {
       out.push_back({name, {&t}});
       continue;
     }
-    const std::string stacked = m[1].str() + "_exps.weight";
-    if (m[3].str() == "0") out.push_back({stacked, {}});
+    const std::string stacked = std::string(expert->first) + "_exps.weight";
+    if (expert->second == "0") out.push_back({stacked, {}});
     OutputTensor& o = out.back();
     // The loader asks for experts 0..n_expert-1 in order, all of one shape.
-    if (o.name != stacked || m[3].str() != std::to_string(o.parts.size()) ||
+    if (o.name != stacked || expert->second != std::to_string(o.parts.size()) ||
         (!o.parts.empty() && (o.parts[0]->dims != t.dims || o.parts[0]->type != t.type))) {
       throw FormatError(fmt::format("{}: expert tensor '{}' does not stack with its {} siblings",
                                     t.file, t.name, c.n_expert));
