@@ -4,11 +4,11 @@
 // A KernelSet holds function pointers; any entry an ISA does not implement falls back to the
 // scalar reference (kernels/ref), which stays the ground truth. Contract of every SIMD kernel:
 //   - quantizers (activation rows) produce bytes identical to the reference;
-//   - quantized dots agree with the reference to float rounding: |dot - ref| <= 1e-6 * sum |w x|
-//     (dequantized). Most compute each block's integer sum exactly as the reference does and the
-//     block term float(sumi) * (d_w * d_x) with the same float operations, and add the terms in
-//     another order (several accumulators instead of one running sum); the AVX2 Q4_0/Q8_0 dots
-//     (kernels/x86/avx2_gemv.cpp) scale each block's 8 int32 lane sums instead, as ggml does;
+//   - quantized dots compute each block's integer sum exactly as the reference does and the
+//     block term float(sumi) * (d_w * d_x) with the same float operations, so every term is
+//     bit-identical; only the order in which the block terms are added differs (several
+//     accumulators instead of one running sum), which moves the result by float rounding
+//     (~1e-7 of sum |term|);
 //   - F32/F16 dots form the exact products and accumulate them in double, as the reference does,
 //     in a different order.
 #pragma once
@@ -27,21 +27,14 @@ enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 
 using VecDotFn = float (*)(const void* w_row, const void* x_row, size_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
-// Decode GEMV: y[r] = dot(row r of w, x_row) for r < rows, rows w_stride bytes apart, x_row of
-// ref::vec_dot_type(weight type). Each y[r] must be bit-identical to the set's dot for that row,
-// so decode gives the same result however the rows are split.
-using GemvFn = void (*)(const void* w, size_t w_stride, size_t rows, const void* x_row, size_t n,
-                        float* y);
 
 // Prefill GEMM tiles, for weight types whose activations are Q8_0. matmul repacks each Q8_0
 // activation row once (pack_q8_0) into groups of 8 blocks: the 8 x 32 quant bytes in an order of
 // the ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums of quants as
 // int32; the blocks after the last full group stay plain BlockQ8_0. A tile then computes
 // Y[t][r] = dot(W row r, X row t) for r < kTileRows and t < n_tokens (<= kMaxTileTokens), unpacking
-// each weight block once for all those tokens. Every Y element agrees with the set's dot for that
-// (row, token) to the dots' bound (both are within 1e-6 * sum |w x| of the reference; they need not
-// be bit-identical: a tile forms exact block sums, the AVX2 dots scale lane sums), and depends only
-// on its row and token, so any split of the work among threads gives the same Y.
+// each weight block once for all those tokens. Every Y element must be bit-identical to what the
+// set's dot gives for that (row, token), so prefill and decode, and any split of the work, agree.
 constexpr size_t kTileRows = 8;
 constexpr size_t kMaxTileTokens = 64;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
@@ -87,8 +80,6 @@ struct KernelSet {
   std::array<VecDotFn, kDTypeSlots> vec_dot{};
   // quantize[activation type]: converts a float row (Q8_0, Q8_K, F16). Null: reference.
   std::array<QuantizeRowFn, kDTypeSlots> quantize{};
-  // gemv[weight type]: several rows per pass for one token; null: one dot per row.
-  std::array<GemvFn, kDTypeSlots> gemv{};
   // Null in a set without tiles; then gemm_tile is all null too.
   PackRowFn pack_q8_0 = nullptr;
   // gemm_tile[weight type]: null where matmul must use one dot per element.

@@ -42,7 +42,6 @@ struct MatmulJob {
   uint8_t* act;
   float* y;
   GemmTileFn tile;  // null: one dot per element
-  GemvFn gemv;      // one token: null: one dot per row
   uint8_t* packed;  // the activation rows packed for `tile`
   size_t packed_bytes;
 
@@ -54,8 +53,6 @@ struct MatmulJob {
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
   // each weight row is read once and reused for every token.
   void dots(size_t r0, size_t r1, size_t n_tokens) const {
-    if (n_tokens == 1 && gemv != nullptr)
-      return gemv(w + r0 * w_bytes, w_bytes, r1 - r0, act, cols, y + r0);
     for (size_t r = r0; r < r1; ++r) {
       const uint8_t* w_row = w + r * w_bytes;
       for (size_t t = 0; t < n_tokens; ++t) {
@@ -64,7 +61,7 @@ struct MatmulJob {
     }
   }
   // Rows [r0, r1) of Y for every token: tiles of kTileRows rows x up to kMaxTileTokens tokens,
-  // dots for the rows left over (which rows go to tiles depends only on the row block).
+  // dots for the rows left over. A tile gives each element bit-identically to a dot.
   void rows_range(size_t r0, size_t r1, size_t n_tokens) const {
     if (tile == nullptr) return dots(r0, r1, n_tokens);
     const size_t tile_r1 = r0 + (r1 - r0) / kTileRows * kTileRows;
@@ -116,16 +113,9 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   }
   auto* act = static_cast<uint8_t*>(scratch);
   uint8_t* packed = act + act_bytes * n_tokens;  // used only with tiles
-  const GemvFn gemv =
-      static_cast<size_t>(type) < kDTypeSlots ? k.gemv[static_cast<size_t>(type)] : nullptr;
-  const MatmulJob job{k,         type,
-                      act_type,  static_cast<const uint8_t*>(w),
-                      cols,      row_bytes(type, cols),
-                      act_bytes, rows,
-                      y_stride,  x,
-                      act,       y,
-                      tile,      gemv,
-                      packed,    packed_q8_0_bytes(cols)};
+  const MatmulJob job{k, type, act_type, static_cast<const uint8_t*>(w), cols,
+                      row_bytes(type, cols), act_bytes, rows, y_stride, x, act, y, tile, packed,
+                      packed_q8_0_bytes(cols)};
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = rows * cols * n_tokens < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)

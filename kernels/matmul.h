@@ -16,8 +16,7 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
 // X is n_tokens rows of `cols` floats; Y rows are y_stride floats apart. Like ggml, X is first
 // converted to the weight type's activation format (e.g. Q8_0 blocks), then every weight row is
 // dotted with every converted X row: with several tokens, by the kernel set's GEMM tiles where it
-// has them (KernelSet::gemm_tile, equal to the dots within float rounding); with one token, by
-// the set's GEMV (KernelSet::gemv, bit-identical to the dots). Each Y element is computed by one
+// has them (KernelSet::gemm_tile, bit-identical to the dots). Each Y element is computed by one
 // thread in a fixed order, so the result does not depend on `threads`.
 // Called inside an active parallel region, it must be called by every thread of that team (with
 // the same arguments): the team shares the work (orphaned `omp for`, ending in a barrier) and

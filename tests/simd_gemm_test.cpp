@@ -1,9 +1,8 @@
 // Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0) and the
-// matmul that uses them, and the decode GEMV (KernelSet::gemv). Contract (kernels/dispatch.h): each
-// tile element agrees with the scalar reference as the dots do (|tile - ref| <= 1e-6 *
-// sum_i |w_i x_i|), so tile and dot are within 2e-6 * sum_i |w_i x_i| of each other (not bit for
-// bit: the AVX2 dots scale lane sums, the tiles block sums); a GEMV row is bit-identical to the
-// set's dot; and a matmul gives the same Y, bit for bit, for any thread count.
+// matmul that uses them. Contract (kernels/dispatch.h): each tile element is bit-identical to the
+// same set's dot for that (row, token), so it agrees with the scalar reference as the dots do
+// (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
+// for any thread count.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -76,15 +75,15 @@ class GemmTiles : public testing::TestWithParam<Isa> {
         const std::string where = std::string(dtype_name(wt)) + " n=" + std::to_string(n) +
                                   " tokens=" + std::to_string(tokens) + " r=" + std::to_string(r) +
                                   " t=" + std::to_string(t) + " isa=" + std::string(k().name);
-        const double bound = 1e-6 * test::abs_dot(wt, wr, xt, n) + 1e-30;
-        EXPECT_NEAR(got, k().dot(wt, wr, xt, n), 2 * bound) << where;
-        EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), bound) << where;
+        EXPECT_EQ(got, k().dot(wt, wr, xt, n)) << where;
+        EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), 1e-6 * test::abs_dot(wt, wr, xt, n) + 1e-30)
+            << where;
       }
     }
   }
 };
 
-TEST_P(GemmTiles, TilesAgreeWithDotsAndReference) {
+TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   std::mt19937 rng(77);
   size_t tested = 0;
   for (DType wt : kWeightTypes) {
@@ -140,49 +139,12 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   }
 }
 
-// The decode GEMV over row counts around its row groups, for each weight type the set has one
-// for: every row bit-identical to the set's dot, within the bound of the reference, and nothing
-// written past the last row.
-TEST_P(GemmTiles, GemvRowsEqualDotsBitForBit) {
-  std::mt19937 rng(91);
-  size_t tested = 0;
-  for (DType wt : kWeightTypes) {
-    const GemvFn gemv = k().gemv[static_cast<size_t>(wt)];
-    if (gemv == nullptr) continue;
-    const DType at = ref::vec_dot_type(wt);
-    for (size_t nb : kBlockCounts) {
-      const size_t n = nb * traits(wt).block_elems, w_stride = row_bytes(wt, n);
-      for (size_t rows : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{13}}) {
-        const auto w = random_rows(rng, wt, rows, n);
-        const auto x = random_rows(rng, at, 1, n);
-        std::vector<float> y(rows + 1, -1.0f);
-        gemv(w.data(), w_stride, rows, x.data(), n, y.data());
-        for (size_t r = 0; r < rows; ++r) {
-          const void* wr = w.data() + r * w_stride;
-          const std::string where = std::string(dtype_name(wt)) + " n=" + std::to_string(n) +
-                                    " rows=" + std::to_string(rows) + " r=" + std::to_string(r) +
-                                    " isa=" + std::string(k().name);
-          EXPECT_EQ(y[r], k().dot(wt, wr, x.data(), n)) << where;
-          EXPECT_NEAR(y[r], ref::vec_dot(wt, wr, x.data(), n),
-                      1e-6 * test::abs_dot(wt, wr, x.data(), n) + 1e-30)
-              << where;
-        }
-        EXPECT_EQ(y[rows], -1.0f) << "wrote past row " << rows;
-        ++tested;
-      }
-    }
-  }
-  if (tested == 0) GTEST_SKIP() << k().name << " has no GEMV (matmul uses its dots)";
-}
-
 INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), test::isa_label);
 
 // matmul with the dispatched set at shapes that leave rows and tokens outside the tiles (rows not
 // a multiple of kTileRows or of the 16-row blocks, tokens more than one tile's kMaxTileTokens)
-// and on 1..3 threads: Y is bit-identical for every thread count; with one token (GEMV) every
-// element equals the dispatched dot of its row, bit for bit, with several tokens (tiles) it agrees
-// with it within the dots' bound.
-TEST(GemmMatmul, OddShapesMatchDotsOnAnyThreadCount) {
+// and on 1..3 threads: every element equals the dispatched dot of its row and token, bit for bit.
+TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
   std::mt19937 rng(5);
   const KernelSet& k = active_kernels();
   for (DType wt : kWeightTypes) {
@@ -199,34 +161,20 @@ TEST(GemmMatmul, OddShapesMatchDotsOnAnyThreadCount) {
           ref::quantize_row(at, x.data() + t * n, act.data() + t * row_bytes(at, n), n);
         }
         std::vector<uint8_t> scratch(matmul_scratch_bytes(wt, n, tokens));
-        std::vector<float> first;  // Y of the first thread count
         for (int threads : {1, 2, 3}) {
           std::vector<float> y(tokens * (rows + 1), -1.0f);
           matmul(wt, w.data(), rows, n, x.data(), tokens, y.data(), rows + 1, scratch.data(),
                  threads);
           for (size_t t = 0; t < tokens; ++t) {
             for (size_t r = 0; r < rows; ++r) {
-              const void* wr = w.data() + r * row_bytes(wt, n);
-              const void* xt = act.data() + t * row_bytes(at, n);
-              const float want = k.dot(wt, wr, xt, n);
-              const float got = y[t * (rows + 1) + r];
-              const std::string where = std::string(dtype_name(wt)) + " rows=" +
-                                        std::to_string(rows) + " n=" + std::to_string(n) +
-                                        " tokens=" + std::to_string(tokens) +
-                                        " threads=" + std::to_string(threads) +
-                                        " r=" + std::to_string(r) + " t=" + std::to_string(t) +
-                                        " isa=" + std::string(k.name);
-              if (tokens == 1) {
-                ASSERT_EQ(got, want) << where;
-              } else {
-                ASSERT_NEAR(got, want, 2e-6 * test::abs_dot(wt, wr, xt, n) + 1e-30) << where;
-              }
+              const float want =
+                  k.dot(wt, w.data() + r * row_bytes(wt, n), act.data() + t * row_bytes(at, n), n);
+              ASSERT_EQ(y[t * (rows + 1) + r], want)
+                  << dtype_name(wt) << " rows=" << rows << " n=" << n << " tokens=" << tokens
+                  << " threads=" << threads << " r=" << r << " t=" << t << " isa=" << k.name;
             }
             EXPECT_EQ(y[t * (rows + 1) + rows], -1.0f) << "wrote past row " << rows;
           }
-          if (first.empty()) first = y;
-          ASSERT_EQ(y, first) << dtype_name(wt) << " rows=" << rows << " n=" << n
-                              << " tokens=" << tokens << " threads=" << threads;
         }
       }
     }

@@ -3,8 +3,12 @@
 // shared with other translation units could be emitted with AVX2 code and picked by the linker
 // for scalar callers.
 //
-// The Q8_0 and Q4_0 dots live in avx2_gemv.cpp (with the decode GEMV), the K-quant and other
-// 32-element block dots in avx2_kquant.cpp, the prefill tiles in avx2_gemm.cpp.
+// Quantized dots (see the contract in kernels/dispatch.h): per block, |x| * sign(w, x) through
+// vpmaddubsw (u8 x s8 -> pairs of int16) and vpmaddwd (-> 8 int32), exact while weights and
+// activations stay in [-127, 127] (every Q8_0 quantizer, ggml's and ours, clamps to that; Q4_0
+// weights are in [-8, 7]). Eight blocks' int32 vectors are reduced together to their 8 block sums,
+// then the block terms float(sumi) * (d_w * d_x) are formed exactly as the reference forms them
+// and added into 8 lane accumulators.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -22,6 +26,43 @@ double hsum_pd(__m256d v) {
   __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
   return _mm_cvtsd_f64(s);
+}
+
+__m256i load_q8_0(const BlockQ8_0& b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+}
+
+// Q4_0 quants as int8 in element order: low nibbles are elements 0-15, high nibbles 16-31.
+__m256i load_q4_0(const BlockQ4_0& b) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_and_si128(q, m4);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+// sum_b float(sumi_b) * (d_w * d_x) for weight blocks WBlock against Q8_0 activations.
+template <typename WBlock, __m256i (*Load)(const WBlock&)>
+float dot_with_q8_0(const void* w_row, const void* x_row, size_t n) {
+  const auto* w = static_cast<const WBlock*>(w_row);
+  const auto* x = static_cast<const BlockQ8_0*>(x_row);
+  const size_t nb = n / kQK8_0;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    __m256i sums[8];
+    for (size_t j = 0; j < 8; ++j) sums[j] = dot_i8x32(Load(w[i + j]), load_q8_0(x[i + j]));
+    const __m256 dd =
+        _mm256_mul_ps(fp16_fields8(reinterpret_cast<const uint8_t*>(&w[i]), sizeof(WBlock)),
+                      fp16_fields8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(sums)), dd));
+  }
+  float tail = 0.0f;
+  for (; i < nb; ++i) {
+    const int32_t sumi = hsum_epi32(dot_i8x32(Load(w[i]), load_q8_0(x[i])));
+    tail += static_cast<float>(sumi) * (half_to_float(w[i].d) * half_to_float(x[i].d));
+  }
+  return hsum_ps(acc) + tail;
 }
 
 // Float dots: the products are exact in double (and in float for two halves), accumulated in
@@ -256,7 +297,8 @@ void add_avx2_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_half<load_f16, half_to_float>;
   k.vec_dot[static_cast<size_t>(DType::kBF16)] = dot_bf16_f32;
-  add_avx2_gemv_kernels(k);  // the Q8_0 and Q4_0 dots
+  k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, load_q8_0>;
+  k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kBF16)] = quantize_bf16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;

@@ -10,11 +10,11 @@
 // products of a (row, token) pair add up vertically into per-block sums, with no horizontal step
 // but one fold of the two 128-bit halves.
 //
-// Every element adds the reference's block terms float(sumi) * (d_w * d_x) (the same integers,
-// formed in another order, exactly; the same float operations) in another order: 8 lane
-// accumulators over full groups of 8 blocks, reduced by hsum_ps, plus a sequential sum of the
-// remaining blocks. So it agrees with the reference, and with the row dots of avx2_gemv.cpp (which
-// scale lane sums instead of block sums), to float rounding, not bit for bit.
+// Every element is bit-identical to dot_with_q8_0 in avx2.cpp for the same (row, token): the
+// block sums are the same integers (formed in another order, exactly), the block terms
+// float(sumi) * (d_w * d_x) are formed by the same float operations and added in the same order
+// (8 lane accumulators over full groups of 8 blocks, reduced by hsum_ps, plus a sequential sum of
+// the remaining blocks).
 #include <immintrin.h>
 
 #include <cstddef>

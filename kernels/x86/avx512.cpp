@@ -190,14 +190,9 @@ void add_avx512_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, dot2_q8_0, dot1_q8_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, dot2_q4_0, dot1_q4_0>;
-  // A GEMV row must equal its set's dot bit for bit, and the AVX2 GEMV (kernels/x86/avx2_gemv.cpp)
-  // rounds differently from these 16-lane dots: decode uses these dots. The AVX2 tiles would agree
-  // with them within the dots' bound, but nobody has measured them on an AVX-512 CPU yet: prefill
-  // uses these dots too.
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
-    k.gemv[static_cast<size_t>(t)] = nullptr;
-    k.gemm_tile[static_cast<size_t>(t)] = nullptr;
-  }
+  // The AVX2 tiles equal the AVX2 dots bit for bit, not these 16-lane dots, and a batch must give
+  // what each token gives alone: prefill uses these dots too (tiles for AVX-512 are unmeasured).
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) k.gemm_tile[static_cast<size_t>(t)] = nullptr;
 }
 
 }  // namespace slm::isa
