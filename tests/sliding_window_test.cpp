@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -79,8 +80,8 @@ TEST(WindowKvCache, BlocksOfOneSizeMakeRoomForAnother) {
 
 std::vector<int32_t> ids_of(const std::filesystem::path& path) {
   std::string text = test::read_text(path);
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '[' || c == ']' || c == ','; },
-                  ' ');
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '[' || c == ']' || c == ','; }, ' ');
   std::istringstream in(text);
   std::vector<int32_t> ids;
   for (int32_t id; in >> id;) ids.push_back(id);
@@ -102,7 +103,7 @@ std::vector<float> one_pass(const Model& model, const std::vector<int32_t>& toke
 
 struct WindowCase {
   const char* model;
-  const char* logits;   // reference [n × vocab] for `tokens`
+  const char* logits;  // reference [n × vocab] for `tokens`
   const char* tokens;
   double max_nmse;
   const char* greedy = nullptr;  // llama.cpp's greedy ids and incremental logits
@@ -132,7 +133,8 @@ TEST_P(WindowReference, LongInputInChunksGivesTheReferenceLogits) {
 
   const size_t B = 4, chunk = 5, W = size_t(window);
   const size_t layer_block = 2 * B * size_t(c.n_head_kv * c.head_dim) * sizeof(float);
-  const SessionOptions options{.threads = 2, .kv_type = KvType::kF32,
+  const SessionOptions options{.threads = 2,
+                               .kv_type = KvType::kF32,
                                .kv_block_tokens = int32_t(B),
                                .prefill_chunk_tokens = int32_t(chunk)};
   Session session(model, options);
@@ -142,9 +144,9 @@ TEST_P(WindowReference, LongInputInChunksGivesTheReferenceLogits) {
                                     tokens.begin() + long(std::min(tokens.size(), at + chunk)));
     const auto l = session.eval(part, true);
     got.insert(got.end(), l.begin(), l.end());
-    // Full layers: every position; window layers: what (p0 − window, p0 + chunk) touches.
-    const size_t full = (size_t(session.position()) + B - 1) / B * size_t(c.n_layer - n_window) *
-                        layer_block;
+    // Full layers: every position; window layers: the last window + chunk positions.
+    const size_t full =
+        (size_t(session.position()) + B - 1) / B * size_t(c.n_layer - n_window) * layer_block;
     const size_t bound = ((W + chunk + B - 1) / B + 1) * size_t(n_window) * layer_block;
     EXPECT_LE(session.kv_bytes() - full, bound) << "at " << session.position();
   }
@@ -171,10 +173,10 @@ TEST_P(WindowReference, LongInputInChunksGivesTheReferenceLogits) {
     worst = std::max(worst, test::nmse(l.data(), &steps[k * V], V));
   }
   EXPECT_LE(worst, wc.max_nmse);
-  const size_t full = (size_t(whole.position()) + B - 1) / B * size_t(c.n_layer - n_window) *
-                      layer_block;
+  const size_t full =
+      (size_t(whole.position()) + B - 1) / B * size_t(c.n_layer - n_window) * layer_block;
   EXPECT_LE(whole.kv_bytes() - full,
-            ((W + 1 + B - 1) / B + 1) * size_t(n_window) * layer_block);
+            ((W + chunk + B - 1) / B + 1) * size_t(n_window) * layer_block);
 }
 
 constexpr double kF32 = 1e-6, kGelu = 1e-4;  // DESIGN.md "Numerics", as tests/model_test.cpp
@@ -200,21 +202,41 @@ std::vector<int32_t> long_input(size_t n) {
 }
 
 // Longer than any reference: mistral-swa with its window forced to 5, 160 tokens (32 windows),
-// chunk by chunk on the window table against one pass over the full contiguous cache.
+// chunk by chunk on the window table against one pass over the full contiguous cache; while a
+// chunk runs, the window layers hold at most window + chunk positions, rounded out to blocks.
 TEST(WindowSession, ForcedSmallWindowLongRunEqualsTheFullCache) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/mistral-swa"));
-  const Model model =
-      Model::load(test::hf_zoo_copy("mistral-swa", "\"sliding_window\": 16", "\"sliding_window\": 5"));
-  ASSERT_EQ(model.impl()->config.window(0), 5);
+  const Model model = Model::load(
+      test::hf_zoo_copy("mistral-swa", "\"sliding_window\": 16", "\"sliding_window\": 5"));
+  const ModelConfig& c = model.impl()->config;
+  ASSERT_EQ(c.window(0), 5);
+  ASSERT_EQ(c.n_layer, 2);
   const std::vector<int32_t> tokens = long_input(160);
-  for (const int32_t chunk : {1, 7, 64}) {
-    Session s(model, {.threads = 2, .kv_type = KvType::kF32, .kv_block_tokens = 4,
-                      .prefill_chunk_tokens = chunk});
+  const std::vector<float> want = one_pass(model, tokens);
+  const size_t V = size_t(c.n_vocab), B = 4, W = 5;
+  const size_t layer_block = 2 * B * size_t(c.n_head_kv * c.head_dim) * sizeof(float);
+  for (const size_t chunk : {size_t(1), size_t(7), size_t(64)}) {
+    // The pass itself, on the cache a session uses: bytes held right after each pass.
+    const auto pool = std::make_shared<KvBlockPool>(c.n_layer, c.n_head_kv * c.head_dim,
+                                                    KvElement::kF32, int32_t(B), size_t(1) << 30);
+    PagedKvCache cache(pool, 160, c.sliding_window, int32_t(chunk));
+    EXPECT_EQ(cache.window_layers(), 2);
+    Decoder decoder(c, model.impl()->weights);
+    std::vector<float> got(tokens.size() * V);
+    for (size_t at = 0; at < tokens.size(); at += chunk) {
+      const size_t n = std::min(chunk, tokens.size() - at);
+      decoder.forward(std::span(tokens).subspan(at, n), int32_t(at), cache, true, &got[at * V], 2);
+      EXPECT_LE(cache.bytes(), ((W + chunk + B - 1) / B + 1) * 2 * layer_block) << chunk;
+    }
+    EXPECT_EQ(got, want) << chunk;
+
+    Session s(model, {.threads = 2,
+                      .kv_type = KvType::kF32,
+                      .kv_block_tokens = int32_t(B),
+                      .prefill_chunk_tokens = int32_t(chunk)});
     const auto l = s.eval(tokens, true);
-    EXPECT_EQ(std::vector<float>(l.begin(), l.end()), one_pass(model, tokens)) << chunk;
-    const size_t layer_block = 2 * 4 * size_t(model.impl()->config.n_head_kv *
-                                              model.impl()->config.head_dim) * sizeof(float);
-    EXPECT_LE(s.kv_bytes(), ((5 + size_t(chunk) + 3) / 4 + 1) * 2 * layer_block) << chunk;
+    EXPECT_EQ(std::vector<float>(l.begin(), l.end()), want) << chunk;
+    EXPECT_LE(s.kv_bytes(), ((W + chunk + B - 1) / B + 1) * 2 * layer_block) << chunk;
   }
 }
 
@@ -222,8 +244,8 @@ TEST(WindowSession, ForkRewindAndPromptOnAWindowCache) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/gemma3"));
   const Model model = Model::load(data_path("zoo/hf/gemma3"));  // window 16 on 5 of 6 layers
   const std::vector<int32_t> tokens = long_input(70), more = {5, 6, 7, 8};
-  const SessionOptions options{.threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 8,
-                               .prefill_chunk_tokens = 16};
+  const SessionOptions options{
+      .threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 8, .prefill_chunk_tokens = 16};
   std::vector<int32_t> all = tokens;
   all.insert(all.end(), more.begin(), more.end());
   Session cold(model, options);
@@ -269,12 +291,12 @@ TEST(WindowSession, SavedWindowStateResumesBitIdentically) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/mistral-swa"));
   const Model model = Model::load(data_path("zoo/hf/mistral-swa"));  // window 16, every layer
   // The same weights with a wider window (copied first: temp_dir() starts empty on each call).
-  const Model wide =
-      Model::load(test::hf_zoo_copy("mistral-swa", "\"sliding_window\": 16", "\"sliding_window\": 40"));
+  const Model wide = Model::load(
+      test::hf_zoo_copy("mistral-swa", "\"sliding_window\": 16", "\"sliding_window\": 40"));
   const std::filesystem::path dir = test::temp_dir() / "states";
   std::filesystem::create_directories(dir);
-  const SessionOptions options{.threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 4,
-                               .prefill_chunk_tokens = 8};
+  const SessionOptions options{
+      .threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 4, .prefill_chunk_tokens = 8};
   Session a(model, options);
   a.eval(long_input(100));
   a.save_state((dir / "window.bin").string());
@@ -303,6 +325,47 @@ TEST(WindowSession, SavedWindowStateResumesBitIdentically) {
   EXPECT_EQ(c.position(), 2);
 }
 
+// A version-1 state file (every layer, every row; no first positions) still loads.
+TEST(WindowSession, VersionOneStateFilesStillLoad) {
+  SLM_REQUIRE_DATA(data_path("models/stories260K/stories260K.gguf"));
+  const Model model = Model::load(data_path("models/stories260K/stories260K.gguf").string());
+  const ModelConfig& c = model.impl()->config;
+  const std::filesystem::path dir = test::temp_dir();
+  Session a(model, {.threads = 1});
+  const std::vector<int32_t> tokens = {1, 403, 407, 261, 378};
+  a.eval(tokens);
+  a.save_state((dir / "v2.bin").string());
+  const auto l = a.eval(std::vector<int32_t>{9}, true);
+  const std::vector<float> want(l.begin(), l.end());
+  // Header: magic 8, fingerprint 8, element 4, layers 4, row bytes 8, tokens 4, ids; then the
+  // per-layer first positions that version 1 lacks.
+  std::string v1 = test::read_text(dir / "v2.bin");
+  v1[7] = '1';
+  v1.erase(36 + tokens.size() * 4, size_t(c.n_layer) * 4);
+  std::ofstream(dir / "v1.bin", std::ios::binary) << v1;
+  Session b(model, {.threads = 1});
+  b.load_state((dir / "v1.bin").string());
+  EXPECT_EQ(b.tokens(), tokens);
+  const auto got = b.eval(std::vector<int32_t>{9}, true);
+  EXPECT_EQ(std::vector<float>(got.begin(), got.end()), want);
+}
+
+// generate()'s context shift keeps a prefix whose window rows are gone: prompt() starts over
+// and generation goes on.
+TEST(WindowSession, ContextShiftOnAWindowModel) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf/mistral-swa"));
+  const Model model = Model::load(data_path("zoo/hf/mistral-swa"));
+  Session s(model, {.context_length = 40, .threads = 1, .prefill_chunk_tokens = 4});
+  GenerateOptions options{.max_tokens = 60, .on_full_context = ContextPolicy::kShift,
+                          .keep_tokens = 2};
+  options.sampling.temperature = 0;
+  options.ignore_eos = true;
+  const GenerateResult r = generate(s, long_input(10), options);
+  EXPECT_EQ(r.tokens.size(), 60u);
+  EXPECT_GE(r.context_shifts, 1);
+  EXPECT_FALSE(r.stopped_by_context);
+}
+
 // A later chunk that runs out of KV memory leaves the sequence where it was (no windows here,
 // so rewinding is always possible).
 TEST(WindowSession, AFailedChunkRewindsTheEval) {
@@ -310,7 +373,9 @@ TEST(WindowSession, AFailedChunkRewindsTheEval) {
   const Model model = Model::load(data_path("models/stories260K/stories260K.gguf").string());
   const ModelConfig& c = model.impl()->config;
   const size_t block = size_t(c.n_layer) * 2 * 4 * size_t(c.n_head_kv * c.head_dim) * 2;
-  Session s(model, {.threads = 1, .kv_block_tokens = 4, .kv_budget_bytes = 3 * block,
+  Session s(model, {.threads = 1,
+                    .kv_block_tokens = 4,
+                    .kv_budget_bytes = 3 * block,
                     .prefill_chunk_tokens = 4});
   s.eval(std::vector<int32_t>{1, 403});
   EXPECT_THROW(s.eval(long_input(16)), OutOfMemoryError);  // 18 positions need 5 blocks

@@ -128,9 +128,11 @@ Session::Session(const Model& model, const SessionOptions& options) {
     throw InvalidArgumentError(
         fmt::format("prefill chunk of {} tokens must be positive", options.prefill_chunk_tokens));
   }
-  // Sliding-window layers get a block table of their own that keeps only their window.
-  impl_ = std::make_unique<Impl>(
-      model, threads, PagedKvCache(make_pool(c, options, context), context, c.sliding_window));
+  // Sliding-window layers get a block table of their own that keeps only their window and one
+  // chunk: what a pass reads, and room to rewind by a chunk.
+  impl_ = std::make_unique<Impl>(model, threads,
+                                 PagedKvCache(make_pool(c, options, context), context,
+                                              c.sliding_window, options.prefill_chunk_tokens));
   impl_->chunk = options.prefill_chunk_tokens;
 }
 

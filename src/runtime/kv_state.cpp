@@ -61,7 +61,8 @@ void save_kv_state(const std::string& path, const KvStateShape& shape, const KvC
             std::streamsize(tokens.size() * sizeof(int32_t)));
   std::vector<uint32_t> first(size_t(shape.n_layer));
   for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
-    first[size_t(layer)] = uint32_t(std::min<size_t>(size_t(cache.first_cached(layer)), tokens.size()));
+    first[size_t(layer)] =
+        uint32_t(std::min<size_t>(size_t(cache.first_cached(layer)), tokens.size()));
     put(out, first[size_t(layer)]);
   }
   for (size_t pos = 0; pos < tokens.size(); ++pos) {
@@ -116,8 +117,8 @@ std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& 
     const int64_t needed = window > 0 ? std::max<int64_t>(0, int64_t(n) + 1 - window) : 0;
     if (first[size_t(layer)] > n || int64_t(first[size_t(layer)]) > needed) {
       throw FormatError(fmt::format(
-          "{}: layer {} holds positions from {} of {}, but the next token needs them from {}",
-          path, layer, first[size_t(layer)], n, needed));
+          "{}: layer {} holds positions from {} of {}, but the next token needs them from {}", path,
+          layer, first[size_t(layer)], n, needed));
     }
   }
   for (int32_t pos = 0; pos < int32_t(n); ++pos) {

@@ -6,21 +6,25 @@
 namespace slm {
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity)
-    : PagedKvCache(pool, capacity, pool->n_layer(), 0) {}
+    : PagedKvCache(pool, capacity, pool->n_layer(), 0, 0) {}
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity, int32_t layers,
-                           int32_t window)
-    : pool_(std::move(pool)), capacity_(capacity), layers_(layers), window_(window) {
+                           int32_t window, int32_t keep_extra)
+    : pool_(std::move(pool)),
+      capacity_(capacity),
+      layers_(layers),
+      window_(window),
+      keep_extra_(keep_extra) {
   // The tables never reallocate while decoding (a new block costs no allocation of its own
   // once the pool has memory for it).
-  const size_t most = (size_t(capacity) + size_t(pool_->block_tokens()) - 1) /
-                      size_t(pool_->block_tokens());
+  const size_t most =
+      (size_t(capacity) + size_t(pool_->block_tokens()) - 1) / size_t(pool_->block_tokens());
   blocks_.reserve(most);
   pages_.reserve(most);
 }
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity,
-                           std::span<const int32_t> layer_windows)
+                           std::span<const int32_t> layer_windows, int32_t keep_extra)
     : PagedKvCache(pool, capacity) {
   int32_t window = 0, windowed = 0;
   const auto slides = [&](int32_t w) { return w > 0 && w < capacity; };
@@ -30,7 +34,7 @@ PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity,
   if (windowed == 0) return;
   // The window table drops what none of its layers can see: the widest window decides.
   layers_ = pool_->n_layer() - windowed;
-  windowed_.reset(new PagedKvCache(pool_, capacity, windowed, window));
+  windowed_.reset(new PagedKvCache(pool_, capacity, windowed, window, std::max(keep_extra, 0)));
   int32_t next[2] = {0, 0};
   for (const int32_t w : layer_windows) {
     table_of_.push_back(slides(w) ? 1 : 0);
@@ -45,6 +49,7 @@ PagedKvCache::PagedKvCache(PagedKvCache&& other) noexcept
       capacity_(other.capacity_),
       layers_(other.layers_),
       window_(other.window_),
+      keep_extra_(other.keep_extra_),
       released_(other.released_),
       blocks_(std::move(other.blocks_)),
       pages_(std::move(other.pages_)),
@@ -63,6 +68,7 @@ PagedKvCache& PagedKvCache::operator=(PagedKvCache&& other) noexcept {
     capacity_ = other.capacity_;
     layers_ = other.layers_;
     window_ = other.window_;
+    keep_extra_ = other.keep_extra_;
     released_ = other.released_;
     blocks_ = std::move(other.blocks_);
     pages_ = std::move(other.pages_);
@@ -86,7 +92,7 @@ void PagedKvCache::release_all() {
 }
 
 PagedKvCache PagedKvCache::empty_like() const {
-  PagedKvCache copy(pool_, capacity_, layers_, window_);
+  PagedKvCache copy(pool_, capacity_, layers_, window_, keep_extra_);
   if (windowed_) {
     copy.windowed_.reset(new PagedKvCache(windowed_->empty_like()));
     copy.table_of_ = table_of_;
@@ -123,7 +129,8 @@ void PagedKvCache::truncate(int32_t n) {
 }
 
 void PagedKvCache::truncate_table(int32_t n) {
-  const size_t keep = (size_t(n) + size_t(pool_->block_tokens()) - 1) / size_t(pool_->block_tokens());
+  const size_t keep =
+      (size_t(n) + size_t(pool_->block_tokens()) - 1) / size_t(pool_->block_tokens());
   while (blocks_.size() > keep) {
     if (blocks_.back() >= 0) pool_->release(blocks_.back());
     blocks_.pop_back();
@@ -153,16 +160,20 @@ void PagedKvCache::prepare_table(int32_t pos0, int32_t n) {
   if (layers_ == 0) return;  // every layer lives in the window table
   const size_t B = size_t(pool_->block_tokens());
   const size_t first = size_t(pos0) / B, end = (size_t(pos0) + size_t(n) + B - 1) / B;
-  // A window table lets go of the blocks wholly before pos0 + 1 − window: this pass's first
-  // query, and every later one, starts after them.
-  const size_t drop = window_ > 0 ? size_t(std::max<int64_t>(0, int64_t(pos0) + 1 - window_)) / B
-                                  : 0;
-  for (size_t b = size_t(released_); b < std::min(drop, blocks_.size()); ++b) {
-    if (blocks_[b] >= 0) pool_->release(blocks_[b]);
-    blocks_[b] = -1;
-    pages_[b] = nullptr;
+  // A window table lets go of the blocks wholly before the last window + keep_extra positions
+  // of this pass, but never of one this pass's first query (and so every later one) reads.
+  size_t drop = 0;
+  if (window_ > 0) {
+    const int64_t keep_from =
+        std::min(int64_t(pos0) + 1 - window_, int64_t(pos0) + n + 1 - window_ - keep_extra_);
+    drop = size_t(std::max<int64_t>(0, keep_from)) / B;
+    for (size_t b = size_t(released_); b < std::min(drop, blocks_.size()); ++b) {
+      if (blocks_[b] >= 0) pool_->release(blocks_[b]);
+      blocks_[b] = -1;
+      pages_[b] = nullptr;
+    }
+    released_ = int32_t(std::max(size_t(released_), std::min(drop, blocks_.size())));
   }
-  released_ = int32_t(std::max(size_t(released_), std::min(drop, blocks_.size())));
   // Blocks this pass writes into that other sequences share get a private copy first.
   for (size_t b = first; b < std::min(end, blocks_.size()); ++b) {
     if (blocks_[b] < 0 || pool_->references(blocks_[b]) == 1) continue;

@@ -5,10 +5,11 @@
 //
 // Sliding-window layers (a query at p sees only (p − window, p]) can keep their rows apart, in a
 // second table of blocks that hold only those layers: a pass at positions [p0, p0 + n) releases
-// the blocks wholly before p0 + 1 − window, which no later query reads, so those layers hold at
-// most window + n positions (rounded out to blocks) however long the sequence grows. Their table
-// then has holes at the front (block −1, page null); rewinding into them is refused
-// (can_truncate).
+// the blocks wholly before its last window + keep_extra positions (and never one that its first
+// query, at p0, reads), so with passes of n ≤ keep_extra tokens those layers hold at most
+// window + keep_extra positions (rounded out to blocks) however long the sequence grows, and the
+// sequence can be rewound by up to about keep_extra tokens. Their table then has holes at the
+// front (block −1, page null); rewinding into them is refused (can_truncate).
 #pragma once
 
 #include <memory>
@@ -25,9 +26,10 @@ class PagedKvCache final : public KvCache {
   // `capacity`: the most positions this sequence may hold (its context length).
   PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity);
   // Layers whose window (one per layer of the pool's model; 0: full attention) is set and
-  // shorter than the capacity keep only their window, in a table of their own.
+  // shorter than the capacity keep only their window + keep_extra positions, in a table of
+  // their own.
   PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity,
-               std::span<const int32_t> layer_windows);
+               std::span<const int32_t> layer_windows, int32_t keep_extra = 0);
   ~PagedKvCache() override;
   PagedKvCache(PagedKvCache&& other) noexcept;
   PagedKvCache& operator=(PagedKvCache&& other) noexcept;
@@ -62,9 +64,9 @@ class PagedKvCache final : public KvCache {
   int32_t window_layers() const { return windowed_ ? windowed_->layers_ : 0; }
 
  private:
-  // A table of `layers` layers that keeps `window` positions (0: all).
-  PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity, int32_t layers,
-               int32_t window);
+  // A table of `layers` layers that keeps window + keep_extra positions (window 0: all).
+  PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity, int32_t layers, int32_t window,
+               int32_t keep_extra);
   // The table holding `layer`, and the layer's index in its blocks.
   std::pair<const PagedKvCache*, size_t> table(int32_t layer) const {
     if (table_of_.empty()) return {this, size_t(layer)};
@@ -91,9 +93,10 @@ class PagedKvCache final : public KvCache {
 
   std::shared_ptr<KvBlockPool> pool_;
   int32_t capacity_;
-  int32_t layers_;       // in each of this table's blocks
-  int32_t window_ = 0;   // > 0: release blocks no later query can see
-  int32_t released_ = 0;  // leading blocks already released (window_ > 0)
+  int32_t layers_;               // in each of this table's blocks
+  int32_t window_ = 0;           // > 0: release blocks no later query can see
+  int32_t keep_extra_ = 0;       // positions kept beyond the window (to rewind by)
+  int32_t released_ = 0;         // leading blocks already released (window_ > 0)
   std::vector<int32_t> blocks_;  // the block of each B positions (−1: released)
   std::vector<uint8_t*> pages_;  // their memory (KvRows' page table)
   // With a window table: per layer, whether it lives there, and its index in its table's blocks.
