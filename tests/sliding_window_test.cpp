@@ -16,6 +16,7 @@
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
 #include "src/runtime/paged_kv_cache.h"
+#include "tests/allocation_counter.h"
 #include "tests/test_data.h"
 
 namespace slm {
@@ -356,14 +357,30 @@ TEST(WindowSession, ContextShiftOnAWindowModel) {
   SLM_REQUIRE_DATA(data_path("zoo/hf/mistral-swa"));
   const Model model = Model::load(data_path("zoo/hf/mistral-swa"));
   Session s(model, {.context_length = 40, .threads = 1, .prefill_chunk_tokens = 4});
-  GenerateOptions options{.max_tokens = 60, .on_full_context = ContextPolicy::kShift,
-                          .keep_tokens = 2};
+  GenerateOptions options{
+      .max_tokens = 60, .on_full_context = ContextPolicy::kShift, .keep_tokens = 2};
   options.sampling.temperature = 0;
   options.ignore_eos = true;
   const GenerateResult r = generate(s, long_input(10), options);
   EXPECT_EQ(r.tokens.size(), 60u);
   EXPECT_GE(r.context_shifts, 1);
   EXPECT_FALSE(r.stopped_by_context);
+}
+
+// Decoding past the window recycles the window table's blocks through the pool: constant
+// memory, and after the first cycle no allocation at all.
+TEST(WindowSession, DecodingPastTheWindowAllocatesNothing) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf/mistral-swa"));
+  const Model model = Model::load(data_path("zoo/hf/mistral-swa"));  // window 16, every layer
+  Session s(model, {.threads = 1, .kv_block_tokens = 4, .prefill_chunk_tokens = 8});
+  s.eval(long_input(30));
+  int32_t next = 7;
+  for (int step = 0; step < 20; ++step) s.eval(std::span(&next, 1));
+  const size_t held = s.kv_bytes();
+  test::AllocationCounter counter;
+  for (int step = 0; step < 40; ++step) s.eval(std::span(&next, 1));  // 10 blocks of 4
+  EXPECT_EQ(counter.count(), 0u);
+  EXPECT_EQ(s.kv_bytes(), held);
 }
 
 // A later chunk that runs out of KV memory leaves the sequence where it was (no windows here,
