@@ -98,6 +98,10 @@ struct SessionOptions {
   // pool; 0: enough for one full context. A fork shares its parent's pool.
   int32_t kv_block_tokens = 32;
   size_t kv_budget_bytes = 0;
+  // eval() runs longer inputs as consecutive passes of at most this many tokens (the logits are
+  // exactly those of one pass). Sliding-window layers (Mistral, Gemma 2/3, Phi-3) keep only
+  // their window plus one such chunk of positions, so this also bounds their cache.
+  int32_t prefill_chunk_tokens = 512;
 };
 
 class Session {
@@ -110,14 +114,19 @@ class Session {
   // Appends `tokens` at the end of the sequence in one forward pass and returns the logits
   // (vocab_size floats per row) of the last token, or of every token when all_logits is set.
   // The returned span stays valid until the next call. Throws InvalidArgumentError for ids out
-  // of range or when the tokens do not fit in the context.
+  // of range or when the tokens do not fit in the context. An input longer than
+  // SessionOptions::prefill_chunk_tokens runs chunk by chunk; if a later chunk fails (the KV
+  // budget), the sequence is rewound to where it was, or, where sliding-window layers have
+  // already released the rows that needs, keeps the chunks done (position() says how far).
   std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = false);
 
   int32_t position() const;        // tokens in the sequence so far
   int32_t context_length() const;  // the most it can hold
   void reset();                    // forget the sequence (its KV blocks go back to the pool)
   // Keeps the first n tokens (n ≤ position()) and forgets the rest: the next eval continues
-  // from position n, exactly as if the later tokens had never been evaluated.
+  // from position n, exactly as if the later tokens had never been evaluated. Sliding-window
+  // layers release rows that no later query reads, so rewinding further back than their window
+  // (to n > 0) can be impossible: InvalidArgumentError (rewinding to 0 always works).
   void rewind(int32_t n);
   // A second session on the same model whose sequence is a copy of this one. They share the
   // cached positions' memory until either writes (copy on write), and share the KV pool and its
@@ -134,8 +143,9 @@ class Session {
   };
   PromptResult prompt(std::span<const TokenId> tokens, bool all_logits = false);
   // prompt()'s first half: rewinds to the longest prefix of `tokens` the sequence holds (leaving
-  // at least the last token to evaluate) and returns its length; evaluate tokens from there on
-  // (e.g. with generate) to continue.
+  // at least the last token to evaluate; 0 where sliding-window layers no longer hold what that
+  // prefix needs) and returns its length; evaluate tokens from there on (e.g. with generate) to
+  // continue.
   int32_t rewind_to_common_prefix(std::span<const TokenId> tokens);
   const std::vector<TokenId>& tokens() const;  // the sequence so far
 

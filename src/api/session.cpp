@@ -82,11 +82,36 @@ struct Session::Impl {
   PagedKvCache cache;
   std::vector<TokenId> tokens;  // the sequence: its size is the position
   std::vector<float> logits;
+  int32_t chunk = SessionOptions{}.prefill_chunk_tokens;  // most tokens in one forward pass
+
+  // Chunk by chunk: every token's logits are bit-identical to one pass's (a matmul gives each
+  // token of a batch what it gives that token alone, and attention reads the same cached rows),
+  // while a sliding-window table releases what the next chunk no longer sees.
+  void eval_chunks(std::span<const TokenId> input, bool all_logits) {
+    const size_t V = size_t(model.impl()->config.n_vocab), n = input.size();
+    const int32_t start = int32_t(tokens.size());
+    for (size_t at = 0; at < n; at += size_t(chunk)) {
+      const auto part = input.subspan(at, std::min(size_t(chunk), n - at));
+      const bool last = at + part.size() == n;
+      float* out = all_logits ? logits.data() + at * V : last ? logits.data() : nullptr;
+      try {
+        decoder.forward(part, int32_t(tokens.size()), cache, all_logits, out, threads);
+      } catch (...) {
+        if (cache.can_truncate(start)) {  // else the chunks done stay (see Session::eval)
+          cache.truncate(start);
+          tokens.resize(size_t(start));
+        }
+        throw;
+      }
+      tokens.insert(tokens.end(), part.begin(), part.end());
+    }
+  }
 
   KvStateShape state_shape() const {
     const ModelConfig& c = model.impl()->config;
     return {model_fingerprint(*model.impl()), c.n_layer,
-            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element())};
+            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element()),
+            c.sliding_window};
   }
 };
 
@@ -99,8 +124,16 @@ Session::Session(const Model& model, const SessionOptions& options) {
                           ? options.threads
                           : int(std::max(1u, std::thread::hardware_concurrency()));
   const int32_t context = checked_context_length(c, options);
+  if (options.prefill_chunk_tokens <= 0) {
+    throw InvalidArgumentError(
+        fmt::format("prefill chunk of {} tokens must be positive", options.prefill_chunk_tokens));
+  }
+  // Sliding-window layers get a block table of their own that keeps only their window and one
+  // chunk: what a pass reads, and room to rewind by a chunk.
   impl_ = std::make_unique<Impl>(model, threads,
-                                 PagedKvCache(make_pool(c, options, context), context));
+                                 PagedKvCache(make_pool(c, options, context), context,
+                                              c.sliding_window, options.prefill_chunk_tokens));
+  impl_->chunk = options.prefill_chunk_tokens;
 }
 
 Session::~Session() = default;
@@ -127,8 +160,7 @@ std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_l
   const size_t rows = all_logits ? tokens.size() : 1;
   if (s.logits.size() < rows * size_t(n_vocab)) s.logits.resize(rows * size_t(n_vocab));
   s.tokens.reserve(size_t(capacity));  // once: decoding a token allocates nothing
-  s.decoder.forward(tokens, position, s.cache, all_logits, s.logits.data(), s.threads);
-  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
+  s.eval_chunks(tokens, all_logits);
   return {s.logits.data(), rows * size_t(n_vocab)};
 }
 
@@ -144,6 +176,12 @@ void Session::rewind(int32_t n) {
     throw InvalidArgumentError(
         fmt::format("cannot rewind to {} tokens: the sequence has {}", n, position()));
   }
+  if (!impl_->cache.can_truncate(n)) {
+    throw InvalidArgumentError(fmt::format(
+        "cannot rewind to {} tokens: the sliding-window layers have released the rows position "
+        "{} would attend to (rewind to 0, or not as far back)",
+        n, n));
+  }
   impl_->cache.truncate(n);
   impl_->tokens.resize(size_t(n));
 }
@@ -154,6 +192,9 @@ int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
   while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
     ++common;
   }
+  // Rows a sliding-window layer released cannot be had back: start over (a shorter prefix
+  // would miss them too).
+  if (!impl_->cache.can_truncate(int32_t(common))) common = 0;
   rewind(int32_t(common));
   return int32_t(common);
 }
@@ -167,6 +208,7 @@ Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_
 Session Session::fork() const {
   auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
   copy->tokens = impl_->tokens;
+  copy->chunk = impl_->chunk;
   return Session(std::move(copy));
 }
 

@@ -31,6 +31,9 @@ class KvCache {
   virtual ref::KvRows k_rows(int32_t layer, int32_t first) const = 0;
   virtual ref::KvRows v_rows(int32_t layer, int32_t first) const = 0;
   virtual size_t bytes() const = 0;  // memory held
+  // The first position whose rows `layer` still holds: a sliding-window layer may release the
+  // rows no later query reads (PagedKvCache); 0 where every row is kept.
+  virtual int32_t first_cached(int32_t /*layer*/) const { return 0; }
 };
 
 // One block of memory for capacity × layers × (K and V) rows, allocated up front.

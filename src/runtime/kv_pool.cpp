@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "slm/error.h"
 
@@ -10,33 +11,59 @@ namespace slm {
 
 KvBlockPool::KvBlockPool(int32_t n_layer, int32_t row_elems, KvElement element,
                          int32_t block_tokens, size_t budget_bytes)
-    : block_tokens_(block_tokens),
+    : n_layer_(n_layer),
+      block_tokens_(block_tokens),
       element_(element),
       row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
-      block_bytes_(size_t(n_layer) * 2 * size_t(std::max(block_tokens, 0)) * row_bytes_) {
+      block_bytes_(size_t(n_layer) * 2 * size_t(std::max(block_tokens, 0)) * row_bytes_),
+      budget_bytes_(budget_bytes) {
   if (block_tokens <= 0 || block_bytes_ == 0) {
     throw InvalidArgumentError(fmt::format("KV block size {} must be positive", block_tokens));
   }
   max_blocks_ = budget_bytes / block_bytes_;
 }
 
-int32_t KvBlockPool::allocate() {
+int32_t KvBlockPool::allocate(int32_t n_layer) {
+  const size_t size = block_bytes(n_layer);
   std::lock_guard lock(mutex_);
-  if (!free_.empty()) {
-    const int32_t b = free_.back();
-    free_.pop_back();
+  const auto same = std::find_if(free_.rbegin(), free_.rend(),
+                                 [&](int32_t b) { return layers_[size_t(b)] == n_layer; });
+  if (same != free_.rend()) {
+    const int32_t b = *same;
+    free_.erase(std::next(same).base());
     refs_[size_t(b)] = 1;
     return b;
   }
-  if (blocks_.size() >= max_blocks_) {
-    throw OutOfMemoryError(fmt::format(
-        "the KV cache is full: all {} blocks of {} positions ({} bytes each) are in use; give the "
-        "session a larger KV budget or shorter sequences",
-        max_blocks_, block_tokens_, block_bytes_));
+  // Every free block left has another size: give their memory back until this one fits.
+  while (bytes_ + size > budget_bytes_ && !free_.empty()) {
+    const int32_t b = free_.back();
+    free_.pop_back();
+    bytes_ -= block_bytes(layers_[size_t(b)]);
+    blocks_[size_t(b)].reset();
+    layers_[size_t(b)] = 0;
+    unused_.push_back(b);
   }
-  blocks_.emplace_back(new uint8_t[block_bytes_]);
-  refs_.push_back(1);
-  return int32_t(blocks_.size() - 1);
+  if (bytes_ + size > budget_bytes_) {
+    throw OutOfMemoryError(fmt::format(
+        "the KV cache is full: its {} bytes (blocks of {} positions, {} bytes for every layer) "
+        "are in use; give the session a larger KV budget or shorter sequences",
+        budget_bytes_, block_tokens_, block_bytes_));
+  }
+  int32_t b;
+  if (!unused_.empty()) {
+    b = unused_.back();
+    unused_.pop_back();
+  } else {
+    b = int32_t(blocks_.size());
+    blocks_.emplace_back();
+    refs_.push_back(0);
+    layers_.push_back(0);
+  }
+  blocks_[size_t(b)].reset(new uint8_t[size]);
+  refs_[size_t(b)] = 1;
+  layers_[size_t(b)] = n_layer;
+  bytes_ += size;
+  return b;
 }
 
 void KvBlockPool::retain(int32_t block) {
@@ -61,12 +88,12 @@ uint8_t* KvBlockPool::data(int32_t block) const {
 
 size_t KvBlockPool::blocks_in_use() const {
   std::lock_guard lock(mutex_);
-  return blocks_.size() - free_.size();
+  return blocks_.size() - free_.size() - unused_.size();
 }
 
 size_t KvBlockPool::bytes() const {
   std::lock_guard lock(mutex_);
-  return blocks_.size() * block_bytes_;
+  return bytes_;
 }
 
 }  // namespace slm

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -10,7 +11,8 @@
 namespace slm {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'L', 'M', 'K', 'V', 'S', 'T', '1'};
+constexpr char kMagic[8] = {'S', 'L', 'M', 'K', 'V', 'S', 'T', '2'};
+constexpr char kMagicV1[8] = {'S', 'L', 'M', 'K', 'V', 'S', 'T', '1'};
 
 template <typename T>
 void put(std::ofstream& out, T v) {
@@ -57,8 +59,15 @@ void save_kv_state(const std::string& path, const KvStateShape& shape, const KvC
   put(out, uint32_t(tokens.size()));
   out.write(reinterpret_cast<const char*>(tokens.data()),
             std::streamsize(tokens.size() * sizeof(int32_t)));
+  std::vector<uint32_t> first(size_t(shape.n_layer));
+  for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
+    first[size_t(layer)] =
+        uint32_t(std::min<size_t>(size_t(cache.first_cached(layer)), tokens.size()));
+    put(out, first[size_t(layer)]);
+  }
   for (size_t pos = 0; pos < tokens.size(); ++pos) {
     for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
+      if (pos < first[size_t(layer)]) continue;
       out.write(reinterpret_cast<const char*>(cache.k_rows(layer, 0).row(pos)),
                 std::streamsize(shape.row_bytes));
       out.write(reinterpret_cast<const char*>(cache.v_rows(layer, 0).row(pos)),
@@ -73,7 +82,8 @@ std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& 
   Reader r(path);
   char magic[sizeof(kMagic)];
   r.bytes(magic, sizeof(magic));
-  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
+  const bool v1 = std::memcmp(magic, kMagicV1, sizeof(kMagic)) == 0;
+  if (!v1 && std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
     throw FormatError(fmt::format("{}: not an slm session state file", path));
   }
   const auto fingerprint = r.get<uint64_t>();
@@ -98,9 +108,23 @@ std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& 
   }
   std::vector<int32_t> tokens(n);
   r.bytes(tokens.data(), n * sizeof(int32_t));
-  cache.prepare(0, int32_t(n));
+  std::vector<uint32_t> first(size_t(shape.n_layer), 0);
+  for (int32_t layer = 0; layer < shape.n_layer && !v1; ++layer) {
+    first[size_t(layer)] = r.get<uint32_t>();
+    // The next query, at position n, reads (n − window, n) of a sliding-window layer, all of
+    // a full one.
+    const int32_t window = shape.windows.empty() ? 0 : shape.windows[size_t(layer)];
+    const int64_t needed = window > 0 ? std::max<int64_t>(0, int64_t(n) + 1 - window) : 0;
+    if (first[size_t(layer)] > n || int64_t(first[size_t(layer)]) > needed) {
+      throw FormatError(fmt::format(
+          "{}: layer {} holds positions from {} of {}, but the next token needs them from {}", path,
+          layer, first[size_t(layer)], n, needed));
+    }
+  }
   for (int32_t pos = 0; pos < int32_t(n); ++pos) {
+    cache.prepare(pos, 1);
     for (int32_t layer = 0; layer < shape.n_layer; ++layer) {
+      if (uint32_t(pos) < first[size_t(layer)]) continue;
       r.bytes(cache.k_row(layer, pos), row_bytes);
       r.bytes(cache.v_row(layer, pos), row_bytes);
     }
