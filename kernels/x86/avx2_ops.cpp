@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/quant.h"
 
 namespace slm::isa {
 namespace {
@@ -199,9 +200,20 @@ void add(float* y, const float* x, size_t n) {
   }
 }
 
-template <bool kF16>
+// The element types of a KV cache row (kernels/ref/ops.h).
+enum class KvFormat { kF32, kF16, kQ8_0 };
+
+// Elements [d, d + min(left, 8)) of a head's row as floats. Q8_0: head_dim is a multiple of 32,
+// so d is a multiple of 8 and all 8 lanes are quants of block d / 32, each times the block's
+// scale (exact in float).
+template <KvFormat kFormat>
 __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
-  if constexpr (kF16) {
+  if constexpr (kFormat == KvFormat::kQ8_0) {
+    const auto* block = reinterpret_cast<const BlockQ8_0*>(row) + d / kQK8_0;
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block->qs + d % kQK8_0));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)),
+                         _mm256_set1_ps(_cvtsh_ss(block->d)));
+  } else if constexpr (kFormat == KvFormat::kF16) {
     const auto* h = reinterpret_cast<const uint16_t*>(row) + d;
     if (left >= kL) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
     alignas(16) uint16_t buf[kL] = {};
@@ -233,7 +245,7 @@ void softcap_scores(float* p, size_t n, float cap) {
 }
 
 // cap > 0: scores soft-capped (attention_softcapped).
-template <bool kF16>
+template <KvFormat kFormat>
 void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                  size_t D, float scale, float cap, float* out) {
   constexpr size_t kBlock = 64;
@@ -251,10 +263,10 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
       for (size_t d = 0; d < D; d += kL) {
         const __m256 qd = load(q + d, D - d);
-        a0 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j], d, D - d), a0);
-        a1 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 1], d, D - d), a1);
-        a2 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 2], d, D - d), a2);
-        a3 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 3], d, D - d), a3);
+        a0 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j], d, D - d), a0);
+        a1 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 1], d, D - d), a1);
+        a2 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 2], d, D - d), a2);
+        a3 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 3], d, D - d), a3);
       }
       // hadd twice: [Σa0 Σa1 Σa2 Σa3] per 128-bit half; then the halves.
       const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
@@ -265,7 +277,7 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
       __m256 acc = _mm256_setzero_ps();
       for (size_t d = 0; d < D; d += kL) {
         const size_t m = D - d;  // elements left
-        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kF16>(krow[j], d, D - d), acc);
+        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kFormat>(krow[j], d, D - d), acc);
       }
       p[j] = hsum(acc) * scale;
     }
@@ -286,7 +298,7 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
       const size_t m = D - d;  // elements left
       __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
       for (size_t j = 0; j < nb; ++j) {
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kF16>(vrow[j], d, D - d), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kFormat>(vrow[j], d, D - d), acc);
       }
       store(out + d, m, acc);
     }
@@ -300,15 +312,20 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
 
 void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
-  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, 0, out);
-  else attention_t<false>(q, k, v, n_keys, head_dim, scale, 0, out);
+  if (kv_is_f16) attention_t<KvFormat::kF16>(q, k, v, n_keys, head_dim, scale, 0, out);
+  else attention_t<KvFormat::kF32>(q, k, v, n_keys, head_dim, scale, 0, out);
 }
 
 void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                           bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
                           float* /*scores*/, float* out) {
-  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, cap, out);
-  else attention_t<false>(q, k, v, n_keys, head_dim, scale, cap, out);
+  if (kv_is_f16) attention_t<KvFormat::kF16>(q, k, v, n_keys, head_dim, scale, cap, out);
+  else attention_t<KvFormat::kF32>(q, k, v, n_keys, head_dim, scale, cap, out);
+}
+
+void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
+                    size_t head_dim, float scale, float cap, float* /*scores*/, float* out) {
+  attention_t<KvFormat::kQ8_0>(q, k, v, n_keys, head_dim, scale, cap, out);
 }
 
 }  // namespace
@@ -324,6 +341,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.add = add;
   ops.attention = attention;
   ops.attention_softcapped = attention_softcapped;
+  ops.attention_q8_0 = attention_q8_0;
 }
 
 }  // namespace slm::isa

@@ -12,7 +12,7 @@ KvBlockPool::KvBlockPool(int32_t n_layer, int32_t row_elems, KvElement element,
                          int32_t block_tokens, size_t budget_bytes)
     : block_tokens_(block_tokens),
       element_(element),
-      row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
+      row_bytes_(kv_row_bytes(element, size_t(row_elems))),
       block_bytes_(size_t(n_layer) * 2 * size_t(std::max(block_tokens, 0)) * row_bytes_) {
   if (block_tokens <= 0 || block_bytes_ == 0) {
     throw InvalidArgumentError(fmt::format("KV block size {} must be positive", block_tokens));
