@@ -53,8 +53,9 @@ double max_nmse(const std::vector<float>& a, const std::vector<float>& b, size_t
 // Q8_0. At the TinyLlama shape (4 kv heads of 64): F32 2048, F16 1024, Q8_0 544.
 TEST(KvQ8, BytesPerTokenPerLayerAreTwoRowsOf34Per32) {
   const int32_t n_layer = 22, row = 4 * 64, B = 16;
-  for (const auto& [e, bytes] : {std::pair{KvElement::kF32, 2048u}, std::pair{KvElement::kF16, 1024u},
-                                 std::pair{KvElement::kQ8_0, 544u}}) {
+  for (const auto& [e, bytes] :
+       {std::pair{KvElement::kF32, 2048u}, std::pair{KvElement::kF16, 1024u},
+        std::pair{KvElement::kQ8_0, 544u}}) {
     const KvBlockPool pool(n_layer, row, e, B, size_t(1) << 30);
     EXPECT_EQ(pool.block_bytes() / size_t(B * n_layer), bytes) << kv_element_name(e);
   }
@@ -98,9 +99,9 @@ TEST(KvQ8, LogitsNearTheF32Cache) {
     double bound;
     bool same_greedy;
   };
-  for (const Case& c : {Case{"zoo/gguf/llama-gqa-F32.gguf", 1e-4, true},
-                        Case{"zoo/gguf/phi3-F32.gguf", 3e-4, true},
-                        Case{"zoo/gguf/gemma2-F32.gguf", 7e-2, false}}) {
+  for (const Case& c :
+       {Case{"zoo/gguf/llama-gqa-F32.gguf", 1e-4, true}, Case{"zoo/gguf/phi3-F32.gguf", 3e-4, true},
+        Case{"zoo/gguf/gemma2-F32.gguf", 7e-2, false}}) {
     SLM_REQUIRE_DATA(data_path(c.file));
     const Model model = Model::load(data_path(c.file).string());
     const size_t V = size_t(model.info().vocab_size);

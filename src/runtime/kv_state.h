@@ -2,8 +2,9 @@
 // saved and resumed bit-identically. The file names the model it belongs to by a fingerprint of
 // its shape and first weights; loading into another model or KV type is refused.
 //
-// Layout (little-endian): "SLMKVST1", u64 fingerprint, u32 KV element (0 f32, 1 f16, 2 q8_0), u32 layers,
-// u64 row bytes, u32 tokens, i32 × tokens, then per position, per layer: K row, V row.
+// Layout (little-endian): "SLMKVST1", u64 fingerprint, u32 KV element (0 f32, 1 f16, 2 q8_0),
+// u32 layers, u64 row bytes, u32 tokens, i32 × tokens, then per position, per layer: K row, V row
+// (a Q8_0 row: each kv head's ggml blocks in turn).
 #pragma once
 
 #include <cstdint>
