@@ -60,6 +60,8 @@ TEST(KvQ8, BytesPerTokenPerLayerAreTwoRowsOf34Per32) {
     EXPECT_EQ(pool.block_bytes() / size_t(B * n_layer), bytes) << kv_element_name(e);
   }
   EXPECT_EQ(kv_row_bytes(KvElement::kQ8_0, row), 2u * 34u * 4u);
+  EXPECT_THROW(KvBlockPool(n_layer, 48, KvElement::kQ8_0, B, size_t(1) << 30),
+               InvalidArgumentError);
 
   SLM_REQUIRE_DATA(data_path("zoo/gguf/llama-gqa-F32.gguf"));
   const Model model = Model::load(data_path("zoo/gguf/llama-gqa-F32.gguf").string());

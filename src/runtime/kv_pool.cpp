@@ -17,6 +17,10 @@ KvBlockPool::KvBlockPool(int32_t n_layer, int32_t row_elems, KvElement element,
   if (block_tokens <= 0 || block_bytes_ == 0) {
     throw InvalidArgumentError(fmt::format("KV block size {} must be positive", block_tokens));
   }
+  if (element == KvElement::kQ8_0 && row_elems % 32 != 0) {
+    throw InvalidArgumentError(
+        fmt::format("a q8_0 KV row of {} elements is not whole blocks of 32", row_elems));
+  }
   max_blocks_ = budget_bytes / block_bytes_;
 }
 
