@@ -68,6 +68,11 @@ struct OpsSet {
   void (*attention_softcapped)(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale,
                                float cap, float* scores, float* out) = ref::attention_softcapped;
+  // Over a Q8_0 cache (cap 0: plain; cap > 0: soft-capped). SIMD versions agree with the
+  // reference to float rounding, as the float attentions do (tests/simd_kv_q8_test.cpp).
+  void (*attention_q8_0)(const float* q, const ref::KvRows& k, const ref::KvRows& v,
+                         size_t n_keys, size_t head_dim, float scale, float cap, float* scores,
+                         float* out) = ref::attention_q8_0;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).

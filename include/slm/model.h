@@ -15,7 +15,9 @@
 
 namespace slm {
 
-enum class KvType { kF32, kF16 };
+// Element type of a session's KV cache. kQ8_0: ggml Q8_0 blocks (34 bytes per 32 elements,
+// 0.53× F16), for models whose head_dim is a multiple of 32 (else Session throws UnsupportedError).
+enum class KvType { kF32, kF16, kQ8_0 };
 
 struct LoadOptions {
   // false (the default): read the file into huge-page-backed memory, so no page faults slow the

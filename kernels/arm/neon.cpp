@@ -227,6 +227,7 @@ void add_neon_kernels(KernelSet& k) {
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
   k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;
   k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;
+  add_neon_ops(k.ops);
 }
 
 }  // namespace slm::isa

@@ -28,17 +28,33 @@ int32_t checked_context_length(const ModelConfig& c, const SessionOptions& optio
                                      : std::min(c.n_ctx_train, kDefaultContextCap);
 }
 
+KvElement kv_element(const ModelConfig& c, KvType type) {
+  switch (type) {
+    case KvType::kF32: return KvElement::kF32;
+    case KvType::kF16: return KvElement::kF16;
+    case KvType::kQ8_0:
+      // Each head's key/value row is whole Q8_0 blocks (attention reads heads separately).
+      if (c.head_dim % 32 != 0) {
+        throw UnsupportedError(fmt::format(
+            "a q8_0 KV cache needs a head size that is a multiple of 32; this model's is {} "
+            "(use an f16 or f32 KV cache)",
+            c.head_dim));
+      }
+      return KvElement::kQ8_0;
+  }
+  throw InvalidArgumentError(fmt::format("unknown KV type {}", int(type)));
+}
+
 std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOptions& options,
                                        int32_t context) {
   if (options.kv_block_tokens <= 0) {
     throw InvalidArgumentError(
         fmt::format("KV block size {} must be positive", options.kv_block_tokens));
   }
-  const KvElement element = options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32;
+  const KvElement element = kv_element(c, options.kv_type);
   const int32_t B = options.kv_block_tokens;
-  const size_t per_block =
-      size_t(c.n_layer) * 2 * size_t(B) * size_t(c.n_head_kv) * size_t(c.head_dim) *
-      kv_element_bytes(element);
+  const size_t per_block = size_t(c.n_layer) * 2 * size_t(B) *
+                           kv_row_bytes(element, size_t(c.n_head_kv) * size_t(c.head_dim));
   const size_t budget = options.kv_budget_bytes > 0
                             ? options.kv_budget_bytes
                             : (size_t(context) + size_t(B) - 1) / size_t(B) * per_block;
@@ -110,7 +126,7 @@ struct Session::Impl {
   KvStateShape state_shape() const {
     const ModelConfig& c = model.impl()->config;
     return {model_fingerprint(*model.impl()), c.n_layer,
-            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element()),
+            kv_row_bytes(cache.element(), size_t(c.n_head_kv) * size_t(c.head_dim)),
             c.sliding_window};
   }
 };

@@ -258,11 +258,13 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 
   // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
-  // in the cache's element type at its position.
+  // in the cache's element type at its position (F16 and Q8_0 through the kernel set's row
+  // quantizers, whose bytes equal the reference's).
   const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
                                                                : ops.rope_half_split;
-  const bool f16 = cache.element() == KvElement::kF16;
-  const size_t elem = f16 ? 2 : 4;
+  const KvElement element = cache.element();
+  const bool f16 = element == KvElement::kF16;
+  const size_t head_bytes = kv_row_bytes(element, D);  // one kv head's part of a row
   const auto heads = static_cast<int64_t>(n * (H + KV));
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < heads; ++job) {
@@ -284,15 +286,17 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     if (cs) rope(k, cs, R);
     for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
                             std::pair{v, cache.v_row(layer, pos)}}) {
-      if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
-      else std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
+      uint8_t* head = dst + g * head_bytes;
+      if (element == KvElement::kQ8_0) kernels_->quantize_row(DType::kQ8_0, src, head, D);
+      else if (f16) kernels_->quantize_row(DType::kF16, src, head, D);
+      else std::copy_n(src, D, reinterpret_cast<float*>(head));
     }
   }
 
   // Causal attention: the token at position p sees positions [0, p], or only the last `window`
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
   // attention). Scores are scaled by 1/√D unless the model says otherwise, and soft-capped where
-  // it asks (attention_softcapped). One job per (token, head).
+  // it asks (attention_softcapped; a Q8_0 cache has one op for both). One job per (token, head).
   const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
   const float cap = c_.attn_softcap;
   const int32_t window = c_.window(layer);
@@ -304,11 +308,13 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
     float* scores = &scores_[size_t(omp_get_thread_num()) * size_t(cache.capacity())];
     ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
-    keys.offset += g * D * elem;
-    values.offset += g * D * elem;
+    keys.offset += g * head_bytes;
+    values.offset += g * head_bytes;
     const size_t n_keys = size_t(pos + 1 - first);
     float* out = &attn_[(i * H + h) * D];
-    if (cap > 0) {
+    if (element == KvElement::kQ8_0) {
+      ops.attention_q8_0(&q_[(i * H + h) * D], keys, values, n_keys, D, scale, cap, scores, out);
+    } else if (cap > 0) {
       ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, f16, n_keys, D, scale, cap,
                                scores, out);
     } else {

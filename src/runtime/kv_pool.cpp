@@ -14,11 +14,15 @@ KvBlockPool::KvBlockPool(int32_t n_layer, int32_t row_elems, KvElement element,
     : n_layer_(n_layer),
       block_tokens_(block_tokens),
       element_(element),
-      row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
+      row_bytes_(kv_row_bytes(element, size_t(row_elems))),
       block_bytes_(size_t(n_layer) * 2 * size_t(std::max(block_tokens, 0)) * row_bytes_),
       budget_bytes_(budget_bytes) {
   if (block_tokens <= 0 || block_bytes_ == 0) {
     throw InvalidArgumentError(fmt::format("KV block size {} must be positive", block_tokens));
+  }
+  if (element == KvElement::kQ8_0 && row_elems % 32 != 0) {
+    throw InvalidArgumentError(
+        fmt::format("a q8_0 KV row of {} elements is not whole blocks of 32", row_elems));
   }
   max_blocks_ = budget_bytes / block_bytes_;
 }

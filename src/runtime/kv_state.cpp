@@ -43,7 +43,22 @@ class Reader {
   std::ifstream in_;
 };
 
-uint32_t element_code(KvElement e) { return e == KvElement::kF16 ? 1 : 0; }
+// The file's codes (stable: never renumber).
+uint32_t element_code(KvElement e) {
+  switch (e) {
+    case KvElement::kF16: return 1;
+    case KvElement::kQ8_0: return 2;
+    case KvElement::kF32: break;
+  }
+  return 0;
+}
+
+std::string code_name(uint32_t code) {
+  for (const KvElement e : {KvElement::kF32, KvElement::kF16, KvElement::kQ8_0}) {
+    if (element_code(e) == code) return kv_element_name(e);
+  }
+  return fmt::format("unknown (code {})", code);
+}
 
 }  // namespace
 
@@ -95,8 +110,7 @@ std::vector<int32_t> load_kv_state(const std::string& path, const KvStateShape& 
   }
   if (element != element_code(cache.element())) {
     throw FormatError(fmt::format("{}: the state holds a {} KV cache, the session uses {}", path,
-                                  element == 1 ? "f16" : "f32",
-                                  cache.element() == KvElement::kF16 ? "f16" : "f32"));
+                                  code_name(element), kv_element_name(cache.element())));
   }
   if (row_bytes != shape.row_bytes) {
     throw FormatError(fmt::format("{}: the state was saved from another model", path));

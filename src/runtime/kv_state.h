@@ -2,10 +2,11 @@
 // saved and resumed bit-identically. The file names the model it belongs to by a fingerprint of
 // its shape and first weights; loading into another model or KV type is refused.
 //
-// Layout (little-endian): "SLMKVST2", u64 fingerprint, u32 KV element (0 f32, 1 f16), u32 layers,
-// u64 row bytes, u32 tokens, i32 × tokens, u32 × layers: the first position each layer holds
-// (sliding-window layers release older rows), then per position, per layer holding it: K row,
-// V row. Version 1 ("SLMKVST1", still read) has no first positions: every layer holds every row.
+// Layout (little-endian): "SLMKVST2", u64 fingerprint, u32 KV element (0 f32, 1 f16, 2 q8_0),
+// u32 layers, u64 row bytes, u32 tokens, i32 × tokens, u32 × layers: the first position each
+// layer holds (sliding-window layers release older rows), then per position, per layer holding
+// it: K row, V row (a Q8_0 row: each kv head's ggml blocks in turn). Version 1 ("SLMKVST1", still
+// read) has no first positions: every layer holds every row.
 #pragma once
 
 #include <cstdint>

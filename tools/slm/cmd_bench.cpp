@@ -20,6 +20,7 @@ struct BenchArgs {
   int32_t threads = 0;
   int32_t reps = 5;
   bool json = false;
+  std::string kv_type = "f16";
   LoadFlags load;
 };
 
@@ -59,7 +60,7 @@ double run_once(Session& session, const std::vector<TokenId>& tokens, bool batch
 
 int cmd_bench(std::span<char* const> args) {
   BenchArgs a;
-  ArgParser p("slm bench", "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [--mmap|--no-mmap]",
+  ArgParser p("slm bench", "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type T] [--json] [--mmap|--no-mmap]",
               "Measures prompt processing (pp) and generation (tg) tokens/s on synthetic token\n"
               "ids, mean ± stddev over REPS runs after a warm-up. Without -m it uses the bundled\n"
               "model. 0 skips a test.");
@@ -72,8 +73,15 @@ int cmd_bench(std::span<char* const> args) {
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-r", "--repetitions"}, "N", "measured runs per test (default 5)", &a.reps, 1, 1000);
   p.add_flag({"--json"}, "one JSON object per test instead of a table", &a.json);
+  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32, f16 or q8_0 (default f16)", &a.kv_type);
   a.load.add_to(p);
   if (!p.parse(args)) return 0;
+  KvType kv_type;
+  try {
+    kv_type = parse_kv_type(a.kv_type);
+  } catch (const UsageError& e) {
+    throw p.error(e.what());
+  }
 
   const std::string path = resolve_model_path(a.model);
   const LoadOptions load_options = a.load.options(p);
@@ -82,13 +90,13 @@ int cmd_bench(std::span<char* const> args) {
   const int32_t threads =
       a.threads > 0 ? a.threads : int32_t(std::max(1u, std::thread::hardware_concurrency()));
   const int32_t context = std::max({a.prompt, a.generate, 1});
-  Session session(model, SessionOptions{.context_length = context, .threads = threads});
+  Session session(model, SessionOptions{.context_length = context, .threads = threads, .kv_type = kv_type});
   const std::string isa = kernel_isa();
 
   if (!a.json) {
-    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {})\n", path, info.architecture,
-               info.parameter_count, info.weight_bytes, info.weight_types,
-               load_options.use_mmap ? "mmap" : "no-mmap");
+    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {}; kv {})\n", path,
+               info.architecture, info.parameter_count, info.weight_bytes, info.weight_types,
+               load_options.use_mmap ? "mmap" : "no-mmap", kv_type_name(kv_type));
     fmt::print("| {:>8} | {:>7} | {:>6} | {:>20} |\n", "test", "threads", "isa", "t/s");
   }
   for (const auto& [name, n, batch] : {std::tuple{"pp", a.prompt, true}, {"tg", a.generate, false}}) {
@@ -101,9 +109,10 @@ int cmd_bench(std::span<char* const> args) {
     const std::string test = fmt::format("{}{}", name, n);
     if (a.json) {
       fmt::print(R"({{"test":"{}","tokens_per_s":{:.3f},"stddev":{:.3f},"threads":{},)"
-                 R"("model_bytes":{},"isa":"{}","mmap":{}}})"
+                 R"("model_bytes":{},"isa":"{}","mmap":{},"kv":"{}"}})"
                  "\n",
-                 test, s.mean, s.stddev, threads, info.weight_bytes, isa, load_options.use_mmap);
+                 test, s.mean, s.stddev, threads, info.weight_bytes, isa, load_options.use_mmap,
+                 kv_type_name(kv_type));
     } else {
       fmt::print("| {:>8} | {:>7} | {:>6} | {:>11.2f} ± {:<6.2f} |\n", test, threads, isa, s.mean,
                  s.stddev);
