@@ -30,7 +30,8 @@ struct Plan {
 
 std::vector<TokenId> plan_tokens(const Plan& p, size_t seq, int32_t vocab) {
   std::vector<TokenId> ids(size_t(p.prompt + p.decode));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = TokenId((i * 131 + seq * 977 + 5) % size_t(vocab));
+  for (size_t i = 0; i < ids.size(); ++i)
+    ids[i] = TokenId((i * 131 + seq * 977 + 5) % size_t(vocab));
   return ids;
 }
 
@@ -46,8 +47,8 @@ std::span<const TokenId> step_tokens(const Plan& p, const std::vector<TokenId>& 
 void expect_batch_equals_alone(const Model& model, const std::vector<Plan>& plans, int threads,
                                KvType kv_type = KvType::kF16) {
   const int32_t vocab = model.info().vocab_size;
-  const SessionOptions options{.context_length = 64, .threads = threads, .kv_type = kv_type,
-                               .kv_block_tokens = 8};
+  const SessionOptions options{
+      .context_length = 64, .threads = threads, .kv_type = kv_type, .kv_block_tokens = 8};
   int32_t steps = 0;
   std::vector<std::vector<TokenId>> ids;
   for (size_t s = 0; s < plans.size(); ++s) {
@@ -136,8 +137,7 @@ INSTANTIATE_TEST_SUITE_P(Zoo, BatchModels,
                                            "zoo/gguf/llama-gqa-Q4_0.gguf",
                                            "zoo/gguf/llama-gqa-F32.gguf",
                                            "zoo/gguf/llama-moe-F32.gguf",
-                                           "zoo/gguf/phimoe-F32.gguf",
-                                           "zoo/hf/mistral-swa"),
+                                           "zoo/gguf/phimoe-F32.gguf", "zoo/hf/mistral-swa"),
                          [](const auto& info) {
                            std::string name = std::filesystem::path(info.param).stem().string();
                            for (char& c : name) {
@@ -159,7 +159,8 @@ TEST(Batch, LongRopeIsDecidedPerSequence) {
   SLM_REQUIRE_DATA(path);
   const Model model = Model::load(path.string());
   expect_batch_equals_alone(model,
-                            {{.prompt = 30, .decode = 6}, {.prompt = 3, .decode = 6},
+                            {{.prompt = 30, .decode = 6},
+                             {.prompt = 3, .decode = 6},
                              {.prompt = 20, .start = 2, .decode = 4, .all_logits = true}},
                             2);
 }
@@ -276,11 +277,12 @@ TEST(Batch, DecodingAllocatesNothing) {
 TEST(Batch, FullKvPoolChangesNoSession) {
   const Model model = Model::load(SLM_BUNDLED_MODEL);
   // stories260K: 5 layers × K/V × 4 positions × 32 (n_head_kv · head_dim) f32 = 5120 bytes.
-  Session a(model, {.threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 4,
-                    .kv_budget_bytes = 2 * 5120});
+  Session a(
+      model,
+      {.threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 4, .kv_budget_bytes = 2 * 5120});
   a.eval(std::vector<TokenId>{1, 2, 3, 4});  // one block
   ASSERT_EQ(a.kv_bytes(), 5120u);
-  Session b = a.fork();                      // shares it and the pool
+  Session b = a.fork();  // shares it and the pool
   const std::vector<TokenId> four = {5, 6, 7, 8};
   Batch batch(model, 1);
   // a takes the last free block, then b finds none.

@@ -101,8 +101,7 @@ std::span<const std::span<const float>> Batch::eval(std::span<const BatchItem> i
   for (const BatchItem& item : items) {
     const SessionAccess::Parts s = SessionAccess::parts(*item.session);
     s.tokens.reserve(size_t(item.session->context_length()));  // once, as Session::eval does
-    b.segments.push_back(
-        {item.tokens, int32_t(s.tokens.size()), &s.cache, item.all_logits});
+    b.segments.push_back({item.tokens, int32_t(s.tokens.size()), &s.cache, item.all_logits});
     rows += item.all_logits ? item.tokens.size() : 1;
   }
   if (b.logits.size() < rows * V) b.logits.resize(rows * V);
