@@ -1,7 +1,7 @@
 // Batched evaluation: one forward pass advances several sessions of one Model, e.g. the next
 // token of each of N conversations, with a new prompt beside them. The weight matrices are read
-// once per pass for all of them, so N sequences generate nearly N times the tokens per second of
-// one while decoding is bound by memory bandwidth. Sampling stays per session (own Sampler).
+// once per pass for all of them, so while decoding is bound by memory bandwidth the aggregate
+// tokens per second grows with N. Sampling stays per session (own Sampler).
 #pragma once
 
 #include <memory>
