@@ -304,3 +304,20 @@ TEST(CliEngine, BenchJsonLines) {
   EXPECT_EQ(tests, (std::vector<std::string>{R"({"test":"pp16")", R"({"test":"tg8")"}));
   expect_error({"bench", "-r", "0"}, 2, "-r");
 }
+
+// `slm bench -np 3`: tg decodes 3 sequences together and says so ("sequences"); pp stays one.
+TEST(CliEngine, BenchParallelSequences) {
+  SLM_REQUIRE_DATA(fs::path(SLM_BUNDLED_MODEL));
+  const Result r = run_slm({"bench", "-p", "8", "-n", "8", "-r", "1", "-t", "1", "-np", "3", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> lines = slm::test::split_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_NE(lines[0].find(R"("test":"pp8")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("sequences":1})"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("test":"tg8")"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find(R"("sequences":3})"), std::string::npos) << lines[1];
+  const Result table = run_slm({"bench", "-p", "0", "-n", "4", "-r", "1", "-t", "1", "-np", "2"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("seqs"), std::string::npos) << table.out;
+  expect_error({"bench", "-np", "0"}, 2, "-np");
+}

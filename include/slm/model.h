@@ -163,6 +163,7 @@ class Session {
  private:
   struct Impl;
   friend std::vector<float> embed(const Model&, std::span<const TokenId>, const EmbedOptions&);
+  friend struct SessionAccess;  // batched evaluation (slm/batch.h)
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

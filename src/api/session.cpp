@@ -7,6 +7,7 @@
 #include "slm/error.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
+#include "src/api/session_access.h"
 #include "src/runtime/kv_state.h"
 #include "src/runtime/paged_kv_cache.h"
 
@@ -290,6 +291,14 @@ std::vector<float> embed(const Model& model, std::span<const TokenId> tokens,
 
 std::vector<float> embed(const Model& model, std::string_view text, const EmbedOptions& options) {
   return embed(model, model.tokenizer().encode(text), options);
+}
+
+}  // namespace slm
+
+namespace slm {
+
+SessionAccess::Parts SessionAccess::parts(Session& session) {
+  return {session.impl_->cache, session.impl_->tokens};
 }
 
 }  // namespace slm
