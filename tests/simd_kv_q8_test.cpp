@@ -200,25 +200,13 @@ TEST_P(SimdKvQ8, OverPagesEqualsContiguous) {
   for (size_t n_keys : {1, 11, 64, 100, 300}) {
     const size_t total = first + n_keys;
     const KvRowsQ8 kv = make_rows(rng_, total, D, 0);
-    const size_t n_pages = (total + page_rows - 1) / page_rows,
-                 page_bytes = page_rows * kv.stride();
-    std::vector<size_t> slot(n_pages);
-    for (size_t p = 0; p < n_pages; ++p) slot[p] = p;
-    std::shuffle(slot.begin(), slot.end(), rng_);
-    std::vector<uint8_t> k_store(n_pages * page_bytes), v_store(n_pages * page_bytes);
-    std::vector<const uint8_t*> k_pages(n_pages), v_pages(n_pages);
-    for (size_t p = 0; p < n_pages; ++p) {
-      k_pages[p] = &k_store[slot[p] * page_bytes];
-      v_pages[p] = &v_store[slot[p] * page_bytes];
-      const size_t bytes = std::min(page_rows, total - p * page_rows) * kv.stride();
-      std::memcpy(&k_store[slot[p] * page_bytes], &kv.kq[p * page_bytes], bytes);
-      std::memcpy(&v_store[slot[p] * page_bytes], &kv.vq[p * page_bytes], bytes);
-    }
+    const test::ShuffledPages k_pages(kv.kq.data(), total, kv.stride(), page_rows, rng_);
+    const test::ShuffledPages v_pages(kv.vq.data(), total, kv.stride(), page_rows, rng_);
     const uint8_t *k_one = kv.kq.data(), *v_one = kv.vq.data();
     const ref::KvRows k_flat{&k_one, total, kv.stride(), kv.offset(), first};
     const ref::KvRows v_flat{&v_one, total, kv.stride(), kv.offset(), first};
-    const ref::KvRows k_paged{k_pages.data(), page_rows, kv.stride(), kv.offset(), first};
-    const ref::KvRows v_paged{v_pages.data(), page_rows, kv.stride(), kv.offset(), first};
+    const ref::KvRows k_paged = k_pages.view(kv.offset(), first);
+    const ref::KvRows v_paged = v_pages.view(kv.offset(), first);
     const std::vector<float> q = random(D);
     std::vector<float> scores(n_keys), flat(D), paged(D);
     for (const auto attention : {ops().attention_q8_0, &ref::attention_q8_0}) {
