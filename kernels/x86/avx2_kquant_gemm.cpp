@@ -28,12 +28,14 @@ namespace slm::isa {
 namespace {
 
 constexpr size_t kR = kTileRows;
+static_assert(kR == 8, "the rows of a tile fill the 8 lanes of a vector");
 constexpr size_t kChunks = kQK_K / 32;  // 32-element chunks per super-block
 
 // One weight super-block ready for the integer sums with any Q8_K block x:
-//   isum = sum_c sum_{l<32} maddwd(q[c] x_c pair sums, sc[c]) [- (maddwd(bsums, bmul) << shift)]
-//   msum = sum maddwd(bsums, bmul)                                      (types with mins)
-// q[c]: the unsigned quants of elements 32c..32c+31; sc[c]: the int16 scale of each pair's group.
+//   isum = sum_c lanes of maddwd(maddubs(q[c], x_c), sc[c])  [- (bmul . bsums) << shift]
+//   msum = bmul . bsums                                        (types with mins)
+// q[c]: the unsigned quants of elements 32c..32c+31; sc[c]: the int16 scale of each pair's group;
+// bmul: the 16 int16 multipliers of x's bsums (the mins, or the scales that take the offset out).
 struct Unpacked {
   __m256i q[kChunks], sc[kChunks], bmul;
 };
@@ -149,6 +151,17 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
     for (size_t r = 0; r < kR; ++r) {
       K::unpack(reinterpret_cast<const Block*>(w + r * w_stride)[b], u[r]);
     }
+    // bmul_t[k], lane r: the int16 pair k of row r's bmul, so that one vpmaddwd per pair of bsums
+    // forms that part of sum bmul . bsums for the 8 rows at once.
+    alignas(32) int32_t pairs[kR][8];
+    for (size_t r = 0; r < kR; ++r) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pairs[r]), u[r].bmul);
+    }
+    __m256i bmul_t[8];
+    for (size_t k = 0; k < 8; ++k) {
+      bmul_t[k] = _mm256_setr_epi32(pairs[0][k], pairs[1][k], pairs[2][k], pairs[3][k], pairs[4][k],
+                                    pairs[5][k], pairs[6][k], pairs[7][k]);
+    }
     const __m256 d = row_fields<Block>(w, w_stride, b, offsetof(Block, d));
     __m256 dmin = _mm256_setzero_ps();
     if constexpr (K::kHasMin) dmin = row_fields<Block>(w, w_stride, b, offsetof(Block, dmin));
@@ -156,8 +169,7 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
       const auto& xb = reinterpret_cast<const BlockQ8_K*>(x + t * x_stride)[b];
       __m256i xq[kChunks];
       for (size_t c = 0; c < kChunks; ++c) xq[c] = load_256(xb.qs + 32 * c);
-      const __m256i bsums = load_256(xb.bsums);
-      __m256i isum[kR], msum[kR];
+      __m256i isum[kR];
       for (size_t r = 0; r < kR; ++r) {
         __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (size_t c = 0; c < kChunks; ++c) {
@@ -165,18 +177,23 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
           s[c & 1] = _mm256_add_epi32(s[c & 1], _mm256_madd_epi16(p, u[r].sc[c]));
         }
         isum[r] = _mm256_add_epi32(s[0], s[1]);
-        const __m256i scaled_bsums = _mm256_madd_epi16(bsums, u[r].bmul);
-        if constexpr (K::kHasMin) {
-          msum[r] = scaled_bsums;
-        } else {
-          isum[r] = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(scaled_bsums, K::kOffsetShift));
-        }
+      }
+      // Lane r: sum bmul . bsums of row r.
+      __m256i scaled_bsums = _mm256_setzero_si256();
+      for (size_t k = 0; k < 8; ++k) {
+        const __m256i pair = _mm256_set1_epi32(
+            static_cast<int32_t>(load_u32_le(reinterpret_cast<const uint8_t*>(xb.bsums + 2 * k))));
+        scaled_bsums = _mm256_add_epi32(scaled_bsums, _mm256_madd_epi16(bmul_t[k], pair));
+      }
+      __m256i isums = reduce8(isum);
+      if constexpr (!K::kHasMin) {
+        isums = _mm256_sub_epi32(isums, _mm256_slli_epi32(scaled_bsums, K::kOffsetShift));
       }
       const __m256 vxd = _mm256_set1_ps(xb.d);
-      __m256 term = _mm256_mul_ps(_mm256_mul_ps(d, vxd), _mm256_cvtepi32_ps(reduce8(isum)));
+      __m256 term = _mm256_mul_ps(_mm256_mul_ps(d, vxd), _mm256_cvtepi32_ps(isums));
       if constexpr (K::kHasMin) {
         term = _mm256_sub_ps(
-            term, _mm256_mul_ps(_mm256_mul_ps(dmin, vxd), _mm256_cvtepi32_ps(reduce8(msum))));
+            term, _mm256_mul_ps(_mm256_mul_ps(dmin, vxd), _mm256_cvtepi32_ps(scaled_bsums)));
       }
       acc[t][b % 8] = _mm256_add_ps(acc[t][b % 8], term);
     }
