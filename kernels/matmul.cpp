@@ -49,9 +49,7 @@ struct MatmulJob {
   void quantize(int64_t t) const {
     uint8_t* row = act + size_t(t) * act_bytes;
     k.quantize_row(act_type, x + size_t(t) * cols, row, cols);
-    if (pack) {
-      k.pack_q8_0(row, cols, tile_x + size_t(t) * tile_x_bytes);
-    }
+    if (pack) k.pack_q8_0(row, cols, tile_x + size_t(t) * tile_x_bytes);
   }
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
   // each weight row is read once and reused for every token.
@@ -119,14 +117,9 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   const bool pack = tile != nullptr && packed_x;
   uint8_t* tile_x = pack ? act + act_bytes * n_tokens : act;
   const size_t tile_x_bytes = pack ? packed_q8_0_bytes(cols) : act_bytes;
-  const MatmulJob job{k,         type,
-                      act_type,  static_cast<const uint8_t*>(w),
-                      cols,      row_bytes(type, cols),
-                      act_bytes, rows,
-                      y_stride,  x,
-                      act,       y,
-                      tile,      pack,
-                      tile_x,    tile_x_bytes};
+  const auto* w_rows = static_cast<const uint8_t*>(w);
+  const MatmulJob job{k, type, act_type, w_rows, cols, row_bytes(type, cols), act_bytes, rows,
+                      y_stride, x, act, y, tile, pack, tile_x, tile_x_bytes};
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = rows * cols * n_tokens < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)
