@@ -167,6 +167,14 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
     if constexpr (K::kHasMin) dmin = row_fields<Block>(w, w_stride, b, offsetof(Block, dmin));
     for (size_t t = 0; t < n_tokens; ++t) {
       const auto& xb = reinterpret_cast<const BlockQ8_K*>(x + t * x_stride)[b];
+      // The next token's block is a row (x_stride bytes) away, which the hardware prefetchers
+      // do not follow; fetching it ahead made these tiles 10-25 % faster (docs/performance.md).
+      if (t + 1 < n_tokens) {
+        const auto* next = reinterpret_cast<const char*>(&xb) + x_stride;
+        for (size_t line = 0; line < sizeof(BlockQ8_K); line += 64) {
+          _mm_prefetch(next + line, _MM_HINT_T0);
+        }
+      }
       __m256i xq[kChunks];
       for (size_t c = 0; c < kChunks; ++c) xq[c] = load_256(xb.qs + 32 * c);
       __m256i isum[kR];
