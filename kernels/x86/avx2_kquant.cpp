@@ -136,24 +136,16 @@ float dot_superblocks(const void* w_row, const void* x_row, size_t n) {
 // fifth bits (bit 2h / 2h + 1 of qh[l] for elements 64h + l / 64h + 32 + l).
 template <typename W>
 [[gnu::always_inline]] inline Lanes sums_q45_k(const W& w, const BlockQ8_K& x) {
-  constexpr bool kFiveBits = requires(W b) { b.qh; };
   const __m128i sm = k4_scales_mins(w.scales);
   const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // both halves
   const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
   // Each min twice, to pair with the two bsums of its group.
   const __m256i mn_pairs =
       _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int h = 0; h < 4; ++h) {
-    const __m256i q = load_256(w.qs + 32 * h);
-    __m256i lo = _mm256_and_si256(q, m4);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    if constexpr (kFiveBits) {
-      const __m256i hbits = load_256(w.qh);
-      lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
-      hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
-    }
+    __m256i lo, hi;
+    q45k_quants(w, h, lo, hi);
     const __m256i plo = _mm256_maddubs_epi16(lo, load_256(x.qs + 64 * h));
     const __m256i phi = _mm256_maddubs_epi16(hi, load_256(x.qs + 64 * h + 32));
     acc[0] = _mm256_add_epi32(

@@ -82,5 +82,20 @@ inline __m256i q6k_quants(const BlockQ6_K& w, int h, int k) {
   return _mm256_or_si256(low, _mm256_slli_epi16(two_bits(load_256(w.qh + 32 * h), k), 4));
 }
 
+// Unsigned quants of Q4_K / Q5_K elements 64h .. 64h + 31 (lo: low nibbles of qs[32h + l]) and
+// 64h + 32 .. 64h + 63 (hi: high nibbles); Q5_K puts bit 2h / 2h + 1 of qh[l] on top as bit 4.
+template <typename W>
+inline void q45k_quants(const W& w, int h, __m256i& lo, __m256i& hi) {
+  const __m256i q = load_256(w.qs + 32 * h);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  lo = _mm256_and_si256(q, m4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  if constexpr (requires(W b) { b.qh; }) {
+    const __m256i hbits = load_256(w.qh);
+    lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
+    hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
+  }
+}
+
 }  // namespace
 }  // namespace slm::isa

@@ -87,23 +87,12 @@ struct Q45K {
   static constexpr bool kHasMin = true;
   static constexpr int kOffsetShift = 0;
   static void unpack(const Block& w, Unpacked& u) {
-    constexpr bool kFiveBits = requires(W b) { b.qh; };
     const __m128i sm = k4_scales_mins(w.scales);
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
     const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
     u.bmul = _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int h = 0; h < 4; ++h) {
-      const __m256i q = load_256(w.qs + 32 * h);
-      __m256i lo = _mm256_and_si256(q, m4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      if constexpr (kFiveBits) {
-        const __m256i hbits = load_256(w.qh);
-        lo = _mm256_or_si256(lo, bit_to(hbits, 2 * h, 4));
-        hi = _mm256_or_si256(hi, bit_to(hbits, 2 * h + 1, 4));
-      }
-      u.q[2 * h] = lo;
-      u.q[2 * h + 1] = hi;
+      q45k_quants(w, h, u.q[2 * h], u.q[2 * h + 1]);
       u.sc[2 * h] = _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h, 2 * h));
       u.sc[2 * h + 1] = _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1));
     }
