@@ -196,6 +196,14 @@ TEST(KvPool, AUsedUpBudgetIsAnErrorThatLeavesEverySessionIntact) {
   EXPECT_EQ(last_logits(b, {9}), cold_logits(model, want_b));
   b.reset();  // its block comes back: c runs
   EXPECT_EQ(last_logits(c, sequence(5, 3)), cold_logits(model, sequence(5, 3)));
+  // A pass that cannot run gives back the published block it took from `a` as well.
+  Session d(model, {.threads = 1, .kv_pool = pool});
+  EXPECT_THROW(d.eval(sequence(20, 1)), OutOfMemoryError);  // block 0 shared, block 1: none
+  EXPECT_EQ(d.position(), 0);
+  EXPECT_EQ(d.kv_bytes(), 0u);
+  EXPECT_EQ(pool->blocks_in_use(), 3u);
+  EXPECT_THROW(d.prompt(sequence(20, 1)), OutOfMemoryError);
+  EXPECT_EQ(d.position(), 0);
 }
 
 TEST(KvPool, EvictsTheLeastRecentlyUsedUnpinnedSessionAndNeverASharedBlock) {

@@ -91,6 +91,9 @@ struct Session::Impl {
   // Takes the pool's published blocks for the first of `more` (never its last token); returns
   // how many tokens they hold (now part of the sequence).
   int32_t adopt(std::span<const TokenId> more);
+  // adopt() (when `reuse`) then run(); a pass that fails gives the adopted blocks back too, so
+  // the sequence stays as it was.
+  PromptResult extend(std::span<const TokenId> more, bool all_logits, bool reuse);
   // Whether the pool evicted the sequence since the last call; the session is then empty.
   bool lost(const PagedKvCache::Use& use) {
     if (use.evicted()) tokens.clear();
@@ -141,8 +144,7 @@ std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_l
   }
   if (tokens.empty()) throw InvalidArgumentError("eval: no tokens given");
   s.check(tokens);
-  if (!all_logits) tokens = tokens.subspan(size_t(s.adopt(tokens)));
-  return s.run(tokens, all_logits);
+  return s.extend(tokens, all_logits, /*reuse=*/!all_logits).logits;
 }
 
 void Session::Impl::check(std::span<const TokenId> more) const {
@@ -170,6 +172,21 @@ std::span<const float> Session::Impl::run(std::span<const TokenId> more, bool al
   tokens.insert(tokens.end(), more.begin(), more.end());
   cache.publish_full_blocks(tokens);
   return {logits.data(), rows * size_t(n_vocab)};
+}
+
+Session::PromptResult Session::Impl::extend(std::span<const TokenId> more, bool all_logits,
+                                            bool reuse) {
+  const int32_t before = int32_t(tokens.size());
+  const int32_t reused = reuse ? adopt(more) : 0;
+  try {
+    return {reused, run(more.subspan(size_t(reused)), all_logits)};
+  } catch (...) {
+    if (reused > 0) {
+      cache.truncate(before);
+      tokens.resize(size_t(before));
+    }
+    throw;
+  }
 }
 
 int32_t Session::Impl::adopt(std::span<const TokenId> more) {
@@ -223,8 +240,8 @@ Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_
   s.lost(use);  // an evicted session starts from empty: `tokens` is the whole sequence anyway
   const int32_t kept = rewind_to_common_prefix(tokens);
   s.check(tokens.subspan(size_t(kept)));
-  const int32_t reused = kept + s.adopt(tokens.subspan(size_t(kept)));
-  return {reused, s.run(tokens.subspan(size_t(reused)), all_logits)};
+  const PromptResult r = s.extend(tokens.subspan(size_t(kept)), all_logits, /*reuse=*/true);
+  return {kept + r.reused, r.logits};
 }
 
 Session Session::fork() const {
