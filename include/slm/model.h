@@ -95,8 +95,11 @@ struct KvPoolOptions {
   size_t budget_bytes = 0;    // for all its sessions together; 0: one context of the model
                               // (capped at 4096 positions)
   // When the budget is used up: false, the session that needs a block gets OutOfMemoryError;
-  // true, the least recently used idle session that is not pinned (Session::pin) loses its
-  // cached sequence, and learns it on its next call (EvictedError).
+  // true, the least recently used idle session that is not pinned (Session::pin) and holds a
+  // block no other session holds loses its cached sequence. It learns it on its next call:
+  // eval, rewind(n > 0), fork and save_state throw EvictedError and leave it empty; prompt,
+  // reset and load_state simply start from empty. (position() and tokens() describe the lost
+  // sequence until that call.)
   bool evict = false;
 };
 
