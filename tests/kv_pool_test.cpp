@@ -79,7 +79,8 @@ TEST(KvPool, UnrelatedSessionsShareAPrefixAndMatchAColdRun) {
   SLM_REQUIRE_DATA(data_path(kZoo));
   const Model model = Model::load(data_path(kZoo).string());
   const auto pool = std::make_shared<KvPool>(
-      model, KvPoolOptions{.kv_type = KvType::kF32, .block_tokens = 10, .budget_bytes = size_t(1) << 26});
+      model,
+      KvPoolOptions{.kv_type = KvType::kF32, .block_tokens = 10, .budget_bytes = size_t(1) << 26});
   const std::vector<int32_t> first = sequence(100, 0);
   std::vector<int32_t> second(first.begin(), first.begin() + 90);
   for (int32_t t = 0; t < 10; ++t) second.push_back(400 + t);
@@ -100,7 +101,8 @@ TEST(KvPool, UnrelatedSessionsShareAPrefixAndMatchAColdRun) {
   // eval on a fresh session takes the blocks too (its last-token logits are the same).
   Session c(model, {.threads = 1, .kv_pool = pool});
   const auto l = c.eval(second);
-  EXPECT_EQ(std::vector<float>(l.begin(), l.end()), std::vector<float>(want.end() - 512, want.end()));
+  EXPECT_EQ(std::vector<float>(l.begin(), l.end()),
+            std::vector<float>(want.end() - 512, want.end()));
   EXPECT_EQ(pool->blocks_in_use(), 12u);  // its last block holds the last token: computed
   // ... and decoding after a shared block writes only into its own.
   const int32_t next = 7;
@@ -132,8 +134,8 @@ uint64_t colliding_hash(uint64_t, std::span<const int32_t>) { return 42; }
 TEST(KvPool, HashCollisionsAreMissesNeverWrongBlocks) {
   SLM_REQUIRE_DATA(data_path(kStories));
   const Model model = Model::load(data_path(kStories).string());
-  const auto pool = std::make_shared<KvPool>(
-      model, KvPoolOptions{.kv_type = KvType::kF32, .block_tokens = 8});
+  const auto pool =
+      std::make_shared<KvPool>(model, KvPoolOptions{.kv_type = KvType::kF32, .block_tokens = 8});
   pool->impl()->blocks->set_token_hash(colliding_hash);
   const std::vector<int32_t> p1 = sequence(40, 1);
   std::vector<int32_t> p2 = p1;
@@ -311,7 +313,9 @@ TEST(KvPool, LoadStateFitsTheBudgetOfTheSequenceItReplaces) {
   EXPECT_EQ(last_logits(a, {5}), cold_logits(model, want));
   EXPECT_EQ(pool->blocks_in_use(), 3u);
   // The same with a session's own pool.
-  Session own(model, {.threads = 1, .kv_type = KvType::kF32, .kv_block_tokens = 16,
+  Session own(model, {.threads = 1,
+                      .kv_type = KvType::kF32,
+                      .kv_block_tokens = 16,
                       .kv_budget_bytes = 3 * block_bytes(model)});
   own.eval(sequence(40, 2));
   EXPECT_NO_THROW(own.load_state(path));

@@ -16,8 +16,8 @@ void KvBlockPool::publish(int32_t block, uint64_t hash, int32_t parent,
   const auto it = index_.find(hash);
   if (it != index_.end()) {
     const Block& other = info_[size_t(it->second)];
-    const bool stale = other.parent >= 0 &&
-                       info_[size_t(other.parent)].version != other.parent_version;
+    const bool stale =
+        other.parent >= 0 && info_[size_t(other.parent)].version != other.parent_version;
     if (!stale) return;  // the first publisher keeps the entry, so chains stay whole
     unpublish_locked(it->second);
   }
@@ -26,7 +26,8 @@ void KvBlockPool::publish(int32_t block, uint64_t hash, int32_t parent,
   b.hash = hash;
   b.parent = parent;
   b.parent_version = parent >= 0 ? info_[size_t(parent)].version : 0;
-  std::copy(tokens.begin(), tokens.end(), tokens_.begin() + ptrdiff_t(size_t(block) * tokens.size()));
+  std::copy(tokens.begin(), tokens.end(),
+            tokens_.begin() + ptrdiff_t(size_t(block) * tokens.size()));
 }
 
 int32_t KvBlockPool::lookup(uint64_t hash, int32_t parent, std::span<const int32_t> tokens) {
@@ -68,7 +69,7 @@ void KvBlockPool::unpublish_locked(int32_t block) {
   if (!b.published) return;
   index_.erase(b.hash);
   b.published = false;
-  ++b.version;  // its children, published after this content, no longer follow it
+  ++b.version;        // its children, published after this content, no longer follow it
   if (b.refs == 0) {  // was cached: now plainly free
     b.cached_since = 0;
     --cached_;
@@ -91,7 +92,8 @@ int32_t KvBlockPool::take_cached_locked() {
   int32_t oldest = -1;
   for (size_t i = 0; i < info_.size(); ++i) {
     const Block& b = info_[i];
-    if (b.cached_since != 0 && (oldest < 0 || b.cached_since < info_[size_t(oldest)].cached_since)) {
+    if (b.cached_since != 0 &&
+        (oldest < 0 || b.cached_since < info_[size_t(oldest)].cached_since)) {
       oldest = int32_t(i);
     }
   }
