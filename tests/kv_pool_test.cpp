@@ -297,6 +297,39 @@ TEST(KvPool, TwoThreadsShareOnePool) {
   EXPECT_EQ(got[1], want[1]);
 }
 
+// Two threads on an evicting pool too small for both: each evicts the other between its calls.
+// A run either fails cleanly (EvictedError, or OutOfMemoryError while the other is busy) or
+// gives the cold run's logits.
+TEST(KvPool, TwoThreadsEvictEachOtherCleanly) {
+  SLM_REQUIRE_DATA(data_path(kStories));
+  const Model model = Model::load(data_path(kStories).string());
+  const auto pool = pool_of_blocks(model, 4, /*evict=*/true);
+  std::vector<std::vector<int32_t>> prompts = {sequence(40, 1), sequence(40, 2)};
+  std::vector<std::vector<float>> want(2);
+  for (size_t i = 0; i < 2; ++i) want[i] = cold_logits(model, prompts[i]);
+  std::vector<int> wrong(2, 0);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      Session s(model, {.threads = 1, .kv_pool = pool});
+      for (int round = 0; round < 6; ++round) {
+        try {
+          s.rewind(30);  // the last 10 tokens again, on what is left of the sequence
+        } catch (const Error&) {
+        }
+        try {
+          const auto l = s.prompt(prompts[i]).logits;
+          wrong[i] += std::vector<float>(l.begin(), l.end()) != want[i] ? 1 : 0;
+        } catch (const OutOfMemoryError&) {
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong[0], 0);
+  EXPECT_EQ(wrong[1], 0);
+}
+
 // load_state gives the old sequence's blocks back before it takes new ones, after checking the
 // whole file, so a state that fits the budget loads in place of one that fills it.
 TEST(KvPool, LoadStateFitsTheBudgetOfTheSequenceItReplaces) {
