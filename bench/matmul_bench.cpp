@@ -111,7 +111,8 @@ const bool kRegistered = [] {
       const std::string name =
           "BM_Matmul/" + std::string(dtype_name(type)) + "_t" + std::to_string(threads);
       benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, threads)->Apply(shapes);
-      if (type == DType::kQ8_0 || type == DType::kQ4_0) {
+      if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ4_K ||
+          type == DType::kQ5_K || type == DType::kQ6_K) {
         benchmark::RegisterBenchmark((name + "_pp512").c_str(), BM_Matmul, type, threads)
             ->Apply(prefill_shapes);
       }

@@ -1,8 +1,9 @@
 // The forward pass's element-wise and row ops (KernelSet::ops) at real shapes: E = 2048 rows for
 // norms and adds, F = 5632 for SwiGLU / GELU, 32 query heads of head_dim 64 over 4 kv heads for
-// RoPE and attention, 128 / 512 / 2048 cached positions. Reports bytes read+written per second
-// (elements/s for the row ops too). The set is the dispatched one (label); compare ISAs with
-// SLM_ISA=scalar|avx2|avx512. One thread: the decoder shares these out over its team itself.
+// RoPE and attention (an F32, F16 or Q8_0 cache), 128 / 512 / 2048 cached positions. Reports
+// bytes read+written per second (elements/s for the row ops too). The set is the dispatched one
+// (label); compare ISAs with SLM_ISA=scalar|avx2|avx512. One thread: the decoder shares these out
+// over its team itself.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -115,16 +116,20 @@ BENCHMARK_CAPTURE(BM_Rope, interleaved, true);
 BENCHMARK_CAPTURE(BM_Rope, half_split, false);
 
 // One decode step's attention for one layer: 32 query heads over `positions` cached rows of
-// 4 kv heads (GQA), the cache in the decoder's layout. Bytes: the K and V rows read (each kv
-// head is read by 8 query heads; counted once per query head, as the kernel reads it).
-void BM_Attention(benchmark::State& state, bool f16) {
+// 4 kv heads (GQA), the cache in the decoder's layout, stored as F32, F16 or Q8_0. Bytes: the K
+// and V rows read (each kv head is read by 8 query heads; counted once per query head, as the
+// kernel reads it).
+void BM_Attention(benchmark::State& state, DType type) {
   const OpsSet& o = ops(state);
   const auto positions = size_t(state.range(0));
-  const size_t row = kKvHeads * kHeadDim, elem = f16 ? 2 : 4;
+  const size_t row = kKvHeads * kHeadDim, row_b = row_bytes(type, row);
+  const size_t head_b = row_bytes(type, kHeadDim);
   const auto kf = random(positions * row), vf = random(positions * row);
-  std::vector<uint8_t> k(positions * row * elem), v(positions * row * elem);
-  ref::quantize_row(f16 ? DType::kF16 : DType::kF32, kf.data(), k.data(), kf.size());
-  ref::quantize_row(f16 ? DType::kF16 : DType::kF32, vf.data(), v.data(), vf.size());
+  std::vector<uint8_t> k(positions * row_b), v(positions * row_b);
+  for (size_t p = 0; p < positions; ++p) {
+    ref::quantize_row(type, &kf[p * row], &k[p * row_b], row);
+    ref::quantize_row(type, &vf[p * row], &v[p * row_b], row);
+  }
   const auto q = random(kHeads * kHeadDim);
   std::vector<float> out(kHeads * kHeadDim), scores(positions);
   const float scale = 0.125f;
@@ -133,17 +138,24 @@ void BM_Attention(benchmark::State& state, bool f16) {
   for (auto _ : state) {
     for (size_t h = 0; h < kHeads; ++h) {
       const size_t g = h / (kHeads / kKvHeads);
-      const ref::KvRows keys{&k_page, positions, row * elem, g * kHeadDim * elem, 0};
-      const ref::KvRows values{&v_page, positions, row * elem, g * kHeadDim * elem, 0};
-      o.attention(&q[h * kHeadDim], keys, values, f16, positions, kHeadDim, scale, scores.data(),
-                  &out[h * kHeadDim]);
+      const ref::KvRows keys{&k_page, positions, row_b, g * head_b, 0};
+      const ref::KvRows values{&v_page, positions, row_b, g * head_b, 0};
+      float* o_h = &out[h * kHeadDim];
+      if (type == DType::kQ8_0) {
+        o.attention_q8_0(&q[h * kHeadDim], keys, values, positions, kHeadDim, scale, 0.0f,
+                         scores.data(), o_h);
+      } else {
+        o.attention(&q[h * kHeadDim], keys, values, type == DType::kF16, positions, kHeadDim,
+                    scale, scores.data(), o_h);
+      }
     }
     benchmark::DoNotOptimize(out.data());
   }
-  rate(state, kHeads * positions, kHeads * positions * 2 * kHeadDim * elem);
+  rate(state, kHeads * positions, kHeads * positions * 2 * head_b);
 }
-BENCHMARK_CAPTURE(BM_Attention, f32, false)->Arg(128)->Arg(512)->Arg(2048);
-BENCHMARK_CAPTURE(BM_Attention, f16, true)->Arg(128)->Arg(512)->Arg(2048);
+BENCHMARK_CAPTURE(BM_Attention, f32, DType::kF32)->Arg(128)->Arg(512)->Arg(2048);
+BENCHMARK_CAPTURE(BM_Attention, f16, DType::kF16)->Arg(128)->Arg(512)->Arg(2048);
+BENCHMARK_CAPTURE(BM_Attention, q8_0, DType::kQ8_0)->Arg(128)->Arg(512)->Arg(2048);
 
 }  // namespace
 }  // namespace slm

@@ -28,20 +28,26 @@ enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 using VecDotFn = float (*)(const void* w_row, const void* x_row, size_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
 
-// Prefill GEMM tiles, for weight types whose activations are Q8_0. matmul repacks each Q8_0
-// activation row once (pack_q8_0) into groups of 8 blocks: the 8 x 32 quant bytes in an order of
-// the ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums of quants as
-// int32; the blocks after the last full group stay plain BlockQ8_0. A tile then computes
-// Y[t][r] = dot(W row r, X row t) for r < kTileRows and t < n_tokens (<= kMaxTileTokens), unpacking
-// each weight block once for all those tokens. Every Y element must be bit-identical to what the
-// set's dot gives for that (row, token), so prefill and decode, and any split of the work, agree.
+// Prefill GEMM tiles. A tile computes Y[t][r] = dot(W row r, X row t) for r < kTileRows and
+// t < n_tokens (<= kMaxTileTokens), unpacking each weight block once for all those tokens. Every
+// Y element must be bit-identical to what the set's dot gives for that (row, token), so prefill
+// and decode, and any split of the work, agree. The tile reads the activation rows (X, in the
+// weight type's ref::vec_dot_type) in the form tile_activations_packed() says:
+//   - Q8_0: packed once per row by pack_q8_0 into groups of 8 blocks: the 8 x 32 quant bytes in
+//     an order of the ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums
+//     of quants as int32; the blocks after the last full group stay plain BlockQ8_0;
+//   - Q8_K (K-quant weights): the rows as quantized (x_stride = their row bytes), since a
+//     BlockQ8_K already carries its float scale and its sums of 16 quants.
 constexpr size_t kTileRows = 8;
 constexpr size_t kMaxTileTokens = 64;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
 size_t packed_q8_0_bytes(size_t n);
 using PackRowFn = void (*)(const void* x_row, size_t n, void* dst);
-using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x_packed, size_t x_stride,
+using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x, size_t x_stride,
                             size_t n_tokens, size_t n, float* y, size_t y_stride);
+// True where tiles read activations of this type packed by KernelSet::pack_q8_0 (Q8_0), false
+// where they read them as quantized.
+constexpr bool tile_activations_packed(DType act_type) { return act_type == DType::kQ8_0; }
 
 // The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry is
 // always set: the scalar references by default, replaced by an ISA's version where it has one.
@@ -68,6 +74,11 @@ struct OpsSet {
   void (*attention_softcapped)(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                                bool kv_is_f16, size_t n_keys, size_t head_dim, float scale,
                                float cap, float* scores, float* out) = ref::attention_softcapped;
+  // Over a Q8_0 cache (cap 0: plain; cap > 0: soft-capped). SIMD versions agree with the
+  // reference to float rounding, as the float attentions do (tests/simd_kv_q8_test.cpp).
+  void (*attention_q8_0)(const float* q, const ref::KvRows& k, const ref::KvRows& v,
+                         size_t n_keys, size_t head_dim, float scale, float cap, float* scores,
+                         float* out) = ref::attention_q8_0;
 };
 
 // One more than the largest DType value (kMXFP4 = 39).
@@ -80,7 +91,7 @@ struct KernelSet {
   std::array<VecDotFn, kDTypeSlots> vec_dot{};
   // quantize[activation type]: converts a float row (Q8_0, Q8_K, F16). Null: reference.
   std::array<QuantizeRowFn, kDTypeSlots> quantize{};
-  // Null in a set without tiles; then gemm_tile is all null too.
+  // Null in a set without tiles for Q8_0 activations; then those gemm_tile entries are null too.
   PackRowFn pack_q8_0 = nullptr;
   // gemm_tile[weight type]: null where matmul must use one dot per element.
   std::array<GemmTileFn, kDTypeSlots> gemm_tile{};

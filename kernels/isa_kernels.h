@@ -15,6 +15,8 @@ void add_avx2_ops(OpsSet& ops);         // kernels/x86/avx2_ops.cpp (called by a
 void add_avx2_kquant_kernels(KernelSet& k);
 // kernels/x86/avx2_gemm.cpp: prefill GEMM tiles (called by add_avx2_kernels).
 void add_avx2_gemm_tiles(KernelSet& k);
+// kernels/x86/avx2_kquant_gemm.cpp: K-quant prefill tiles (called by add_avx2_kernels).
+void add_avx2_kquant_tiles(KernelSet& k);
 void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by add_avx512_kernels)
 #endif
 #if defined(__aarch64__)
@@ -22,6 +24,7 @@ void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD
 // kernels/arm/neon_dotprod.cpp: sdot dots over the baseline set; only when cpu_has_neon_dotprod().
 void add_neon_dotprod_kernels(KernelSet& k);
 bool cpu_has_neon_dotprod();  // HWCAP_ASIMDDP (kernels/arm/neon.cpp)
+void add_neon_ops(OpsSet& ops);  // kernels/arm/neon_attention.cpp (called by add_neon_kernels)
 #endif
 
 }  // namespace slm::isa

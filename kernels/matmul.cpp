@@ -20,7 +20,7 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
   const DType act_type = ref::vec_dot_type(type);
   size_t bytes = row_bytes(act_type, cols) * n_tokens;
   // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for `type`.
-  if (act_type == DType::kQ8_0 && n_tokens >= kMinTileTokens) {
+  if (tile_activations_packed(act_type) && n_tokens >= kMinTileTokens) {
     bytes += packed_q8_0_bytes(cols) * n_tokens;
   }
   return bytes;
@@ -42,13 +42,14 @@ struct MatmulJob {
   uint8_t* act;
   float* y;
   GemmTileFn tile;  // null: one dot per element
-  uint8_t* packed;  // the activation rows packed for `tile`
-  size_t packed_bytes;
+  bool pack;        // the tile reads the activation rows packed by pack_q8_0
+  uint8_t* tile_x;  // the activation rows as `tile` reads them (act, or its packed copy)
+  size_t tile_x_bytes;
 
   void quantize(int64_t t) const {
     uint8_t* row = act + size_t(t) * act_bytes;
     k.quantize_row(act_type, x + size_t(t) * cols, row, cols);
-    if (tile != nullptr) k.pack_q8_0(row, cols, packed + size_t(t) * packed_bytes);
+    if (pack) k.pack_q8_0(row, cols, tile_x + size_t(t) * tile_x_bytes);
   }
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
   // each weight row is read once and reused for every token.
@@ -68,7 +69,7 @@ struct MatmulJob {
     for (size_t t = 0; t < n_tokens; t += kMaxTileTokens) {
       const size_t chunk = std::min(kMaxTileTokens, n_tokens - t);
       for (size_t r = r0; r < tile_r1; r += kTileRows) {
-        tile(w + r * w_bytes, w_bytes, packed + t * packed_bytes, packed_bytes, chunk, cols,
+        tile(w + r * w_bytes, w_bytes, tile_x + t * tile_x_bytes, tile_x_bytes, chunk, cols,
              y + t * y_stride + r, y_stride);
       }
     }
@@ -107,15 +108,18 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   const DType act_type = ref::vec_dot_type(type);
   const size_t act_bytes = row_bytes(act_type, cols);
   GemmTileFn tile = nullptr;
-  if (n_tokens >= kMinTileTokens && act_type == DType::kQ8_0) {
-    const auto id = static_cast<size_t>(type);
-    if (id < kDTypeSlots) tile = k.gemm_tile[id];
+  const auto id = static_cast<size_t>(type);
+  const bool packed_x = tile_activations_packed(act_type);
+  if (n_tokens >= kMinTileTokens && id < kDTypeSlots && (!packed_x || k.pack_q8_0 != nullptr)) {
+    tile = k.gemm_tile[id];
   }
   auto* act = static_cast<uint8_t*>(scratch);
-  uint8_t* packed = act + act_bytes * n_tokens;  // used only with tiles
-  const MatmulJob job{k, type, act_type, static_cast<const uint8_t*>(w), cols,
-                      row_bytes(type, cols), act_bytes, rows, y_stride, x, act, y, tile, packed,
-                      packed_q8_0_bytes(cols)};
+  const bool pack = tile != nullptr && packed_x;
+  uint8_t* tile_x = pack ? act + act_bytes * n_tokens : act;
+  const size_t tile_x_bytes = pack ? packed_q8_0_bytes(cols) : act_bytes;
+  const auto* w_rows = static_cast<const uint8_t*>(w);
+  const MatmulJob job{k, type, act_type, w_rows, cols, row_bytes(type, cols), act_bytes, rows,
+                      y_stride, x, act, y, tile, pack, tile_x, tile_x_bytes};
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = rows * cols * n_tokens < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)

@@ -122,10 +122,47 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   EXPECT_NE(r.err.find("slm run --help"), std::string::npos) << r.err;
 }
 
-TEST(Cli, KvTypeQ8IsNotSupportedYet) {
-  expect_error({"run", "--kv-type", "q8_0"}, 1, "not supported yet");
-  expect_error({"logits", "--kv-type", "q8_0", "--tokens", "1", "-o", "x.f32"}, 1,
-               "not supported yet");
+TEST(Cli, KvTypeIsCheckedByName) {
+  expect_error({"run", "--kv-type", "q4_0"}, 2, "expected f32, f16 or q8_0");
+  expect_error({"bench", "--kv-type", "bf16"}, 2, "expected f32, f16 or q8_0");
+}
+
+// --kv-type q8_0 on run, chat, logits and bench with a zoo model (head_dim 32); the bundled
+// stories260K (head_dim 8) is refused with the reason.
+TEST(CliEngine, KvTypeQ8_0) {
+  const fs::path zoo = slm::test::data_path("zoo/gguf/llama-gqa-F32.gguf");
+  SLM_REQUIRE_DATA(zoo);
+  SLM_REQUIRE_DATA(fs::path(SLM_BUNDLED_MODEL));
+  expect_error({"run", "--kv-type", "q8_0", "--tokens", "1", "-n", "2", "--ids"}, 1,
+               "multiple of 32");
+  const fs::path dir = slm::test::temp_dir();
+  std::vector<float> logits[2];
+  for (int q8 = 0; q8 < 2; ++q8) {
+    const std::string out = (dir / (q8 ? "q8.f32" : "f32.f32")).string();
+    const Result r = run_slm({"logits", "-m", zoo.string(), "--tokens", "1 403 407 261 378", "-o",
+                              out, "--kv-type", q8 ? "q8_0" : "f32", "-t", "1"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    logits[q8] = slm::test::read_f32(out);
+  }
+  ASSERT_EQ(logits[1].size(), 5u * 512u);
+  for (size_t p = 0; p < 5; ++p) {
+    EXPECT_LT(slm::test::nmse(&logits[1][p * 512], &logits[0][p * 512], 512), 1e-4);
+  }
+  const Result run = run_slm({"run", "-m", zoo.string(), "--kv-type", "q8_0", "--tokens", "1 403",
+                              "-n", "4", "--ids", "-v", "-t", "1"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.err.find("kv q8_0"), std::string::npos) << run.err;
+  const fs::path turns = dir / "turns.txt";
+  std::ofstream(turns) << "Tell me a story\n\nAnd then?\n";
+  const Result chat = run_slm({"chat", "-m", zoo.string(), "--kv-type", "q8_0", "-n", "4",
+                               "--temp", "0", "-t", "1"},
+                              turns.string());
+  EXPECT_EQ(chat.code, 0) << chat.err;
+  EXPECT_EQ(split_lines(chat.out).size(), 2u) << chat.out;
+  const Result bench = run_slm({"bench", "-m", zoo.string(), "--kv-type", "q8_0", "-p", "8", "-n",
+                                "4", "-r", "1", "-t", "1", "--json"});
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  EXPECT_NE(bench.out.find(R"("kv":"q8_0")"), std::string::npos) << bench.out;
 }
 
 TEST(Cli, MissingModelFileNamesIt) {
@@ -266,4 +303,21 @@ TEST(CliEngine, BenchJsonLines) {
   }
   EXPECT_EQ(tests, (std::vector<std::string>{R"({"test":"pp16")", R"({"test":"tg8")"}));
   expect_error({"bench", "-r", "0"}, 2, "-r");
+}
+
+// `slm bench -np 3`: tg decodes 3 sequences together and says so ("sequences"); pp stays one.
+TEST(CliEngine, BenchParallelSequences) {
+  SLM_REQUIRE_DATA(fs::path(SLM_BUNDLED_MODEL));
+  const Result r = run_slm({"bench", "-p", "8", "-n", "8", "-r", "1", "-t", "1", "-np", "3", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> lines = slm::test::split_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_NE(lines[0].find(R"("test":"pp8")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("sequences":1})"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("test":"tg8")"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find(R"("sequences":3})"), std::string::npos) << lines[1];
+  const Result table = run_slm({"bench", "-p", "0", "-n", "4", "-r", "1", "-t", "1", "-np", "2"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("seqs"), std::string::npos) << table.out;
+  expect_error({"bench", "-np", "0"}, 2, "-np");
 }

@@ -1,6 +1,7 @@
 # InstallTest.FindPackage: what a user of the library does, end to end. Installs this build tree
 # into a scratch prefix, builds examples/embed against it with find_package(slm) (once with the
-# shared slm::slm, once with slm::slm_static) and runs it on the installed bundled model.
+# shared slm::slm, once with slm::slm_static) and runs it on the installed bundled model, then
+# builds and runs examples/conversations and examples/rag the same way.
 #
 # cmake -DSLM_SOURCE_DIR=... -DSLM_BINARY_DIR=... -DWORK_DIR=... -DGENERATOR=... -DCXX=...
 #       [-DMAKE_PROGRAM=...] [-DSANITIZE=ON] -P install_test.cmake
@@ -90,3 +91,27 @@ foreach(kind shared static)
   endif()
   message(STATUS "[run-${kind}] ${text}")
 endforeach()
+
+# 3. The other examples, against the shared library: two conversations on two threads (each
+# must continue its own prompt), and the RAG loop (its later questions must reuse the context).
+foreach(example conversations rag)
+  set(build ${WORK_DIR}/${example})
+  run_step(configure-${example} COMMAND ${CMAKE_COMMAND} -S ${SLM_SOURCE_DIR}/examples/${example}
+    -B ${build} -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=${CXX}
+    -DCMAKE_PREFIX_PATH=${prefix} ${flags})
+  run_step(build-${example} COMMAND ${CMAKE_COMMAND} --build ${build})
+  run_step(run-${example} COMMAND ${build}/${example} ${prefix}/share/slm/stories260K.gguf
+    OUTPUT_VAR text)
+  message(STATUS "[run-${example}]\n${text}")
+  set(output_${example} "${text}")
+endforeach()
+foreach(line "\\[seed 1\\] Once upon a time" "\\[seed 2\\] The little dog")
+  if(NOT output_conversations MATCHES "${line}[^\n][^\n][^\n][^\n][^\n][^\n][^\n][^\n]")
+    message(FATAL_ERROR "conversations did not continue '${line}':\n${output_conversations}")
+  endif()
+endforeach()
+string(REGEX MATCHALL "tokens, [1-9][0-9]* reused" reuses "${output_rag}")
+list(LENGTH reuses n_reuses)
+if(NOT n_reuses EQUAL 2)
+  message(FATAL_ERROR "rag: the 2nd and 3rd questions should reuse the context:\n${output_rag}")
+endif()

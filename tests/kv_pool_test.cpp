@@ -261,7 +261,7 @@ TEST(KvPool, EvictsTheLeastRecentlyUsedUnpinnedSessionAndNeverASharedBlock) {
 
 // Two threads, a session each, one pool, a shared prefix: each gets the cold run's logits.
 // (Also run under ThreadSanitizer: small, one thread inside each session.)
-TEST(KvPool, TwoThreadsShareOnePool) {
+TEST(ConcurrencyKvPool, TwoThreadsShareOnePool) {
   SLM_REQUIRE_DATA(data_path(kStories));
   const Model model = Model::load(data_path(kStories).string());
   const auto pool = pool_of_blocks(model, 16, /*evict=*/false);
@@ -300,7 +300,7 @@ TEST(KvPool, TwoThreadsShareOnePool) {
 // Two threads on an evicting pool too small for both: each evicts the other between its calls.
 // A run either fails cleanly (EvictedError, or OutOfMemoryError while the other is busy) or
 // gives the cold run's logits.
-TEST(KvPool, TwoThreadsEvictEachOtherCleanly) {
+TEST(ConcurrencyKvPool, TwoThreadsEvictEachOtherCleanly) {
   SLM_REQUIRE_DATA(data_path(kStories));
   const Model model = Model::load(data_path(kStories).string());
   const auto pool = pool_of_blocks(model, 4, /*evict=*/true);
@@ -362,6 +362,75 @@ TEST(KvPool, LoadStateFitsTheBudgetOfTheSequenceItReplaces) {
   std::vector<int32_t> ten(want.begin(), want.begin() + 10);
   ten.push_back(5);
   EXPECT_EQ(last_logits(a, {5}), cold_logits(model, ten));
+}
+
+// A batched pass holds every sequence in it (none is evicted for another's block, and a full
+// pool rolls all of them back); a sequence evicted before the pass makes it an EvictedError that
+// changes no other session.
+TEST(KvPool, ABatchHoldsItsSessionsAndRefusesAnEvictedOne) {
+  SLM_REQUIRE_DATA(data_path(kStories));
+  const Model model = Model::load(data_path(kStories).string());
+  const auto pool = pool_of_blocks(model, 4, /*evict=*/true);
+  Session s1(model, {.threads = 1, .kv_pool = pool}), s2(model, {.threads = 1, .kv_pool = pool}),
+      s3(model, {.threads = 1, .kv_pool = pool});
+  s1.eval(sequence(3, 1));
+  s2.eval(sequence(3, 2));
+  s3.eval(sequence(3, 3));
+  Batch batch(model, 1);
+  const std::vector<int32_t> more1 = sequence(14, 4), more2 = sequence(14, 5), one{7};
+  // s1 takes the free block; s2 needs one more and every holder is in the batch.
+  EXPECT_THROW(batch.eval(std::vector<BatchItem>{{&s1, more1}, {&s2, more2}, {&s3, one}}),
+               OutOfMemoryError);
+  EXPECT_EQ(s1.position(), 3);
+  EXPECT_EQ(s2.position(), 3);
+  EXPECT_EQ(s3.position(), 3);
+  EXPECT_EQ(pool->blocks_in_use(), 3u);
+  // A fourth session takes three blocks: the free one, then s1's and s2's (idle the longest).
+  Session s4(model, {.threads = 1, .kv_pool = pool});
+  s4.eval(sequence(40, 6));
+  try {
+    batch.eval(std::vector<BatchItem>{{&s3, one}, {&s1, one}});
+    FAIL() << "expected EvictedError";
+  } catch (const EvictedError& e) {
+    EXPECT_NE(std::string(e.what()).find("batch item 1"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s1.position(), 0);  // told once: now an empty session
+  EXPECT_EQ(s3.position(), 3);
+  std::vector<int32_t> want = sequence(3, 3);
+  want.push_back(7);
+  const auto logits = batch.eval(std::vector<BatchItem>{{&s3, one}});
+  EXPECT_EQ(std::vector<float>(logits[0].begin(), logits[0].end()), cold_logits(model, want));
+  EXPECT_THROW(s2.eval(one), EvictedError);
+}
+
+// Sessions of a model with sliding-window layers share a pool's budget and its eviction (both
+// block tables of an evicted session go back) but publish and take no blocks.
+TEST(KvPool, AWindowModelSharesTheBudgetButNoBlocks) {
+  SLM_REQUIRE_DATA(data_path("zoo/hf/gemma3"));
+  const Model model = Model::load(data_path("zoo/hf/gemma3"));  // window 16 on 5 of 6 layers
+  const KvPoolOptions options{.kv_type = KvType::kF32, .block_tokens = 16};
+  const auto roomy = std::make_shared<KvPool>(model, options);
+  Session a(model, {.context_length = 256, .threads = 1, .kv_pool = roomy});
+  a.eval(sequence(64, 1));
+  Session b(model, {.context_length = 256, .threads = 1, .kv_pool = roomy});
+  EXPECT_EQ(b.prompt(sequence(64, 1)).reused, 0);
+  a.reset();
+  b.reset();
+  EXPECT_EQ(roomy->cached_blocks(), 0u);
+  const size_t one_sequence = roomy->bytes() / 2;  // a's and b's blocks, all free now
+  // Room for one such sequence: b's pass evicts a, which must give back both of its tables.
+  KvPoolOptions tight = options;
+  tight.budget_bytes = one_sequence;
+  tight.evict = true;
+  const auto pool = std::make_shared<KvPool>(model, tight);
+  Session c(model, {.context_length = 256, .threads = 1, .kv_pool = pool});
+  Session d(model, {.context_length = 256, .threads = 1, .kv_pool = pool});
+  c.eval(sequence(64, 1));
+  EXPECT_EQ(pool->bytes(), one_sequence);
+  const auto got = d.eval(sequence(64, 2));
+  EXPECT_EQ(std::vector<float>(got.begin(), got.end()), cold_logits(model, sequence(64, 2)));
+  EXPECT_THROW(c.eval(std::vector<int32_t>{5}), EvictedError);
+  EXPECT_EQ(c.kv_bytes(), 0u);
 }
 
 }  // namespace

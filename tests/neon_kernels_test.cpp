@@ -1,7 +1,7 @@
 // aarch64 only: NEON is always available and chosen by default; the dotprod kernels are
-// registered exactly when HWCAP says so; and the legacy block types that the shared SIMD test
+// registered exactly when HWCAP says so; the legacy block types that the shared SIMD test
 // does not cover (Q4_1, Q5_0, Q5_1: the 5th-bit unpacking and the min term; the Q8_1 quantizer)
-// match the reference.
+// match the reference; and the K-quant dots equal it exactly.
 // SLM_EXPECT_DOTPROD=0|1 (set by the qemu test runs in tests/CMakeLists.txt) states what the
 // emulated CPU has, so a run that silently lost the sdot path, or took it without the CPU
 // having it, fails here. The qemu runs with and without dotprod test both kernel variants.
@@ -99,6 +99,28 @@ TEST(NeonKernels, LegacyDotsMatchReferenceOnRandomRows) {
       EXPECT_NEAR(neon().dot(wt, w.data(), x.data(), n), ref::vec_dot(wt, w.data(), x.data(), n),
                   1e-6 * scale + 1e-30)
           << dtype_name(wt) << " blocks=" << nb;
+    }
+  }
+}
+
+// The K-quant dots add their super-block terms one by one in the reference's order (their integer
+// sums exact, their terms formed with its float operations), so whole rows equal the reference's
+// bit for bit; extreme blocks are in simd_kquant_test.cpp.
+TEST(NeonKernels, KQuantDotsEqualReferenceOnRandomRows) {
+  std::mt19937 rng(99);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (DType wt : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    ASSERT_NE(neon().vec_dot[static_cast<size_t>(wt)], nullptr) << dtype_name(wt);
+    for (size_t nb : {size_t{1}, size_t{3}, size_t{9}}) {
+      const size_t n = nb * kQK_K;
+      std::vector<float> wf(n), xf(n);
+      for (float& v : wf) v = 0.5f * nd(rng);
+      for (float& v : xf) v = 2.0f * nd(rng);
+      std::vector<uint8_t> w(row_bytes(wt, n)), x(row_bytes(DType::kQ8_K, n));
+      ref::quantize_row(wt, wf.data(), w.data(), n);
+      ref::quantize_row(DType::kQ8_K, xf.data(), x.data(), n);
+      EXPECT_EQ(neon().dot(wt, w.data(), x.data(), n), ref::vec_dot(wt, w.data(), x.data(), n))
+          << dtype_name(wt) << " super-blocks=" << nb;
     }
   }
 }

@@ -1,32 +1,38 @@
-// Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0) and the
-// matmul that uses them. Contract (kernels/dispatch.h): each tile element is bit-identical to the
-// same set's dot for that (row, token), so it agrees with the scalar reference as the dots do
+// Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0 or on
+// Q8_K activations as quantized) and the matmul that uses them. Contract (kernels/dispatch.h): each
+// tile element is bit-identical to the same set's dot for that (row, token), so it agrees with the
+// scalar reference as the dots do
 // (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
 // for any thread count.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
+#include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "tests/kernel_test_util.h"
 
 namespace slm {
 
-
 namespace {
 
-// Block counts below, at and above one group of 8 blocks, with and without a remainder.
+// Block counts below, at and above one group of 8 blocks, with and without a remainder (the
+// K-quant dots also add their super-block terms in batches of 8).
 constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
-// Q8_0 and Q4_0 have tiles on x86; Q4_1 has none anywhere (the fallback: one dot per element).
-constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
-
+// Q8_0, Q4_0 and the K-quants have tiles on x86; Q4_1 has none anywhere (the fallback: one dot
+// per element).
+constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ2_K, DType::kQ3_K,
+                                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ4_1};
+constexpr DType kKQuants[] = {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
 std::vector<uint8_t> random_rows(std::mt19937& rng, DType type, size_t rows, size_t n) {
@@ -43,26 +49,31 @@ std::vector<uint8_t> random_rows(std::mt19937& rng, DType type, size_t rows, siz
   return out;
 }
 
-
 class GemmTiles : public testing::TestWithParam<Isa> {
  protected:
   const KernelSet& k() const { return kernel_set(GetParam()); }
   // The set's tile for `wt`; skips the test where the set has none.
   GemmTileFn tile_for(DType wt) const { return k().gemm_tile[static_cast<size_t>(wt)]; }
 
-  // Tiles of kTileRows rows of w against `tokens` rows of x (Q8_0), written into a Y wider than
-  // the tile, checked element by element against the set's dot and the reference.
+  // Tiles of kTileRows rows of w against `tokens` rows of x (in the weight type's activation
+  // type), written into a Y wider than the tile, checked element by element against the set's
+  // dot and the reference.
   void expect_tile_equals_dots(DType wt, const std::vector<uint8_t>& w,
                                const std::vector<uint8_t>& x, size_t tokens, size_t n) const {
-    const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(DType::kQ8_0, n);
-    const size_t p_stride = packed_q8_0_bytes(n);
-    std::vector<uint8_t> packed(tokens * p_stride);
-    for (size_t t = 0; t < tokens; ++t) {
-      k().pack_q8_0(x.data() + t * x_stride, n, packed.data() + t * p_stride);
+    const DType at = ref::vec_dot_type(wt);
+    const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(at, n);
+    std::vector<uint8_t> tile_x = x;  // as quantized, or packed
+    size_t tile_x_stride = x_stride;
+    if (tile_activations_packed(at)) {
+      tile_x_stride = packed_q8_0_bytes(n);
+      tile_x.assign(tokens * tile_x_stride, 0);
+      for (size_t t = 0; t < tokens; ++t) {
+        k().pack_q8_0(x.data() + t * x_stride, n, tile_x.data() + t * tile_x_stride);
+      }
     }
     const size_t y_stride = kTileRows + 3;
     std::vector<float> y(tokens * y_stride, -1.0f);
-    tile_for(wt)(w.data(), w_stride, packed.data(), p_stride, tokens, n, y.data(), y_stride);
+    tile_for(wt)(w.data(), w_stride, tile_x.data(), tile_x_stride, tokens, n, y.data(), y_stride);
     for (size_t t = 0; t < tokens; ++t) {
       for (size_t r = 0; r < y_stride; ++r) {
         const float got = y[t * y_stride + r];
@@ -88,13 +99,16 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   size_t tested = 0;
   for (DType wt : kWeightTypes) {
     if (tile_for(wt) == nullptr) continue;
-    ASSERT_NE(k().pack_q8_0, nullptr) << "a set with tiles packs activations";
-    ASSERT_EQ(ref::vec_dot_type(wt), DType::kQ8_0);
+    const DType at = ref::vec_dot_type(wt);
+    ASSERT_TRUE(at == DType::kQ8_0 || at == DType::kQ8_K) << dtype_name(wt);
+    if (tile_activations_packed(at)) {
+      ASSERT_NE(k().pack_q8_0, nullptr) << "a set with Q8_0 tiles packs activations";
+    }
     for (size_t nb : kBlockCounts) {
       const size_t n = nb * traits(wt).block_elems;
       const auto w = random_rows(rng, wt, kTileRows, n);
       for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens}) {
-        expect_tile_equals_dots(wt, w, random_rows(rng, DType::kQ8_0, tokens, n), tokens, n);
+        expect_tile_equals_dots(wt, w, random_rows(rng, at, tokens, n), tokens, n);
         ++tested;
       }
     }
@@ -139,6 +153,72 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   }
 }
 
+// K-quant blocks with every quant, scale and min at its largest (all bits set; Q3_K's and Q6_K's
+// signed scales alternate between their extremes) and unit d / dmin, against Q8_K activations of
+// -128 and 127 (their largest magnitudes; bsums consistent): the widest integer sums the tiles'
+// vpmaddubsw / vpmaddwd must hold without saturating.
+TEST_P(GemmTiles, KQuantExtremeQuantsEqualDots) {
+  constexpr uint16_t kFp16One = 0x3C00;
+  constexpr size_t nb = 9, n = nb * kQK_K, tokens = 3;
+  std::vector<BlockQ8_K> x(tokens * nb);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i].d = 1.0f;
+    for (size_t j = 0; j < kQK_K; ++j) {
+      x[i].qs[j] = static_cast<int8_t>((i + j / 3) % 2 == 0 ? -128 : 127);
+    }
+    for (size_t g = 0; g < kQK_K / 16; ++g) {
+      int sum = 0;
+      for (size_t l = 0; l < 16; ++l) sum += x[i].qs[16 * g + l];
+      x[i].bsums[g] = static_cast<int16_t>(sum);
+    }
+  }
+  const auto* xp = reinterpret_cast<const uint8_t*>(x.data());
+  const std::vector<uint8_t> x_bytes(xp, xp + x.size() * sizeof(BlockQ8_K));
+  // kTileRows rows of nb extreme blocks of type B, as bytes.
+  const auto fill = [&]<typename B>(B*, std::vector<uint8_t>& bytes) {
+    std::vector<B> blocks(kTileRows * nb);
+    std::memset(blocks.data(), 0xFF, blocks.size() * sizeof(B));
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      blocks[i].d = kFp16One;
+      if constexpr (requires(B b) { b.dmin; }) blocks[i].dmin = kFp16One;
+      if constexpr (std::is_same_v<B, BlockQ6_K>) {
+        for (size_t g = 0; g < kQK_K / 16; ++g)
+          blocks[i].scales[g] = static_cast<int8_t>((i + g) % 2 ? 127 : -128);
+      }
+      if constexpr (std::is_same_v<B, BlockQ3_K>) {  // all-ones 6-bit scale is 63 - 32 = 31;
+        if (i % 2 == 0) std::memset(blocks[i].scales, 0, sizeof(blocks[i].scales));  // or -32
+      }
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(blocks.data());
+    bytes.assign(p, p + blocks.size() * sizeof(B));
+  };
+  size_t tested = 0;
+  for (DType wt : kKQuants) {
+    if (tile_for(wt) == nullptr) continue;
+    std::vector<uint8_t> w;
+    switch (wt) {
+      case DType::kQ2_K:
+        fill(static_cast<BlockQ2_K*>(nullptr), w);
+        break;
+      case DType::kQ3_K:
+        fill(static_cast<BlockQ3_K*>(nullptr), w);
+        break;
+      case DType::kQ4_K:
+        fill(static_cast<BlockQ4_K*>(nullptr), w);
+        break;
+      case DType::kQ5_K:
+        fill(static_cast<BlockQ5_K*>(nullptr), w);
+        break;
+      default:
+        fill(static_cast<BlockQ6_K*>(nullptr), w);
+        break;
+    }
+    expect_tile_equals_dots(wt, w, x_bytes, tokens, n);
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << k().name << " has no K-quant tiles";
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), test::isa_label);
 
 // matmul with the dispatched set at shapes that leave rows and tokens outside the tiles (rows not
@@ -149,7 +229,8 @@ TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
   const KernelSet& k = active_kernels();
   for (DType wt : kWeightTypes) {
     const DType at = ref::vec_dot_type(wt);
-    for (const auto& [rows, nb] : {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {45, 33}, {70, 12}}) {
+    for (const auto& [rows, nb] :
+         {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {45, 33}, {70, 12}}) {
       const size_t n = nb * traits(wt).block_elems;
       const auto w = random_rows(rng, wt, rows, n);
       for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {

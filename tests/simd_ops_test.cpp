@@ -349,25 +349,14 @@ TEST_P(SimdOps, AttentionOverPagesEqualsContiguous) {
     for (size_t n_keys : {1, 11, 64, 100, 300}) {
       const size_t elem = f16 ? 2 : 4, total = first + n_keys;
       const KvData kv = make_kv(rng_, total, heads, D, f16, 1.0f, false);
-      const size_t n_pages = (total + page_rows - 1) / page_rows, page_bytes = page_rows * kv.stride;
-      std::vector<size_t> slot(n_pages);
-      for (size_t p = 0; p < n_pages; ++p) slot[p] = p;
-      std::shuffle(slot.begin(), slot.end(), rng_);
-      std::vector<uint8_t> k_store(n_pages * page_bytes), v_store(n_pages * page_bytes);
-      std::vector<const uint8_t*> k_pages(n_pages), v_pages(n_pages);
-      for (size_t p = 0; p < n_pages; ++p) {
-        k_pages[p] = &k_store[slot[p] * page_bytes];
-        v_pages[p] = &v_store[slot[p] * page_bytes];
-        const size_t bytes = std::min(page_rows, total - p * page_rows) * kv.stride;
-        std::memcpy(&k_store[slot[p] * page_bytes], &kv.k[p * page_bytes], bytes);
-        std::memcpy(&v_store[slot[p] * page_bytes], &kv.v[p * page_bytes], bytes);
-      }
+      const test::ShuffledPages k_pages(kv.k.data(), total, kv.stride, page_rows, rng_);
+      const test::ShuffledPages v_pages(kv.v.data(), total, kv.stride, page_rows, rng_);
       const uint8_t* k_one = kv.k.data();
       const uint8_t* v_one = kv.v.data();
       const ref::KvRows k_flat{&k_one, total, kv.stride, g * D * elem, first};
       const ref::KvRows v_flat{&v_one, total, kv.stride, g * D * elem, first};
-      const ref::KvRows k_paged{k_pages.data(), page_rows, kv.stride, g * D * elem, first};
-      const ref::KvRows v_paged{v_pages.data(), page_rows, kv.stride, g * D * elem, first};
+      const ref::KvRows k_paged = k_pages.view(g * D * elem, first);
+      const ref::KvRows v_paged = v_pages.view(g * D * elem, first);
       const auto q = random(D, 1.0f);
       std::vector<float> scores(n_keys), flat(D), paged(D);
       for (const auto attention : {ops().attention, &ref::attention}) {

@@ -15,7 +15,9 @@
 
 namespace slm {
 
-enum class KvType { kF32, kF16 };
+// Element type of a session's KV cache. kQ8_0: ggml Q8_0 blocks (34 bytes per 32 elements,
+// 0.53× F16), for models whose head_dim is a multiple of 32 (else Session throws UnsupportedError).
+enum class KvType { kF32, kF16, kQ8_0 };
 
 struct LoadOptions {
   // false (the default): read the file into huge-page-backed memory, so no page faults slow the
@@ -142,8 +144,13 @@ struct SessionOptions {
   size_t kv_budget_bytes = 0;
   // A pool shared with other sessions of the same model: its KV type, block size and budget
   // apply (the three fields above are ignored), and eval()/prompt() on a fresh or block-aligned
-  // sequence take the prompt's whole blocks that any session of the pool published.
+  // sequence take the prompt's whole blocks that any session of the pool published (not for a
+  // model with sliding-window layers: its sessions share the budget only).
   std::shared_ptr<KvPool> kv_pool = nullptr;
+  // eval() runs longer inputs as consecutive passes of at most this many tokens (the logits are
+  // exactly those of one pass). Sliding-window layers (Mistral, Gemma 2/3, Phi-3) keep only
+  // their window plus one such chunk of positions, so this also bounds their cache.
+  int32_t prefill_chunk_tokens = 512;
 };
 
 class Session {
@@ -158,14 +165,20 @@ class Session {
   // Without all_logits, whole KV blocks that the pool holds for the same tokens are taken
   // instead of computed (bit-identical results). The returned span stays valid until the next
   // call. Throws InvalidArgumentError for ids out of range or when the tokens do not fit in the
-  // context; EvictedError (the session is then empty) when an evicting pool took its blocks.
+  // context; EvictedError (the session is then empty) when an evicting pool took its blocks. An
+  // input longer than SessionOptions::prefill_chunk_tokens runs chunk by chunk; if a later chunk
+  // fails (the KV budget), the sequence is rewound to where it was, or, where sliding-window
+  // layers have already released the rows that needs, keeps the chunks done (position() says
+  // how far).
   std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = false);
 
   int32_t position() const;        // tokens in the sequence so far
   int32_t context_length() const;  // the most it can hold
   void reset();                    // forget the sequence (its KV blocks go back to the pool)
   // Keeps the first n tokens (n ≤ position()) and forgets the rest: the next eval continues
-  // from position n, exactly as if the later tokens had never been evaluated.
+  // from position n, exactly as if the later tokens had never been evaluated. Sliding-window
+  // layers release rows that no later query reads, so rewinding further back than their window
+  // (to n > 0) can be impossible: InvalidArgumentError (rewinding to 0 always works).
   void rewind(int32_t n);
   // A second session on the same model whose sequence is a copy of this one. They share the
   // cached positions' memory until either writes (copy on write), and share the KV pool and its
@@ -186,8 +199,9 @@ class Session {
   };
   PromptResult prompt(std::span<const TokenId> tokens, bool all_logits = false);
   // prompt()'s first half: rewinds to the longest prefix of `tokens` the sequence holds (leaving
-  // at least the last token to evaluate) and returns its length; evaluate tokens from there on
-  // (e.g. with generate) to continue.
+  // at least the last token to evaluate; 0 where sliding-window layers no longer hold what that
+  // prefix needs) and returns its length; evaluate tokens from there on (e.g. with generate) to
+  // continue.
   int32_t rewind_to_common_prefix(std::span<const TokenId> tokens);
   const std::vector<TokenId>& tokens() const;  // the sequence so far
 
@@ -203,6 +217,7 @@ class Session {
  private:
   struct Impl;
   friend std::vector<float> embed(const Model&, std::span<const TokenId>, const EmbedOptions&);
+  friend struct SessionAccess;  // batched evaluation (slm/batch.h)
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

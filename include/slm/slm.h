@@ -1,6 +1,7 @@
 // The public API of slm: include this one header.
 #pragma once
 
+#include "slm/batch.h"      // IWYU pragma: export
 #include "slm/chat.h"       // IWYU pragma: export
 #include "slm/convert.h"    // IWYU pragma: export
 #include "slm/error.h"      // IWYU pragma: export

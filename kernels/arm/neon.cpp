@@ -1,6 +1,7 @@
 // Baseline aarch64 ASIMD kernels (every aarch64 CPU has them): quantized dots through vmull_s8
 // (int8 x int8 -> int16, exact even for -128 * -128) and pairwise widening adds into int32, float
-// dots in double (BF16 weights with F32 activations), and the activation quantizers (Q8_0, Q8_1, Q8_K, F16).
+// dots in double (BF16 weights with F32 activations), the K-quant dots (kernels/arm/neon_kquant.h),
+// and the activation quantizers (Q8_0, Q8_1, Q8_K, F16).
 // kernels/arm/neon_dotprod.cpp overrides the quantized dots with sdot where HWCAP reports it
 // (dispatch.cpp asks cpu_has_neon_dotprod()). Compiled with -ffp-contract=off: aarch64 compilers
 // fuse a * b + c into fmla by default, which would change the block terms and the quantizers'
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/arm/neon_blocks.h"
+#include "kernels/arm/neon_kquant.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/quant.h"
 
@@ -40,6 +42,11 @@ int32x4_t dot_mull(I8x32 w, I8x32 x) {
   s = vpadalq_s16(s, vmull_high_s8(w.lo, x.lo));
   s = vpadalq_s16(s, vmull_s8(vget_low_s8(w.hi), vget_low_s8(x.hi)));
   return vpadalq_s16(s, vmull_high_s8(w.hi, x.hi));
+}
+
+// 4 int32 lanes summing to w . x over 16 int8 pairs (the K-quant groups).
+int32x4_t dot16_mull(int8x16_t w, int8x16_t x) {
+  return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vmull_high_s8(w, x));
 }
 
 // Float dots: products exact in double (float x float) or in float (half x half), summed in
@@ -223,10 +230,12 @@ void add_neon_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks<PairQ4_1, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks<PairQ5_0, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks<PairQ5_1, dot_mull>;
+  add_neon_kquant_dots<dot16_mull>(k);
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
   k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;
   k.quantize[static_cast<size_t>(DType::kQ8_K)] = quantize_q8_k;
+  add_neon_ops(k.ops);
 }
 
 }  // namespace slm::isa

@@ -5,6 +5,7 @@
 #include <arm_neon.h>
 
 #include "kernels/arm/neon_blocks.h"
+#include "kernels/arm/neon_kquant.h"
 #include "kernels/isa_kernels.h"
 
 namespace slm::isa {
@@ -14,6 +15,8 @@ int32x4_t dot_sdot(I8x32 w, I8x32 x) {
   return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w.lo, x.lo), w.hi, x.hi);
 }
 
+int32x4_t dot16_sdot(int8x16_t w, int8x16_t x) { return vdotq_s32(vdupq_n_s32(0), w, x); }
+
 }  // namespace
 
 void add_neon_dotprod_kernels(KernelSet& k) {
@@ -22,6 +25,7 @@ void add_neon_dotprod_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks<PairQ4_1, dot_sdot>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks<PairQ5_0, dot_sdot>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks<PairQ5_1, dot_sdot>;
+  add_neon_kquant_dots<dot16_sdot>(k);
 }
 
 }  // namespace slm::isa

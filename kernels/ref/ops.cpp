@@ -105,33 +105,56 @@ void add_scaled(float* y, const float* x, float a, size_t n) {
 }
 
 namespace {
-float kv_at(const KvRows& rows, bool f16, size_t j, size_t d) {
+
+enum class KvFormat { kF32, kF16, kQ8_0 };
+
+float kv_at(const KvRows& rows, KvFormat format, size_t j, size_t d) {
   const uint8_t* row = rows.row(j);
-  return f16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d])
-             : reinterpret_cast<const float*>(row)[d];
+  switch (format) {
+    case KvFormat::kF16: return fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d]);
+    case KvFormat::kQ8_0: {
+      const auto& block = reinterpret_cast<const BlockQ8_0*>(row)[d / kQK8_0];
+      return fp16_to_fp32(block.d) * float(block.qs[d % kQK8_0]);
+    }
+    case KvFormat::kF32: break;
+  }
+  return reinterpret_cast<const float*>(row)[d];
 }
-}  // namespace
 
-void attention(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16, size_t n_keys,
-               size_t head_dim, float scale, float* scores, float* out) {
-  attention_softcapped(q, k, v, kv_is_f16, n_keys, head_dim, scale, 0.0f, scores, out);
-}
-
-void attention_softcapped(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16,
-                          size_t n_keys, size_t head_dim, float scale, float cap,
-                          float* scores, float* out) {
+void attention_any(const float* q, const KvRows& k, const KvRows& v, KvFormat format,
+                   size_t n_keys, size_t head_dim, float scale, float cap, float* scores,
+                   float* out) {
   for (size_t j = 0; j < n_keys; ++j) {
     float dot = 0;
-    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, kv_is_f16, j, d);
+    for (size_t d = 0; d < head_dim; ++d) dot += q[d] * kv_at(k, format, j, d);
     scores[j] = dot * scale;
   }
   if (cap > 0) softcap(scores, cap, n_keys);  // cap 0: plain attention()
   softmax(scores, n_keys);
   for (size_t d = 0; d < head_dim; ++d) out[d] = 0;
   for (size_t j = 0; j < n_keys; ++j) {
-    for (size_t d = 0; d < head_dim; ++d)
-      out[d] += scores[j] * kv_at(v, kv_is_f16, j, d);
+    for (size_t d = 0; d < head_dim; ++d) out[d] += scores[j] * kv_at(v, format, j, d);
   }
+}
+
+KvFormat float_format(bool kv_is_f16) { return kv_is_f16 ? KvFormat::kF16 : KvFormat::kF32; }
+
+}  // namespace
+
+void attention(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16, size_t n_keys,
+               size_t head_dim, float scale, float* scores, float* out) {
+  attention_any(q, k, v, float_format(kv_is_f16), n_keys, head_dim, scale, 0.0f, scores, out);
+}
+
+void attention_softcapped(const float* q, const KvRows& k, const KvRows& v, bool kv_is_f16,
+                          size_t n_keys, size_t head_dim, float scale, float cap,
+                          float* scores, float* out) {
+  attention_any(q, k, v, float_format(kv_is_f16), n_keys, head_dim, scale, cap, scores, out);
+}
+
+void attention_q8_0(const float* q, const KvRows& k, const KvRows& v, size_t n_keys,
+                    size_t head_dim, float scale, float cap, float* scores, float* out) {
+  attention_any(q, k, v, KvFormat::kQ8_0, n_keys, head_dim, scale, cap, scores, out);
 }
 
 }  // namespace slm::ref

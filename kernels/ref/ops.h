@@ -90,4 +90,12 @@ void attention_softcapped(const float* q, const KvRows& k, const KvRows& v, bool
                           size_t n_keys, size_t head_dim, float scale, float cap,
                           float* scores, float* out);
 
+// attention_softcapped() (cap 0: attention()) over rows of ggml Q8_0 blocks: each head's
+// head_dim elements (a multiple of 32) are head_dim / 32 blocks of an fp16 scale d and 32 int8
+// quants q, standing for the values d·q. Those products are exact in float (11 × 8 significant
+// bits), so the result is bit-identical to attention() over an F32 cache holding the dequantized
+// rows: only the cache's storage is quantized, never q or the scores.
+void attention_q8_0(const float* q, const KvRows& k, const KvRows& v, size_t n_keys,
+                    size_t head_dim, float scale, float cap, float* scores, float* out);
+
 }  // namespace slm::ref

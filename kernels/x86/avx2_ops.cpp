@@ -6,8 +6,9 @@
 // Agreement with the references (tests/simd_ops_test.cpp):
 //   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
 //   - rms_norm: the same double sum of exact squares in another order, then the same float ops;
-//   - softmax, swiglu, gelu, attention: exp is the approximation below, max relative error
-//     3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+//   - softmax, swiglu, gelu, attention (F32, F16 and Q8_0 caches): exp is the approximation
+//     below, max relative error 3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6
+//     relative (tests/simd_kv_q8_test.cpp for Q8_0).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/quant.h"
 
 namespace slm::isa {
 namespace {
@@ -199,9 +201,59 @@ void add(float* y, const float* x, size_t n) {
   }
 }
 
-template <bool kF16>
+// The element types of a KV cache row (kernels/ref/ops.h).
+enum class KvFormat { kF32, kF16, kQ8_0 };
+
+// Q8_0 rows (head_dim a multiple of 32, so d is a multiple of 8): the 8 quants at elements
+// [d, d + 8) as floats, and the scale of the block holding element d.
+__m256 q8_lanes(const uint8_t* row, size_t d) {
+  const auto* block = reinterpret_cast<const BlockQ8_0*>(row) + d / kQK8_0;
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block->qs + d % kQK8_0));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+}
+float q8_scale(const uint8_t* row, size_t d) {
+  return _cvtsh_ss(reinterpret_cast<const BlockQ8_0*>(row)[d / kQK8_0].d);
+}
+
+// acc[i] += q · k_i for kKeys Q8_0 rows, block by block: q times the quants summed in float, then
+// times the block's scale once (the reference scales each element first; both are the exact
+// products' sum to float rounding).
+template <size_t kKeys>
+void dot_q8_0(const float* q, const uint8_t* const* rows, size_t D, __m256* acc) {
+  for (size_t b = 0; b < D; b += kQK8_0) {
+    __m256 t[kKeys];
+    for (__m256& x : t) x = _mm256_setzero_ps();
+    for (size_t d = b; d < b + kQK8_0; d += kL) {
+      const __m256 qd = _mm256_loadu_ps(q + d);
+      for (size_t i = 0; i < kKeys; ++i) t[i] = _mm256_fmadd_ps(qd, q8_lanes(rows[i], d), t[i]);
+    }
+    for (size_t i = 0; i < kKeys; ++i) {
+      acc[i] = _mm256_fmadd_ps(t[i], _mm256_set1_ps(q8_scale(rows[i], b)), acc[i]);
+    }
+  }
+}
+
+// out = corr · out + Σ_j p_j v_j over n ≤ 64 Q8_0 rows, block by block with the weights
+// w_j = p_j · (row j's block scale) formed once per block.
+void add_values_q8_0(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
+                     size_t D) {
+  alignas(32) float w[64];
+  for (size_t b = 0; b < D; b += kQK8_0) {
+    for (size_t j = 0; j < n; ++j) w[j] = p[j] * q8_scale(rows[j], b);
+    for (size_t d = b; d < b + kQK8_0; d += kL) {
+      __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(out + d), _mm256_set1_ps(corr));
+      for (size_t j = 0; j < n; ++j) {
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), q8_lanes(rows[j], d), acc);
+      }
+      _mm256_storeu_ps(out + d, acc);
+    }
+  }
+}
+
+// Elements [d, d + min(left, 8)) of a head's F32 or F16 row as floats.
+template <KvFormat kFormat>
 __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
-  if constexpr (kF16) {
+  if constexpr (kFormat == KvFormat::kF16) {
     const auto* h = reinterpret_cast<const uint16_t*>(row) + d;
     if (left >= kL) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
     alignas(16) uint16_t buf[kL] = {};
@@ -232,8 +284,8 @@ void softcap_scores(float* p, size_t n, float cap) {
   }
 }
 
-// cap > 0: scores soft-capped (attention_softcapped).
-template <bool kF16>
+// cap > 0: scores soft-capped (attention_softcapped). kFormat: the cache's element type.
+template <KvFormat kFormat>
 void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                  size_t D, float scale, float cap, float* out) {
   constexpr size_t kBlock = 64;
@@ -249,12 +301,18 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     size_t j = 0;
     for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (size_t d = 0; d < D; d += kL) {
-        const __m256 qd = load(q + d, D - d);
-        a0 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j], d, D - d), a0);
-        a1 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 1], d, D - d), a1);
-        a2 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 2], d, D - d), a2);
-        a3 = _mm256_fmadd_ps(qd, load_kv<kF16>(krow[j + 3], d, D - d), a3);
+      if constexpr (kFormat == KvFormat::kQ8_0) {
+        __m256 a[4] = {a0, a0, a0, a0};
+        dot_q8_0<4>(q, krow + j, D, a);
+        a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+      } else {
+        for (size_t d = 0; d < D; d += kL) {
+          const __m256 qd = load(q + d, D - d);
+          a0 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j], d, D - d), a0);
+          a1 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 1], d, D - d), a1);
+          a2 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 2], d, D - d), a2);
+          a3 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 3], d, D - d), a3);
+        }
       }
       // hadd twice: [Σa0 Σa1 Σa2 Σa3] per 128-bit half; then the halves.
       const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
@@ -263,9 +321,13 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     }
     for (; j < nb; ++j) {
       __m256 acc = _mm256_setzero_ps();
-      for (size_t d = 0; d < D; d += kL) {
-        const size_t m = D - d;  // elements left
-        acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kF16>(krow[j], d, D - d), acc);
+      if constexpr (kFormat == KvFormat::kQ8_0) {
+        dot_q8_0<1>(q, krow + j, D, &acc);
+      } else {
+        for (size_t d = 0; d < D; d += kL) {
+          const size_t m = D - d;  // elements left
+          acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kFormat>(krow[j], d, D - d), acc);
+        }
       }
       p[j] = hsum(acc) * scale;
     }
@@ -282,13 +344,17 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     }
     l_run = l_run * corr + hsum(sum);
     m_run = m_new;
-    for (size_t d = 0; d < D; d += kL) {
-      const size_t m = D - d;  // elements left
-      __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
-      for (size_t j = 0; j < nb; ++j) {
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kF16>(vrow[j], d, D - d), acc);
+    if constexpr (kFormat == KvFormat::kQ8_0) {
+      add_values_q8_0(out, corr, p, vrow, nb, D);
+    } else {
+      for (size_t d = 0; d < D; d += kL) {
+        const size_t m = D - d;  // elements left
+        __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
+        for (size_t j = 0; j < nb; ++j) {
+          acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kFormat>(vrow[j], d, D - d), acc);
+        }
+        store(out + d, m, acc);
       }
-      store(out + d, m, acc);
     }
   }
   const __m256 inv = _mm256_set1_ps(1.0f / l_run);
@@ -300,15 +366,20 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
 
 void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
-  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, 0, out);
-  else attention_t<false>(q, k, v, n_keys, head_dim, scale, 0, out);
+  if (kv_is_f16) attention_t<KvFormat::kF16>(q, k, v, n_keys, head_dim, scale, 0, out);
+  else attention_t<KvFormat::kF32>(q, k, v, n_keys, head_dim, scale, 0, out);
 }
 
 void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRows& v,
                           bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
                           float* /*scores*/, float* out) {
-  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, cap, out);
-  else attention_t<false>(q, k, v, n_keys, head_dim, scale, cap, out);
+  if (kv_is_f16) attention_t<KvFormat::kF16>(q, k, v, n_keys, head_dim, scale, cap, out);
+  else attention_t<KvFormat::kF32>(q, k, v, n_keys, head_dim, scale, cap, out);
+}
+
+void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
+                    size_t head_dim, float scale, float cap, float* /*scores*/, float* out) {
+  attention_t<KvFormat::kQ8_0>(q, k, v, n_keys, head_dim, scale, cap, out);
 }
 
 }  // namespace
@@ -324,6 +395,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.add = add;
   ops.attention = attention;
   ops.attention_softcapped = attention_softcapped;
+  ops.attention_q8_0 = attention_q8_0;
 }
 
 }  // namespace slm::isa

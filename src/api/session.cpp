@@ -8,6 +8,7 @@
 #include "src/api/kv_pool_impl.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
+#include "src/api/session_access.h"
 #include "src/runtime/kv_state.h"
 #include "src/runtime/paged_kv_cache.h"
 
@@ -29,17 +30,33 @@ int32_t checked_context_length(const ModelConfig& c, const SessionOptions& optio
                                      : std::min(c.n_ctx_train, kDefaultContextCap);
 }
 
+KvElement kv_element(const ModelConfig& c, KvType type) {
+  switch (type) {
+    case KvType::kF32: return KvElement::kF32;
+    case KvType::kF16: return KvElement::kF16;
+    case KvType::kQ8_0:
+      // Each head's key/value row is whole Q8_0 blocks (attention reads heads separately).
+      if (c.head_dim % 32 != 0) {
+        throw UnsupportedError(fmt::format(
+            "a q8_0 KV cache needs a head size that is a multiple of 32; this model's is {} "
+            "(use an f16 or f32 KV cache)",
+            c.head_dim));
+      }
+      return KvElement::kQ8_0;
+  }
+  throw InvalidArgumentError(fmt::format("unknown KV type {}", int(type)));
+}
+
 std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOptions& options,
                                        int32_t context) {
   if (options.kv_block_tokens <= 0) {
     throw InvalidArgumentError(
         fmt::format("KV block size {} must be positive", options.kv_block_tokens));
   }
-  const KvElement element = options.kv_type == KvType::kF16 ? KvElement::kF16 : KvElement::kF32;
+  const KvElement element = kv_element(c, options.kv_type);
   const int32_t B = options.kv_block_tokens;
-  const size_t per_block =
-      size_t(c.n_layer) * 2 * size_t(B) * size_t(c.n_head_kv) * size_t(c.head_dim) *
-      kv_element_bytes(element);
+  const size_t per_block = size_t(c.n_layer) * 2 * size_t(B) *
+                           kv_row_bytes(element, size_t(c.n_head_kv) * size_t(c.head_dim));
   const size_t budget = options.kv_budget_bytes > 0
                             ? options.kv_budget_bytes
                             : (size_t(context) + size_t(B) - 1) / size_t(B) * per_block;
@@ -83,6 +100,31 @@ struct Session::Impl {
   PagedKvCache cache;
   std::vector<TokenId> tokens;  // the sequence: its size is the position
   std::vector<float> logits;
+  int32_t chunk = SessionOptions{}.prefill_chunk_tokens;  // most tokens in one forward pass
+  bool share_prefix = true;  // publish full blocks and adopt published ones (no window layers)
+
+  // Chunk by chunk: every token's logits are bit-identical to one pass's (a matmul gives each
+  // token of a batch what it gives that token alone, and attention reads the same cached rows),
+  // while a sliding-window table releases what the next chunk no longer sees.
+  void eval_chunks(std::span<const TokenId> input, bool all_logits) {
+    const size_t V = size_t(model.impl()->config.n_vocab), n = input.size();
+    const int32_t start = int32_t(tokens.size());
+    for (size_t at = 0; at < n; at += size_t(chunk)) {
+      const auto part = input.subspan(at, std::min(size_t(chunk), n - at));
+      const bool last = at + part.size() == n;
+      float* out = all_logits ? logits.data() + at * V : last ? logits.data() : nullptr;
+      try {
+        decoder.forward(part, int32_t(tokens.size()), cache, all_logits, out, threads);
+      } catch (...) {
+        if (cache.can_truncate(start)) {  // else the chunks done stay (see Session::eval)
+          cache.truncate(start);
+          tokens.resize(size_t(start));
+        }
+        throw;
+      }
+      tokens.insert(tokens.end(), part.begin(), part.end());
+    }
+  }
 
   // Throws for ids out of range or tokens past the context.
   void check(std::span<const TokenId> more) const;
@@ -103,7 +145,8 @@ struct Session::Impl {
   KvStateShape state_shape() const {
     const ModelConfig& c = model.impl()->config;
     return {model_fingerprint(*model.impl()), c.n_layer,
-            size_t(c.n_head_kv) * size_t(c.head_dim) * kv_element_bytes(cache.element())};
+            kv_row_bytes(cache.element(), size_t(c.n_head_kv) * size_t(c.head_dim)),
+            c.sliding_window};
   }
 };
 
@@ -116,6 +159,10 @@ Session::Session(const Model& model, const SessionOptions& options) {
                           ? options.threads
                           : int(std::max(1u, std::thread::hardware_concurrency()));
   const int32_t context = checked_context_length(c, options);
+  if (options.prefill_chunk_tokens <= 0) {
+    throw InvalidArgumentError(
+        fmt::format("prefill chunk of {} tokens must be positive", options.prefill_chunk_tokens));
+  }
   std::shared_ptr<KvBlockPool> pool;
   if (options.kv_pool != nullptr) {
     if (options.kv_pool->model().impl() != model.impl()) {
@@ -126,7 +173,16 @@ Session::Session(const Model& model, const SessionOptions& options) {
     pool = make_pool(c, options, context);
     pool->set_hash_seed(model_fingerprint(*model.impl()));
   }
-  impl_ = std::make_unique<Impl>(model, threads, PagedKvCache(std::move(pool), context));
+  // Sliding-window layers get a block table of their own that keeps only their window and one
+  // chunk: what a pass reads, and room to rewind by a chunk.
+  impl_ = std::make_unique<Impl>(model, threads,
+                                 PagedKvCache(std::move(pool), context, c.sliding_window,
+                                              options.prefill_chunk_tokens));
+  impl_->chunk = options.prefill_chunk_tokens;
+  // Published blocks hold every layer's rows for positions from 0; a window layer's rows are
+  // kept apart and released, so a model with any sliding-window layer shares no prefix.
+  impl_->share_prefix = std::none_of(c.sliding_window.begin(), c.sliding_window.end(),
+                                     [](int32_t w) { return w > 0; });
 }
 
 Session::~Session() = default;
@@ -168,9 +224,8 @@ std::span<const float> Session::Impl::run(std::span<const TokenId> more, bool al
   const size_t rows = all_logits ? more.size() : 1;
   if (logits.size() < rows * size_t(n_vocab)) logits.resize(rows * size_t(n_vocab));
   tokens.reserve(size_t(cache.capacity()));  // once: decoding a token allocates nothing
-  decoder.forward(more, int32_t(tokens.size()), cache, all_logits, logits.data(), threads);
-  tokens.insert(tokens.end(), more.begin(), more.end());
-  cache.publish_full_blocks(tokens);
+  eval_chunks(more, all_logits);
+  if (share_prefix) cache.publish_full_blocks(tokens);
   return {logits.data(), rows * size_t(n_vocab)};
 }
 
@@ -190,6 +245,7 @@ Session::PromptResult Session::Impl::extend(std::span<const TokenId> more, bool 
 }
 
 int32_t Session::Impl::adopt(std::span<const TokenId> more) {
+  if (!share_prefix) return 0;
   if (more.size() <= size_t(cache.pool().block_tokens())) return 0;  // no whole block to take
   const size_t had = tokens.size();
   tokens.reserve(size_t(cache.capacity()));
@@ -217,6 +273,12 @@ void Session::rewind(int32_t n) {
     throw InvalidArgumentError(
         fmt::format("cannot rewind to {} tokens: the sequence has {}", n, position()));
   }
+  if (!impl_->cache.can_truncate(n)) {
+    throw InvalidArgumentError(fmt::format(
+        "cannot rewind to {} tokens: the sliding-window layers have released the rows position "
+        "{} would attend to (rewind to 0, or not as far back)",
+        n, n));
+  }
   impl_->cache.truncate(n);
   impl_->tokens.resize(size_t(n));
 }
@@ -229,6 +291,9 @@ int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
   while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
     ++common;
   }
+  // Rows a sliding-window layer released cannot be had back: start over (a shorter prefix
+  // would miss them too).
+  if (!impl_->cache.can_truncate(int32_t(common))) common = 0;
   rewind(int32_t(common));
   return int32_t(common);
 }
@@ -252,6 +317,7 @@ Session Session::fork() const {
   }
   auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
   copy->tokens = impl_->tokens;
+  copy->chunk = impl_->chunk;
   return Session(std::move(copy));
 }
 
@@ -309,7 +375,9 @@ void Session::load_state(const std::string& path) {
   size_t own = 0;  // blocks that go back to the pool when this sequence does
   for (const int32_t b : s.cache.blocks()) own += pool.references(b) == 1 ? 1 : 0;
   const size_t available = pool.max_blocks() - pool.blocks_in_use() + own;
-  if (!pool.evicts() && needed > available) {
+  // Counted in blocks of every layer; a sequence with a window table takes blocks of other sizes
+  // (and releases window blocks as it loads), so it relies on the rollback below instead.
+  if (!pool.evicts() && s.cache.window_layers() == 0 && needed > available) {
     throw OutOfMemoryError(fmt::format(
         "{}: the state needs {} KV blocks of {} positions, and only {} are free in the pool "
         "(counting this session's own)", path, needed, B, available));
@@ -323,7 +391,7 @@ void Session::load_state(const std::string& path) {
     throw;
   }
   s.tokens = std::move(tokens);
-  s.cache.publish_full_blocks(s.tokens);
+  if (s.share_prefix) s.cache.publish_full_blocks(s.tokens);
 }
 
 void Session::pin(bool pinned) { impl_->cache.set_pinned(pinned); }
@@ -396,5 +464,9 @@ size_t KvPool::budget_bytes() const {
 size_t KvPool::bytes() const { return impl_->blocks->bytes(); }
 size_t KvPool::blocks_in_use() const { return impl_->blocks->blocks_in_use(); }
 size_t KvPool::cached_blocks() const { return impl_->blocks->cached_blocks(); }
+
+SessionAccess::Parts SessionAccess::parts(Session& session) {
+  return {session.impl_->cache, session.impl_->tokens, session.impl_->share_prefix};
+}
 
 }  // namespace slm

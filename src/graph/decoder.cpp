@@ -49,6 +49,8 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
     for (auto* buf : {&x_, &xn_, &out_}) buf->resize(n * E);
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
     for (auto* buf : {&k_, &v_}) buf->resize(n * kv_dim);
+    rows_.resize(n);
+    wanted_.resize(n);
     // MoE: n·k routed rows of expert width, or n rows of the shared expert's.
     const size_t routed = n * size_t(c_.n_expert_used);
     const size_t ff =
@@ -86,7 +88,8 @@ size_t Decoder::scratch_bytes() const {
   for (const auto* buf : {&route_expert_, &route_row_, &row_token_, &expert_first_}) {
     floats += buf->capacity();  // int32, the size of a float
   }
-  return floats * sizeof(float) + act_.capacity();
+  return floats * sizeof(float) + act_.capacity() + rows_.capacity() * sizeof(Row) +
+         wanted_.capacity() * sizeof(int32_t);
 }
 
 void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
@@ -94,16 +97,39 @@ void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
               act_.data(), /*threads: the running team*/ 1);
 }
 
-void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache,
-                      bool all_logits, float* logits, int threads, float* hidden) {
-  const size_t n = tokens.size(), E = size_t(c_.n_embd), R = size_t(c_.n_rot);
+void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, int threads,
+                      float* hidden) {
+  const size_t E = size_t(c_.n_embd), R = size_t(c_.n_rot);
   threads = std::max(threads, 1);
+  size_t n = 0, max_positions = 0, attention_positions = 0;
+  for (const DecoderSegment& s : segments) {
+    n += s.tokens.size();
+    max_positions = std::max(max_positions, size_t(s.cache->capacity()));
+    attention_positions += s.tokens.size() * (size_t(s.pos0) + s.tokens.size());
+  }
   // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may throw inside.
   kernels_ = &active_kernels();
-  reserve(n, size_t(cache.capacity()), threads);
-  cache.prepare(pos0, int32_t(n));
+  reserve(n, max_positions, threads);
+  for (const DecoderSegment& s : segments) s.cache->prepare(s.pos0, int32_t(s.tokens.size()));
+  scores_stride_ = max_positions;
+  // The rows, segment after segment. LongRoPE: like transformers, a pass whose last position of
+  // a sequence reaches rope_long_from rotates every one of that sequence's tokens with the long
+  // factors; earlier passes' cached keys keep theirs.
+  size_t n_wanted = 0;
+  for (size_t r = 0; const DecoderSegment& s : segments) {
+    const auto len = int32_t(s.tokens.size());
+    const bool long_rope = !c_.rope_freq_factors_long.empty() &&
+                           int64_t(s.pos0) + len > int64_t(c_.rope_long_from);
+    for (int32_t i = 0; i < len; ++i, ++r) {
+      rows_[r] = {s.tokens[size_t(i)], s.pos0 + i, s.cache, long_rope};
+      if (s.all_logits || i + 1 == len) wanted_[n_wanted++] = int32_t(r);
+    }
+  }
+  // The output norm runs on rows [first, n); the output matmul reads the wanted rows in place
+  // when they are exactly those (one sequence, or one token per sequence), else gathered.
+  const size_t first = size_t(wanted_[0]);
+  const bool gather = n - first != n_wanted;
   const auto n_tok = static_cast<int64_t>(n);
-  const size_t first = all_logits ? 0 : n - 1, rows = n - first;
   // The team's size does not change any value (each is computed by one thread, the same way),
   // only who computes it.
   if (work_per_token_ == 0) {
@@ -121,55 +147,60 @@ void Decoder::forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& ca
       }
     }
   }
-  const size_t attention_work = 2 * n * (size_t(pos0) + n) * size_t(c_.n_layer) *
-                                size_t(c_.n_head) * size_t(c_.head_dim);
+  const size_t attention_work =
+      2 * attention_positions * size_t(c_.n_layer) * size_t(c_.n_head) * size_t(c_.head_dim);
   const int team = n * work_per_token_ + attention_work >= kMinTeamWork ? threads : 1;
 
   // One parallel region for the whole pass (DESIGN.md): every step below is worksharing inside
   // it (orphaned `omp for`, which binds to the team of whoever calls). A team of one runs without
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
   const size_t embd_row = row_bytes(w_.token_embd.type, E);
-  // LongRoPE: like transformers, a pass whose last position reaches rope_long_from rotates every
-  // one of its tokens with the long factors; earlier passes' cached keys keep theirs.
-  const bool long_rope =
-      !c_.rope_freq_factors_long.empty() && int64_t(pos0) + n_tok > int64_t(c_.rope_long_from);
   const auto pass = [&] {
-  // x = embedding rows of the tokens · embedding_scale; one rotation table per position and
-  // RoPE kind, shared by the layers of that kind and their heads.
+  // x = embedding rows of the tokens · embedding_scale; one rotation table per row and RoPE
+  // kind, shared by the layers of that kind and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
-      const auto* row = static_cast<const uint8_t*>(w_.token_embd.data) +
-                        size_t(tokens[size_t(i)]) * embd_row;
-      ref::dequantize_row(w_.token_embd.type, row, &x_[size_t(i) * E], E);
+      const Row& row = rows_[size_t(i)];
+      const auto* embd = static_cast<const uint8_t*>(w_.token_embd.data) +
+                         size_t(row.token) * embd_row;
+      ref::dequantize_row(w_.token_embd.type, embd, &x_[size_t(i) * E], E);
       if (c_.embedding_scale != 1.0f) ref::scale(&x_[size_t(i) * E], c_.embedding_scale, E);
       for (size_t b = 0; b < rope_kinds_.size(); ++b) {
-        const float* f = long_rope            ? c_.rope_freq_factors_long.data()
+        const float* f = row.long_rope              ? c_.rope_freq_factors_long.data()
                          : rope_factors_[b].empty() ? nullptr
                                                     : rope_factors_[b].data();
-        ref::rope_table(pos0 + int32_t(i), R, rope_kinds_[b].base, &rope_[(b * n + size_t(i)) * R],
-                        f, c_.rope_attn_factor);
+        ref::rope_table(row.pos, R, rope_kinds_[b].base, &rope_[(b * n + size_t(i)) * R], f,
+                        c_.rope_attn_factor);
       }
     }
 
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = w_.layers[size_t(l)];
-      attention_block(L, l, n, pos0, cache);
+      attention_block(L, l, n);
       if (L.router.data) moe_block(L, n);
       else mlp_block(L, n);
     }
 
     // logits = output · norm(x) (+ output bias) for the rows asked for; `hidden` gets the
-    // normed rows (embeddings)
+    // normed rows (embeddings). Gathered rows go to out_, free after the norm.
     residual_norm(w_.output_norm, w_.output_norm_b, first, n, /*add_out=*/true,
                   w_.layers.back().post_ffw_norm);
+    const float* wanted = &xn_[first * E];
+    if (gather) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < int64_t(n_wanted); ++j) {
+        std::copy_n(&xn_[size_t(wanted_[size_t(j)]) * E], E, &out_[size_t(j) * E]);
+      }
+      wanted = out_.data();
+    }
     if (hidden) {
 #pragma omp single
-      std::copy_n(&xn_[first * E], rows * E, hidden);
+      std::copy_n(wanted, n_wanted * E, hidden);
     }
     if (logits) {
-      matmul(w_.output, &xn_[first * E], rows, logits);
-      if (w_.output_b) add_rows(logits, w_.output_b, rows, size_t(c_.n_vocab));
-      finish_logits(logits, rows);
+      matmul(w_.output, wanted, n_wanted, logits);
+      if (w_.output_b) add_rows(logits, w_.output_b, n_wanted, size_t(c_.n_vocab));
+      finish_logits(logits, n_wanted);
     }
   };
   if (team > 1) {
@@ -233,8 +264,7 @@ void Decoder::finish_logits(float* logits, size_t rows) {
 // x += finish(Wo · attention(q, k, v)),  xn = norm(x) · attn_norm (+ b),
 // q = rope(Wq·xn + bq), k = rope(Wk·xn + bk), v = Wv·xn + bv (q/k norms before RoPE)
 // (the add, and finish, happen in the next residual_norm)
-void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
-                              KvCache& cache) {
+void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
   const size_t D = size_t(c_.head_dim), R = size_t(c_.n_rot);
   const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
   const OpsSet& ops = kernels_->ops;
@@ -258,11 +288,10 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 
   // Finish every head where the model has the pieces: q = rope(norm(Wq·xn + bq)), likewise k,
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
-  // in the cache's element type at its position.
+  // in its sequence's cache, in the cache's element type, at its position (F16 and Q8_0 through
+  // the kernel set's row quantizers, whose bytes equal the reference's).
   const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
                                                                : ops.rope_half_split;
-  const bool f16 = cache.element() == KvElement::kF16;
-  const size_t elem = f16 ? 2 : 4;
   const auto heads = static_cast<int64_t>(n * (H + KV));
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < heads; ++job) {
@@ -276,7 +305,11 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
       continue;
     }
     const size_t g = h - H;
-    const int32_t pos = pos0 + int32_t(i);
+    KvCache& cache = *rows_[i].cache;
+    const int32_t pos = rows_[i].pos;
+    const KvElement element = cache.element();
+    const bool f16 = element == KvElement::kF16;
+    const size_t head_bytes = kv_row_bytes(element, D);  // one kv head's part of a row
     float *k = &k_[(i * KV + g) * D], *v = &v_[(i * KV + g) * D];
     if (L.bk) ops.add(k, L.bk + g * D, D);
     if (L.bv) ops.add(v, L.bv + g * D, D);
@@ -284,15 +317,18 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
     if (cs) rope(k, cs, R);
     for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
                             std::pair{v, cache.v_row(layer, pos)}}) {
-      if (f16) kernels_->quantize_row(DType::kF16, src, dst + g * D * elem, D);
-      else std::copy_n(src, D, reinterpret_cast<float*>(dst) + g * D);
+      uint8_t* head = dst + g * head_bytes;
+      if (element == KvElement::kQ8_0) kernels_->quantize_row(DType::kQ8_0, src, head, D);
+      else if (f16) kernels_->quantize_row(DType::kF16, src, head, D);
+      else std::copy_n(src, D, reinterpret_cast<float*>(head));
     }
   }
 
   // Causal attention: the token at position p sees positions [0, p], or only the last `window`
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
   // attention). Scores are scaled by 1/√D unless the model says otherwise, and soft-capped where
-  // it asks (attention_softcapped). One job per (token, head).
+  // it asks (attention_softcapped; a Q8_0 cache has one op for both). One job per (token, head),
+  // over the token's own sequence.
   const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
   const float cap = c_.attn_softcap;
   const int32_t window = c_.window(layer);
@@ -300,15 +336,21 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n, in
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < jobs; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
-    const int32_t pos = pos0 + int32_t(i);
+    const KvCache& cache = *rows_[i].cache;
+    const int32_t pos = rows_[i].pos;
+    const KvElement element = cache.element();
+    const bool f16 = element == KvElement::kF16;
+    const size_t head_bytes = kv_row_bytes(element, D);
     const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
-    float* scores = &scores_[size_t(omp_get_thread_num()) * size_t(cache.capacity())];
+    float* scores = &scores_[size_t(omp_get_thread_num()) * scores_stride_];
     ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
-    keys.offset += g * D * elem;
-    values.offset += g * D * elem;
+    keys.offset += g * head_bytes;
+    values.offset += g * head_bytes;
     const size_t n_keys = size_t(pos + 1 - first);
     float* out = &attn_[(i * H + h) * D];
-    if (cap > 0) {
+    if (element == KvElement::kQ8_0) {
+      ops.attention_q8_0(&q_[(i * H + h) * D], keys, values, n_keys, D, scale, cap, scores, out);
+    } else if (cap > 0) {
       ops.attention_softcapped(&q_[(i * H + h) * D], keys, values, f16, n_keys, D, scale, cap,
                                scores, out);
     } else {

@@ -1,5 +1,5 @@
-// The decoder forward pass: embed → N × block → norm → logits, for a batch of consecutive tokens
-// of one sequence. Reads like the math; every op is a kernel call.
+// The decoder forward pass: embed → N × block → norm → logits, for a batch of rows: runs of
+// consecutive tokens of one or more sequences. Reads like the math; every op is a kernel call.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,30 @@
 
 namespace slm {
 
+// One sequence's part of a forward pass: its tokens at positions [pos0, pos0 + n) of `cache`.
+// It wants the logits (or hidden rows) of every one of its tokens when all_logits, else of its
+// last token only.
+struct DecoderSegment {
+  std::span<const int32_t> tokens;
+  int32_t pos0 = 0;
+  KvCache* cache = nullptr;
+  bool all_logits = false;
+};
+
 class Decoder {
  public:
   Decoder(const ModelConfig& config, const Weights& weights) : c_(config), w_(weights) {}
+
+  // Evaluates every segment's tokens in one pass (several sequences, e.g. the next token of each
+  // of N conversations, or one prompt beside them): the weight matrices are read once for all
+  // rows, each row attends over its own sequence's cache. Writes the rows each segment wants,
+  // segment after segment, to logits (n_vocab floats each) and, when given, hidden (n_embd each;
+  // logits may then be null). Every row's values are bit-identical to evaluating its segment
+  // alone. There is at least one segment, each with tokens (checked by the caller, like ids and
+  // capacity). Caches must be distinct; each is prepare()d here, in order: a caller that must not
+  // leave earlier caches grown when a later one runs out of memory prepares them first.
+  void forward(std::span<const DecoderSegment> segments, float* logits, int threads,
+               float* hidden = nullptr);
 
   // Evaluates tokens at positions [pos0, pos0 + n), storing their keys and values in `cache`, and
   // writes logits: n rows of n_vocab when all_logits, else the last token's row only. `hidden`,
@@ -23,7 +44,10 @@ class Decoder {
   // floats each: what embeddings pool); logits may then be null (no output matmul).
   // Token ids and capacity must have been checked by the caller.
   void forward(std::span<const int32_t> tokens, int32_t pos0, KvCache& cache, bool all_logits,
-               float* logits, int threads, float* hidden = nullptr);
+               float* logits, int threads, float* hidden = nullptr) {
+    const DecoderSegment segment{tokens, pos0, &cache, all_logits};
+    forward(std::span(&segment, 1), logits, threads, hidden);
+  }
 
   // Bytes of scratch held (tests check that decoding does not grow it after the first step).
   size_t scratch_bytes() const;
@@ -34,8 +58,7 @@ class Decoder {
   void residual_norm(const float* w, const float* b, size_t first, size_t n, bool add_out,
                      const float* post_norm = nullptr);
   void add_rows(float* y, const float* b, size_t n, size_t dim);
-  void attention_block(const LayerWeights& L, int32_t layer, size_t n, int32_t pos0,
-                       KvCache& cache);
+  void attention_block(const LayerWeights& L, int32_t layer, size_t n);
   void mlp_block(const LayerWeights& L, size_t n);
   void moe_block(const LayerWeights& L, size_t n);  // decoder_moe.cpp
   void route_sparsemixer(const float* logits, int32_t* chosen, float* weight) const;
@@ -53,6 +76,17 @@ class Decoder {
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
+  // The pass's rows: token, position, sequence cache, and whether it rotates with LongRoPE's long
+  // factors (decided per sequence); the rows whose logits are wanted, in order; and the stride of
+  // scores_ per thread (the largest capacity of the pass's caches).
+  struct Row {
+    int32_t token, pos;
+    KvCache* cache;
+    bool long_rope;
+  };
+  std::vector<Row> rows_;
+  std::vector<int32_t> wanted_;
+  size_t scores_stride_ = 0;
   // Mixture of experts (n × n_expert_used routed rows, grouped by expert; see moe_block).
   std::vector<float> router_, route_weight_, moe_x_, moe_y_, shared_gate_;
   std::vector<int32_t> route_expert_, route_row_, row_token_, expert_first_;

@@ -8,6 +8,7 @@
 
 #include "slm/error.h"
 #include "src/format/gguf.h"
+#include "src/format/gguf_writer.h"
 #include "src/model/architecture.h"
 
 namespace slm {
@@ -213,6 +214,26 @@ ModelConfig read_config(const GgufFile& file) {
   check(c.norm_eps > 0, file, "layer_norm_rms_epsilon must be positive");
   if (c.rope_freq_factors.empty()) c.rope_freq_factors = read_rope_freq_factors(file, c);
   return c;
+}
+
+void write_core_hparams(GgufWriter& w, const ModelConfig& c) {
+  const std::string a = c.architecture + ".";
+  w.set_u32(a + "vocab_size", uint32_t(c.n_vocab));
+  w.set_u32(a + "context_length", uint32_t(c.n_ctx_train));
+  w.set_u32(a + "embedding_length", uint32_t(c.n_embd));
+  w.set_u32(a + "block_count", uint32_t(c.n_layer));
+  w.set_u32(a + "feed_forward_length", uint32_t(c.n_ff));
+  w.set_u32(a + "rope.dimension_count", uint32_t(c.n_rot));
+  w.set_u32(a + "attention.head_count", uint32_t(c.n_head));
+  w.set_u32(a + "attention.head_count_kv", uint32_t(c.n_head_kv));
+  if (c.head_dim != c.n_embd / c.n_head) {
+    w.set_u32(a + "attention.key_length", uint32_t(c.head_dim));
+    w.set_u32(a + "attention.value_length", uint32_t(c.head_dim));
+  }
+  w.set_f32(a + "rope.freq_base", c.rope_freq_base);
+  w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
+                                                 : "attention.layer_norm_rms_epsilon"),
+            c.norm_eps);
 }
 
 }  // namespace slm

@@ -10,6 +10,7 @@
 namespace slm {
 
 class GgufFile;
+class GgufWriter;
 
 enum class RopeLayout {
   kInterleaved,  // rotate pairs (2i, 2i+1): llama.cpp's "normal" mode, GGUF llama files
@@ -136,5 +137,9 @@ bool is_supported_architecture(std::string_view architecture);
 // Reads and validates the hyper-parameters of a GGUF file. Throws UnsupportedError for an
 // architecture slm does not know, FormatError for missing or inconsistent values.
 ModelConfig read_config(const GgufFile& file);
+
+// Writes the core hyper-parameters read_config reads back (counts, sizes, RoPE base and
+// dimensions, norm epsilon), for the tools that make GGUF files (convert, synth).
+void write_core_hparams(GgufWriter& w, const ModelConfig& c);
 
 }  // namespace slm

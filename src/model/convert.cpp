@@ -234,23 +234,8 @@ ConvertResult convert_hf_model(const std::string& dir, const std::string& out,
   const std::string a = c.architecture + ".";
   w.set_string("general.architecture", c.architecture);
   w.set_string("general.name", c.name);
-  w.set_u32(a + "vocab_size", uint32_t(c.n_vocab));
-  w.set_u32(a + "context_length", uint32_t(c.n_ctx_train));
-  w.set_u32(a + "embedding_length", uint32_t(c.n_embd));
-  w.set_u32(a + "block_count", uint32_t(c.n_layer));
-  w.set_u32(a + "feed_forward_length", uint32_t(c.n_ff));
-  w.set_u32(a + "rope.dimension_count", uint32_t(c.n_rot));
-  w.set_u32(a + "attention.head_count", uint32_t(c.n_head));
-  w.set_u32(a + "attention.head_count_kv", uint32_t(c.n_head_kv));
-  if (c.head_dim != c.n_embd / c.n_head) {
-    w.set_u32(a + "attention.key_length", uint32_t(c.head_dim));
-    w.set_u32(a + "attention.value_length", uint32_t(c.head_dim));
-  }
-  w.set_f32(a + "rope.freq_base", c.rope_freq_base);
+  write_core_hparams(w, c);
   size_t extra_tensors = 0;  // written from the config, not read by the loader
-  w.set_f32(a + (c.norm_kind == NormKind::kLayer ? "attention.layer_norm_epsilon"
-                                                 : "attention.layer_norm_rms_epsilon"),
-            c.norm_eps);
   if (!c.sliding_window.empty() && arch.gguf_window_every_layer) {
     w.set_u32(a + "attention.sliding_window", uint32_t(c.sliding_window.front()));
   }

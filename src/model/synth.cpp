@@ -136,18 +136,21 @@ void set_metadata(GgufWriter& w, const synth::Shape& s, const synth::FileType& f
       fmt::format("random weights (slm synth, seed {}) at the shapes of {}", seed, s.source));
   w.set_u32("general.file_type", ft.ftype);
   w.set_u32("general.quantization_version", 2);
-  w.set_u32(a + ".vocab_size", uint32_t(s.n_vocab));
-  w.set_u32(a + ".context_length", uint32_t(s.n_ctx));
-  w.set_u32(a + ".embedding_length", uint32_t(s.n_embd));
-  w.set_u32(a + ".block_count", uint32_t(s.n_layer));
-  w.set_u32(a + ".feed_forward_length", uint32_t(s.n_ff));
-  w.set_u32(a + ".attention.head_count", uint32_t(s.n_head));
-  w.set_u32(a + ".attention.head_count_kv", uint32_t(s.n_head_kv));
-  w.set_u32(a + ".rope.dimension_count", uint32_t(s.n_rot));
-  w.set_f32(a + ".rope.freq_base", s.rope_theta);
-  w.set_f32(a + (s.arch == synth::Arch::kPhi2 ? ".attention.layer_norm_epsilon"
-                                              : ".attention.layer_norm_rms_epsilon"),
-            s.norm_eps);
+  ModelConfig c;
+  c.architecture = a;
+  c.n_vocab = s.n_vocab;
+  c.n_ctx_train = s.n_ctx;
+  c.n_embd = s.n_embd;
+  c.n_layer = s.n_layer;
+  c.n_ff = s.n_ff;
+  c.n_head = s.n_head;
+  c.n_head_kv = s.n_head_kv;
+  c.head_dim = s.n_embd / s.n_head;
+  c.n_rot = s.n_rot;
+  c.rope_freq_base = s.rope_theta;
+  c.norm_kind = s.arch == synth::Arch::kPhi2 ? NormKind::kLayer : NormKind::kRms;
+  c.norm_eps = s.norm_eps;
+  write_core_hparams(w, c);
 
   const Vocab v = make_vocab(size_t(s.n_vocab));
   w.set_string("tokenizer.ggml.model", "llama");

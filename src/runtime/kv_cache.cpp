@@ -6,7 +6,7 @@ ContiguousKvCache::ContiguousKvCache(int32_t n_layer, int32_t capacity, int32_t 
                                      KvElement element)
     : capacity_(capacity),
       element_(element),
-      row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
+      row_bytes_(kv_row_bytes(element, size_t(row_elems))),
       data_(size_t(n_layer) * 2 * size_t(capacity) * row_bytes_),
       bases_(size_t(n_layer) * 2) {
   for (size_t i = 0; i < bases_.size(); ++i) {

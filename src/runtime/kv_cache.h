@@ -11,9 +11,29 @@
 
 namespace slm {
 
-enum class KvElement { kF32, kF16 };
+// How cached keys and values are stored: floats, halves, or ggml Q8_0 blocks (32 elements in
+// 34 bytes: an fp16 scale and 32 int8 quants; each head's row is whole blocks, so head_dim must
+// be a multiple of 32).
+enum class KvElement { kF32, kF16, kQ8_0 };
 
-inline size_t kv_element_bytes(KvElement e) { return e == KvElement::kF16 ? 2 : 4; }
+// Bytes of a row of n elements (Q8_0: n a multiple of 32).
+inline size_t kv_row_bytes(KvElement e, size_t n) {
+  switch (e) {
+    case KvElement::kF16: return n * 2;
+    case KvElement::kQ8_0: return n / 32 * 34;
+    case KvElement::kF32: break;
+  }
+  return n * 4;
+}
+
+inline const char* kv_element_name(KvElement e) {
+  switch (e) {
+    case KvElement::kF16: return "f16";
+    case KvElement::kQ8_0: return "q8_0";
+    case KvElement::kF32: break;
+  }
+  return "f32";
+}
 
 class KvCache {
  public:
@@ -31,6 +51,9 @@ class KvCache {
   virtual ref::KvRows k_rows(int32_t layer, int32_t first) const = 0;
   virtual ref::KvRows v_rows(int32_t layer, int32_t first) const = 0;
   virtual size_t bytes() const = 0;  // memory held
+  // The first position whose rows `layer` still holds: a sliding-window layer may release the
+  // rows no later query reads (PagedKvCache); 0 where every row is kept.
+  virtual int32_t first_cached(int32_t /*layer*/) const { return 0; }
 };
 
 // One block of memory for capacity × layers × (K and V) rows, allocated up front.

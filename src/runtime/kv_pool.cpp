@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "slm/error.h"
 
@@ -25,46 +26,73 @@ uint64_t default_token_hash(uint64_t parent_hash, std::span<const int32_t> token
 
 KvBlockPool::KvBlockPool(int32_t n_layer, int32_t row_elems, KvElement element,
                          int32_t block_tokens, size_t budget_bytes)
-    : block_tokens_(block_tokens),
+    : n_layer_(n_layer),
+      block_tokens_(block_tokens),
       element_(element),
-      row_bytes_(size_t(row_elems) * kv_element_bytes(element)),
+      row_bytes_(kv_row_bytes(element, size_t(row_elems))),
       block_bytes_(size_t(n_layer) * 2 * size_t(std::max(block_tokens, 0)) * row_bytes_),
+      budget_bytes_(budget_bytes),
       token_hash_(default_token_hash) {
   if (block_tokens <= 0 || block_bytes_ == 0) {
     throw InvalidArgumentError(fmt::format("KV block size {} must be positive", block_tokens));
   }
+  if (element == KvElement::kQ8_0 && row_elems % 32 != 0) {
+    throw InvalidArgumentError(
+        fmt::format("a q8_0 KV row of {} elements is not whole blocks of 32", row_elems));
+  }
   max_blocks_ = budget_bytes / block_bytes_;
 }
 
-// In order: a free block, new memory under the budget, the oldest cached (published but
-// unreferenced) block, the blocks of an evicted sequence.
-int32_t KvBlockPool::allocate() {
+// In order: a free block of this size; new memory under the budget (free blocks of another size
+// giving theirs back); the oldest cached (published but unreferenced) block, which joins the
+// free list; the blocks of an evicted sequence. The last two loop back to the first.
+int32_t KvBlockPool::allocate(int32_t n_layer) {
+  const size_t size = block_bytes(n_layer);
   std::lock_guard lock(mutex_);
   for (;;) {
-    if (!free_.empty()) {
-      const int32_t b = free_.back();
-      free_.pop_back();
+    const auto same = std::find_if(free_.rbegin(), free_.rend(),
+                                   [&](int32_t b) { return info_[size_t(b)].layers == n_layer; });
+    if (same != free_.rend()) {
+      const int32_t b = *same;
+      free_.erase(std::next(same).base());
       info_[size_t(b)].refs = 1;
       return b;
     }
-    if (blocks_.size() < max_blocks_) {
-      blocks_.emplace_back(new uint8_t[block_bytes_]);
-      info_.push_back({.refs = 1});
-      tokens_.resize(tokens_.size() + size_t(block_tokens_));
-      return int32_t(blocks_.size() - 1);
+    // Every free block left has another size: give their memory back until this one fits.
+    while (bytes_ + size > budget_bytes_ && !free_.empty()) {
+      const int32_t b = free_.back();
+      free_.pop_back();
+      bytes_ -= block_bytes(info_[size_t(b)].layers);
+      blocks_[size_t(b)].reset();
+      info_[size_t(b)].layers = 0;
+      unused_.push_back(b);
     }
-    const int32_t cached = take_cached_locked();
-    if (cached >= 0) {
-      info_[size_t(cached)].refs = 1;
-      return cached;
+    if (bytes_ + size <= budget_bytes_) break;
+    if (uncache_oldest_locked()) continue;
+    if (!evict_ || !evict_one_locked()) {
+      throw OutOfMemoryError(fmt::format(
+          "the KV cache is full: its {} bytes (blocks of {} positions, {} bytes for every layer) "
+          "are in use{}; give the session a larger KV budget or shorter sequences",
+          budget_bytes_, block_tokens_, block_bytes_,
+          evict_ ? " and no idle unpinned session is left to evict" : ""));
     }
-    if (!evict_ || !evict_one_locked()) break;
   }
-  throw OutOfMemoryError(fmt::format(
-      "the KV cache is full: all {} blocks of {} positions ({} bytes each) are in use{}; give the "
-      "session a larger KV budget or shorter sequences",
-      max_blocks_, block_tokens_, block_bytes_,
-      evict_ ? " and no idle unpinned session is left to evict" : ""));
+  int32_t b;
+  if (!unused_.empty()) {
+    b = unused_.back();
+    unused_.pop_back();
+  } else {
+    b = int32_t(blocks_.size());
+    blocks_.emplace_back();
+    info_.emplace_back();
+    tokens_.resize(tokens_.size() + size_t(block_tokens_));
+  }
+  blocks_[size_t(b)].reset(new uint8_t[size]);
+  Block& info = info_[size_t(b)];
+  info.refs = 1;
+  info.layers = n_layer;
+  bytes_ += size;
+  return b;
 }
 
 void KvBlockPool::retain(int32_t block) {
@@ -100,12 +128,12 @@ uint8_t* KvBlockPool::data(int32_t block) const {
 
 size_t KvBlockPool::blocks_in_use() const {
   std::lock_guard lock(mutex_);
-  return blocks_.size() - free_.size() - cached_;
+  return blocks_.size() - free_.size() - unused_.size() - cached_;
 }
 
 size_t KvBlockPool::bytes() const {
   std::lock_guard lock(mutex_);
-  return blocks_.size() * block_bytes_;
+  return bytes_;
 }
 
 }  // namespace slm

@@ -1,14 +1,18 @@
 // A pool of KV-cache blocks shared by the sequences of one model. A block holds the keys and
-// values of `block_tokens` consecutive positions for every layer; sequences own blocks through
-// reference counts (a fork shares them). Memory is taken from the system only when a block is
-// first used and is kept for reuse, so it grows with what is cached, up to a byte budget.
+// values of `block_tokens` consecutive positions for every layer (or, for a sequence that keeps
+// its sliding-window layers apart, for a group of layers: see allocate(n_layer)); sequences own
+// blocks through reference counts (a fork shares them). Memory is taken from the system only
+// when a block is first used and is kept for reuse, so it grows with what is cached, up to a
+// byte budget that blocks of every size share.
 //
 // Prefix sharing: a full block can be published under the hash of every token from position 0
 // to its end (chained through the previous block's hash, seeded with the model's fingerprint), so
 // an unrelated sequence starting with the same tokens takes the block instead of computing it.
 // A published block whose last reference goes stays cached until a lookup takes it back or an
 // allocation needs its memory (the least recently released first). A lookup compares the stored
-// tokens and the parent block, so a hash collision is a miss, never a wrong block.
+// tokens and the parent block, so a hash collision is a miss, never a wrong block. Only blocks of
+// every layer are published: sessions of a model with any sliding-window layer publish and look
+// up nothing (their window layers' rows are not in those blocks).
 //
 // Eviction (optional): sequences register themselves; when the budget is used up, allocate()
 // takes the blocks of the least recently used sequence that is idle (not inside begin_use /
@@ -38,22 +42,30 @@ class KvBlockPool {
   KvElement element() const { return element_; }
   size_t row_bytes() const { return row_bytes_; }
   size_t block_bytes() const { return block_bytes_; }
-  // Offset of (layer, K = 0 / V = 1)'s rows inside a block.
+  int32_t n_layer() const { return n_layer_; }
+  // A block of `n_layer` layers (a layer group): n_layer · 2 · block_tokens rows.
+  size_t block_bytes(int32_t n_layer) const {
+    return size_t(n_layer) * 2 * size_t(block_tokens_) * row_bytes_;
+  }
+  // Offset of (layer, K = 0 / V = 1)'s rows inside a block (layer: its index in the block).
   size_t offset(int32_t layer, int kv) const {
     return (size_t(layer) * 2 + size_t(kv)) * size_t(block_tokens_) * row_bytes_;
   }
 
-  // A block with one reference. Throws OutOfMemoryError when the budget is used up (and, with
-  // eviction on, no idle unpinned sequence is left whose blocks would free memory).
-  int32_t allocate();
+  // A block of every layer with one reference. Throws OutOfMemoryError when the budget is used
+  // up (and, with eviction on, no idle unpinned sequence is left whose blocks would free memory).
+  int32_t allocate() { return allocate(n_layer_); }
+  // A block of n_layer (≤ the model's) layers. Free blocks of another size give their memory
+  // back to the system when the budget has no room left for this one.
+  int32_t allocate(int32_t n_layer);
   void retain(int32_t block);
   void release(int32_t block);  // back to the free list (or the cache, if published) at zero
   int32_t references(int32_t block) const;
   uint8_t* data(int32_t block) const;  // stays put while the block lives
 
-  size_t max_blocks() const { return max_blocks_; }
-  size_t blocks_in_use() const;  // referenced by some sequence
-  size_t bytes() const;  // memory taken from the system
+  size_t max_blocks() const { return max_blocks_; }  // of every layer
+  size_t blocks_in_use() const;                      // referenced by some sequence
+  size_t bytes() const;                              // memory taken from the system
 
   // --- Prefix sharing (kv_pool_prefix.cpp) ---
   // Set before the pool is shared: the model's fingerprint, so equal tokens of another model
@@ -85,8 +97,11 @@ class KvBlockPool {
   // --- Sequences and eviction (kv_pool_prefix.cpp) ---
   void set_evict(bool evict) { evict_ = evict; }  // before the pool is shared
   bool evicts() const { return evict_; }
-  // A sequence whose block table is *table (the caller keeps the pointer current).
-  int32_t add_sequence(const std::vector<int32_t>* table);
+  // A sequence whose block table is *table (the caller keeps the pointer current), and whose
+  // sliding-window layers' table (entries -1 for released blocks) is *window_table, if any (that
+  // pointer must stay valid until remove_sequence).
+  int32_t add_sequence(const std::vector<int32_t>* table,
+                       const std::vector<int32_t>* window_table = nullptr);
   // A moving table: hold() keeps the pool from reading it until move_sequence() gives its new
   // address.
   void hold(int32_t id);
@@ -104,6 +119,7 @@ class KvBlockPool {
  private:
   struct Block {
     int32_t refs = 0;
+    int32_t layers = 0;  // of the block (0: its memory was given back)
     bool published = false;
     uint64_t hash = 0;
     int32_t parent = -1;          // the published block before it (-1: the first)
@@ -113,22 +129,24 @@ class KvBlockPool {
   };
   struct Sequence {
     const std::vector<int32_t>* table = nullptr;
+    const std::vector<int32_t>* window_table = nullptr;  // its sliding-window layers (or null)
     uint64_t last_use = 0;
     int32_t busy = 0;  // begin_use / hold calls not yet ended
     bool pinned = false, evicted = false, live = false;
   };
   void release_locked(int32_t block);
   void unpublish_locked(int32_t block);
-  int32_t take_cached_locked();  // the oldest cached block, unpublished; -1 if none
+  bool uncache_oldest_locked();  // the oldest cached block goes to the free list; false if none
   bool evict_one_locked();       // frees some block by evicting a sequence; false if none can
 
-  int32_t block_tokens_;
+  int32_t n_layer_, block_tokens_;
   KvElement element_;
-  size_t row_bytes_, block_bytes_, max_blocks_ = 0;
+  size_t row_bytes_, block_bytes_, max_blocks_ = 0, budget_bytes_, bytes_ = 0;
   mutable std::mutex mutex_;  // sequences of different threads share the pool
   std::vector<std::unique_ptr<uint8_t[]>> blocks_;
   std::vector<Block> info_;
-  std::vector<int32_t> free_;
+  std::vector<int32_t> free_;    // blocks with memory and no reference, not cached
+  std::vector<int32_t> unused_;  // slots without memory
   std::vector<int32_t> tokens_;  // block_tokens_ per block: what a published block holds
   std::unordered_map<uint64_t, int32_t> index_;  // hash → published block
   size_t cached_ = 0;

@@ -1,6 +1,7 @@
 // KvBlockPool's index of published blocks (prefix sharing) and its registry of sequences
 // (eviction). See kv_pool.h.
 #include <algorithm>
+#include <array>
 
 #include "src/runtime/kv_pool.h"
 
@@ -87,8 +88,8 @@ size_t KvBlockPool::cached_blocks() const {
   return cached_;
 }
 
-int32_t KvBlockPool::take_cached_locked() {
-  if (cached_ == 0) return -1;
+bool KvBlockPool::uncache_oldest_locked() {
+  if (cached_ == 0) return false;
   int32_t oldest = -1;
   for (size_t i = 0; i < info_.size(); ++i) {
     const Block& b = info_[i];
@@ -98,11 +99,11 @@ int32_t KvBlockPool::take_cached_locked() {
     }
   }
   unpublish_locked(oldest);  // moves it to the free list
-  free_.pop_back();
-  return oldest;
+  return true;
 }
 
-int32_t KvBlockPool::add_sequence(const std::vector<int32_t>* table) {
+int32_t KvBlockPool::add_sequence(const std::vector<int32_t>* table,
+                                  const std::vector<int32_t>* window_table) {
   std::lock_guard lock(mutex_);
   int32_t id;
   if (!free_sequences_.empty()) {
@@ -112,7 +113,8 @@ int32_t KvBlockPool::add_sequence(const std::vector<int32_t>* table) {
     id = int32_t(sequences_.size());
     sequences_.emplace_back();
   }
-  sequences_[size_t(id)] = {.table = table, .last_use = ++tick_, .live = true};
+  sequences_[size_t(id)] = {
+      .table = table, .window_table = window_table, .last_use = ++tick_, .live = true};
   return id;
 }
 
@@ -163,18 +165,29 @@ bool KvBlockPool::evicted(int32_t id) const {
 }
 
 // The least recently used idle, unpinned sequence that holds a block no other sequence holds
-// (evicting one whose blocks are all shared would free nothing) gives back all its blocks.
+// (evicting one whose blocks are all shared would free nothing) gives back all its blocks, those
+// of its sliding-window table too (where -1 marks a block released already).
 bool KvBlockPool::evict_one_locked() {
+  const auto tables = [](const Sequence& s) { return std::array{s.table, s.window_table}; };
   Sequence* victim = nullptr;
   for (Sequence& s : sequences_) {
     if (!s.live || s.busy > 0 || s.pinned || s.evicted) continue;
     if (victim != nullptr && victim->last_use < s.last_use) continue;
-    const bool frees = std::any_of(s.table->begin(), s.table->end(),
-                                   [&](int32_t b) { return info_[size_t(b)].refs == 1; });
+    bool frees = false;
+    for (const std::vector<int32_t>* table : tables(s)) {
+      if (table == nullptr) continue;
+      frees = frees || std::any_of(table->begin(), table->end(),
+                                   [&](int32_t b) { return b >= 0 && info_[size_t(b)].refs == 1; });
+    }
     if (frees) victim = &s;
   }
   if (victim == nullptr) return false;
-  for (const int32_t b : *victim->table) release_locked(b);
+  for (const std::vector<int32_t>* table : tables(*victim)) {
+    if (table == nullptr) continue;
+    for (const int32_t b : *table) {
+      if (b >= 0) release_locked(b);
+    }
+  }
   victim->evicted = true;
   return true;
 }

@@ -1,5 +1,7 @@
 // `slm bench`: prompt processing (pp: P tokens in one batch) and text generation (tg: N tokens
 // one at a time) throughput, mean ± stddev over REPS runs after one warm-up, like llama-bench.
+// With --parallel N, tg advances N sequences by one token per forward pass (slm::Batch) and
+// reports their aggregate tokens/s.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,7 +21,9 @@ struct BenchArgs {
   int32_t generate = 128;
   int32_t threads = 0;
   int32_t reps = 5;
+  int32_t parallel = 1;
   bool json = false;
+  std::string kv_type = "f16";
   LoadFlags load;
 };
 
@@ -55,11 +59,30 @@ double run_once(Session& session, const std::vector<TokenId>& tokens, bool batch
   return double(tokens.size()) * 1000.0 / clock.ms();
 }
 
+// Aggregate generated tokens per second of N sequences decoded together: each step is one forward
+// pass over one token of every sequence.
+double run_parallel(Batch& batch, std::vector<Session>& sessions,
+                    const std::vector<TokenId>& tokens) {
+  std::vector<BatchItem> items;
+  for (Session& s : sessions) {
+    s.reset();
+    items.push_back({&s, {}});
+  }
+  Stopwatch clock;
+  for (const TokenId& id : tokens) {
+    for (BatchItem& item : items) item.tokens = std::span(&id, 1);
+    batch.eval(items);
+  }
+  return double(tokens.size() * sessions.size()) * 1000.0 / clock.ms();
+}
+
 }  // namespace
 
 int cmd_bench(std::span<char* const> args) {
   BenchArgs a;
-  ArgParser p("slm bench", "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [--mmap|--no-mmap]",
+  ArgParser p("slm bench",
+              "slm bench [-m MODEL] [-p 512] [-n 128] [-t THREADS] [-r REPS] [-np N] "
+              "[--kv-type T] [--json] [--mmap|--no-mmap]",
               "Measures prompt processing (pp) and generation (tg) tokens/s on synthetic token\n"
               "ids, mean ± stddev over REPS runs after a warm-up. Without -m it uses the bundled\n"
               "model. 0 skips a test.");
@@ -71,9 +94,20 @@ int cmd_bench(std::span<char* const> args) {
             0, 1 << 20);
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-r", "--repetitions"}, "N", "measured runs per test (default 5)", &a.reps, 1, 1000);
+  p.add_int({"-np", "--parallel"}, "N",
+            "tg: N sequences decoded together, one forward pass per token of all; reports their "
+            "aggregate t/s (default 1)",
+            &a.parallel, 1, 256);
   p.add_flag({"--json"}, "one JSON object per test instead of a table", &a.json);
+  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32, f16 or q8_0 (default f16)", &a.kv_type);
   a.load.add_to(p);
   if (!p.parse(args)) return 0;
+  KvType kv_type;
+  try {
+    kv_type = parse_kv_type(a.kv_type);
+  } catch (const UsageError& e) {
+    throw p.error(e.what());
+  }
 
   const std::string path = resolve_model_path(a.model);
   const LoadOptions load_options = a.load.options(p);
@@ -82,31 +116,46 @@ int cmd_bench(std::span<char* const> args) {
   const int32_t threads =
       a.threads > 0 ? a.threads : int32_t(std::max(1u, std::thread::hardware_concurrency()));
   const int32_t context = std::max({a.prompt, a.generate, 1});
-  Session session(model, SessionOptions{.context_length = context, .threads = threads});
+  const SessionOptions session_options{
+      .context_length = context, .threads = threads, .kv_type = kv_type};
+  Session session(model, session_options);
+  std::vector<Session> parallel;  // tg's sequences with --parallel > 1
+  for (int32_t i = 0; a.parallel > 1 && i < a.parallel; ++i) {
+    parallel.emplace_back(model, session_options);
+  }
+  Batch batch(model, threads);
   const std::string isa = kernel_isa();
 
   if (!a.json) {
-    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {})\n", path, info.architecture,
-               info.parameter_count, info.weight_bytes, info.weight_types,
-               load_options.use_mmap ? "mmap" : "no-mmap");
-    fmt::print("| {:>8} | {:>7} | {:>6} | {:>20} |\n", "test", "threads", "isa", "t/s");
+    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {}; kv {})\n", path,
+               info.architecture, info.parameter_count, info.weight_bytes, info.weight_types,
+               load_options.use_mmap ? "mmap" : "no-mmap", kv_type_name(kv_type));
+    fmt::print("| {:>8} | {:>7} | {:>4} | {:>6} | {:>20} |\n", "test", "threads", "seqs", "isa",
+               "t/s");
   }
-  for (const auto& [name, n, batch] : {std::tuple{"pp", a.prompt, true}, {"tg", a.generate, false}}) {
+  for (const auto& [name, n, batched_pp] :
+       {std::tuple{"pp", a.prompt, true}, {"tg", a.generate, false}}) {
     if (n == 0) continue;
     const std::vector<TokenId> tokens = bench_tokens(n, info.vocab_size);
-    run_once(session, tokens, batch);  // warm-up: page in the weights, grow the scratch
+    const int32_t sequences = batched_pp || parallel.empty() ? 1 : a.parallel;
+    const auto run = [&] {
+      return sequences > 1 ? run_parallel(batch, parallel, tokens)
+                           : run_once(session, tokens, batched_pp);
+    };
+    run();  // warm-up: page in the weights, grow the scratch
     std::vector<double> rates;
-    for (int32_t r = 0; r < a.reps; ++r) rates.push_back(run_once(session, tokens, batch));
+    for (int32_t r = 0; r < a.reps; ++r) rates.push_back(run());
     const Stats s = stats(rates);
     const std::string test = fmt::format("{}{}", name, n);
     if (a.json) {
       fmt::print(R"({{"test":"{}","tokens_per_s":{:.3f},"stddev":{:.3f},"threads":{},)"
-                 R"("model_bytes":{},"isa":"{}","mmap":{}}})"
+                 R"("model_bytes":{},"isa":"{}","mmap":{},"kv":"{}","sequences":{}}})"
                  "\n",
-                 test, s.mean, s.stddev, threads, info.weight_bytes, isa, load_options.use_mmap);
+                 test, s.mean, s.stddev, threads, info.weight_bytes, isa, load_options.use_mmap,
+                 kv_type_name(kv_type), sequences);
     } else {
-      fmt::print("| {:>8} | {:>7} | {:>6} | {:>11.2f} ± {:<6.2f} |\n", test, threads, isa, s.mean,
-                 s.stddev);
+      fmt::print("| {:>8} | {:>7} | {:>4} | {:>6} | {:>11.2f} ± {:<6.2f} |\n", test, threads,
+                 sequences, isa, s.mean, s.stddev);
     }
     std::fflush(stdout);
   }

@@ -74,7 +74,7 @@ int cmd_chat(std::span<char* const> args) {
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-c", "--ctx-size"}, "N", "context length, 0 = the model's, capped at 4096",
             &a.context, 0, std::numeric_limits<int32_t>::max());
-  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32 or f16 (default f16)", &a.kv_type);
+  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32, f16 or q8_0 (default f16)", &a.kv_type);
   a.load.add_to(p);
   p.add_flag({"-v", "--verbose"}, "print the format and per-turn token counts to stderr",
              &a.verbose);

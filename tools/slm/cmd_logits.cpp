@@ -55,7 +55,7 @@ int cmd_logits(std::span<char* const> args) {
   p.add_string({"-p", "--prompt"}, "TEXT", "input text, BOS added as the model asks", &prompt,
                &has_prompt);
   p.add_string({"-o", "--output"}, "OUT.f32", "file to write", &out);
-  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32 or f16 (default f32)", &kv);
+  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32, f16 or q8_0 (default f32)", &kv);
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &threads, 0, 4096);
   p.add_int({"-c", "--ctx-size"}, "N", "context length, 0 = the model's, capped at 4096",
             &context, 0, std::numeric_limits<int32_t>::max());

@@ -74,7 +74,7 @@ int cmd_run(std::span<char* const> args) {
   p.add_int({"-t", "--threads"}, "N", "threads, 0 = all cores (default 0)", &a.threads, 0, 4096);
   p.add_int({"-c", "--ctx-size"}, "N", "context length, 0 = the model's, capped at 4096",
             &a.context, 0, kMaxInt);
-  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32 or f16 (default f16)", &a.kv_type);
+  p.add_string({"--kv-type"}, "TYPE", "KV cache type: f32, f16 or q8_0 (default f16)", &a.kv_type);
   p.add_flag({"--ids"}, "print only the generated token ids, space-separated, on one line",
              &a.ids);
   p.add_flag({"--ignore-eos"}, "keep generating past end-of-generation tokens", &a.ignore_eos);

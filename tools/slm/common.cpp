@@ -47,12 +47,19 @@ std::string resolve_model_path(const std::string& model) {
 KvType parse_kv_type(const std::string& text) {
   if (text == "f32") return KvType::kF32;
   if (text == "f16") return KvType::kF16;
-  if (text == "q8_0")
-    throw UnsupportedError("--kv-type q8_0 is not supported yet (use f32 or f16)");
-  throw UsageError(fmt::format("invalid value '{}' for --kv-type: expected f32 or f16", text), "");
+  if (text == "q8_0") return KvType::kQ8_0;
+  throw UsageError(
+      fmt::format("invalid value '{}' for --kv-type: expected f32, f16 or q8_0", text), "");
 }
 
-const char* kv_type_name(KvType type) { return type == KvType::kF32 ? "f32" : "f16"; }
+const char* kv_type_name(KvType type) {
+  switch (type) {
+    case KvType::kF16: return "f16";
+    case KvType::kQ8_0: return "q8_0";
+    case KvType::kF32: break;
+  }
+  return "f32";
+}
 
 std::vector<TokenId> prompt_ids(const Model& model, const std::vector<TokenId>* tokens,
                                 const std::string& text) {
