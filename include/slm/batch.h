@@ -30,8 +30,10 @@ class Batch {
   // would have returned, bit for bit. The spans stay valid until the next eval of this Batch.
   // Throws InvalidArgumentError (no items, a null session, a session of another model, a session
   // listed twice, no tokens, an id out of range, tokens that do not fit in a session's context)
-  // or OutOfMemoryError (a KV pool's budget is used up); then no session has changed. The
-  // sessions must not be used by other threads during the call.
+  // or OutOfMemoryError (a KV pool's budget is used up); then no session has changed. With an
+  // evicting shared KvPool, no session of the batch is evicted during the pass; one evicted
+  // before it makes the call throw EvictedError (that session is then empty, the others have not
+  // changed). The sessions must not be used by other threads during the call.
   std::span<const std::span<const float>> eval(std::span<const BatchItem> items);
 
  private:

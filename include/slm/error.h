@@ -12,6 +12,7 @@ enum class ErrorKind {
   kInvalidArgument,  // a caller's value is out of range (token id, context size, option)
   kIo,               // the operating system refused (open, mmap, write)
   kOutOfMemory,      // a memory budget (the KV cache pool's) is used up
+  kEvicted,          // a session's cached sequence was evicted from a shared KV pool
 };
 
 class Error : public std::runtime_error {
@@ -49,6 +50,14 @@ class OutOfMemoryError : public Error {
  public:
   explicit OutOfMemoryError(const std::string& message)
       : Error(ErrorKind::kOutOfMemory, message) {}
+};
+
+// The session's KV blocks were taken by another session of an evicting KvPool: its sequence is
+// lost and it is now empty (position 0); evaluate the whole sequence again (Session::prompt
+// reuses whatever of it is still cached).
+class EvictedError : public Error {
+ public:
+  explicit EvictedError(const std::string& message) : Error(ErrorKind::kEvicted, message) {}
 };
 
 }  // namespace slm

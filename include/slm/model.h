@@ -91,6 +91,48 @@ class Model {
 
 struct EmbedOptions;
 
+struct KvPoolOptions {
+  KvType kv_type = KvType::kF16;
+  int32_t block_tokens = 32;  // positions per block
+  size_t budget_bytes = 0;    // for all its sessions together; 0: one context of the model
+                              // (capped at 4096 positions)
+  // When the budget is used up: false, the session that needs a block gets OutOfMemoryError;
+  // true, the least recently used idle session that is not pinned (Session::pin) and holds a
+  // block no other session holds loses its cached sequence. It learns it on its next call:
+  // eval, rewind(n > 0), fork and save_state throw EvictedError and leave it empty; prompt,
+  // reset and load_state simply start from empty. (position() and tokens() describe the lost
+  // sequence until that call.)
+  bool evict = false;
+};
+
+// A KV cache pool that many sessions of one model share (SessionOptions::kv_pool): one memory
+// budget, and prefix sharing between unrelated sessions. Each full block of a sequence is
+// published under a hash of all its tokens from position 0 on (and the model); a session whose
+// prompt starts with the same whole blocks takes them instead of computing them (the tokens are
+// compared too, so a hash collision is never a wrong block). Blocks no session holds any more
+// stay cached until their memory is needed (the least recently released first). Thread-safe:
+// sessions on different threads may use one pool.
+class KvPool {
+ public:
+  struct Impl;
+  // Throws InvalidArgumentError for a block size ≤ 0 or a budget below one block.
+  explicit KvPool(const Model& model, const KvPoolOptions& options = {});
+  ~KvPool();
+  KvPool(const KvPool&) = delete;
+  KvPool& operator=(const KvPool&) = delete;
+
+  const Model& model() const;
+  size_t block_bytes() const;    // one block of block_tokens positions, all layers, K and V
+  size_t budget_bytes() const;   // the most memory it takes (whole blocks)
+  size_t bytes() const;          // memory taken so far
+  size_t blocks_in_use() const;  // held by some session
+  size_t cached_blocks() const;  // held by none, kept for prefix reuse until memory is needed
+  const std::unique_ptr<Impl>& impl() const { return impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 struct SessionOptions {
   int32_t context_length = 0;  // 0: the model's, capped at 4096
   int32_t threads = 0;         // 0: all cores
@@ -100,6 +142,11 @@ struct SessionOptions {
   // pool; 0: enough for one full context. A fork shares its parent's pool.
   int32_t kv_block_tokens = 32;
   size_t kv_budget_bytes = 0;
+  // A pool shared with other sessions of the same model: its KV type, block size and budget
+  // apply (the three fields above are ignored), and eval()/prompt() on a fresh or block-aligned
+  // sequence take the prompt's whole blocks that any session of the pool published (not for a
+  // model with sliding-window layers: its sessions share the budget only).
+  std::shared_ptr<KvPool> kv_pool = nullptr;
   // eval() runs longer inputs as consecutive passes of at most this many tokens (the logits are
   // exactly those of one pass). Sliding-window layers (Mistral, Gemma 2/3, Phi-3) keep only
   // their window plus one such chunk of positions, so this also bounds their cache.
@@ -115,11 +162,14 @@ class Session {
 
   // Appends `tokens` at the end of the sequence in one forward pass and returns the logits
   // (vocab_size floats per row) of the last token, or of every token when all_logits is set.
-  // The returned span stays valid until the next call. Throws InvalidArgumentError for ids out
-  // of range or when the tokens do not fit in the context. An input longer than
-  // SessionOptions::prefill_chunk_tokens runs chunk by chunk; if a later chunk fails (the KV
-  // budget), the sequence is rewound to where it was, or, where sliding-window layers have
-  // already released the rows that needs, keeps the chunks done (position() says how far).
+  // Without all_logits, whole KV blocks that the pool holds for the same tokens are taken
+  // instead of computed (bit-identical results). The returned span stays valid until the next
+  // call. Throws InvalidArgumentError for ids out of range or when the tokens do not fit in the
+  // context; EvictedError (the session is then empty) when an evicting pool took its blocks. An
+  // input longer than SessionOptions::prefill_chunk_tokens runs chunk by chunk; if a later chunk
+  // fails (the KV budget), the sequence is rewound to where it was, or, where sliding-window
+  // layers have already released the rows that needs, keeps the chunks done (position() says
+  // how far).
   std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = false);
 
   int32_t position() const;        // tokens in the sequence so far
@@ -135,10 +185,14 @@ class Session {
   // budget. Each session is for one thread at a time; different sessions may run concurrently.
   Session fork() const;
   size_t kv_bytes() const;  // KV memory this sequence holds (shared blocks counted in full)
+  // A pinned session is never evicted from an evicting KvPool (the default: unpinned).
+  void pin(bool pinned = true);
 
   // Prefix reuse: makes the sequence `tokens`, keeping the longest prefix of them it already
-  // holds (a system prompt, a document) and evaluating only the rest. The last token is always
-  // evaluated, so its logits (or every evaluated token's, with all_logits) are returned.
+  // holds (a system prompt, a document), then taking whole blocks of the next tokens that the
+  // pool holds (published by any session), and evaluating only the rest. The last token is
+  // always evaluated, so its logits (or every evaluated token's, with all_logits) are returned.
+  // After an eviction it simply starts from empty (no EvictedError).
   struct PromptResult {
     int32_t reused = 0;  // tokens taken from the cache, not computed
     std::span<const float> logits;

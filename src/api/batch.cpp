@@ -24,8 +24,11 @@ struct Batch::Impl {
   std::vector<DecoderSegment> segments;
   std::vector<float> logits;
   std::vector<std::span<const float>> results;
+  std::vector<PagedKvCache*> in_use;  // sequences between begin_use and end_use
 
   void check(std::span<const BatchItem> items) const;
+  void begin_use(std::span<const BatchItem> items);
+  void end_use();
   void prepare_all(std::span<const BatchItem> items);
 };
 
@@ -74,6 +77,35 @@ void Batch::Impl::check(std::span<const BatchItem> items) const {
   }
 }
 
+// Like Session's Use guard, for every sequence of the pass: a shared evicting pool takes none of
+// them while the batch reads them. A sequence evicted since its last use is now empty, so the
+// batch throws EvictedError before anything else changes.
+void Batch::Impl::begin_use(std::span<const BatchItem> items) {
+  in_use.clear();
+  size_t evicted = items.size();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].session) continue;  // check() says so
+    const SessionAccess::Parts s = SessionAccess::parts(*items[i].session);
+    in_use.push_back(&s.cache);
+    if (s.cache.begin_use()) {
+      s.tokens.clear();
+      evicted = std::min(evicted, i);
+    }
+  }
+  if (evicted < items.size()) {
+    end_use();
+    throw EvictedError(fmt::format(
+        "batch item {}: the session's KV cache was evicted from the shared pool for another "
+        "session: its sequence is lost and it now starts empty; evaluate the whole sequence again",
+        evicted));
+  }
+}
+
+void Batch::Impl::end_use() {
+  for (PagedKvCache* cache : in_use) cache->end_use();
+  in_use.clear();
+}
+
 // Makes every sequence's new positions writable before the pass. When a pool runs out, the
 // sequences prepared before give their new blocks back: every sequence is as it was.
 void Batch::Impl::prepare_all(std::span<const BatchItem> items) {
@@ -93,6 +125,11 @@ void Batch::Impl::prepare_all(std::span<const BatchItem> items) {
 
 std::span<const std::span<const float>> Batch::eval(std::span<const BatchItem> items) {
   Impl& b = *impl_;
+  b.begin_use(items);
+  struct EndUse {
+    Impl& b;
+    ~EndUse() { b.end_use(); }
+  } const end_use{b};
   b.check(items);
   b.prepare_all(items);
   const size_t V = size_t(b.model.impl()->config.n_vocab);
@@ -109,8 +146,9 @@ std::span<const std::span<const float>> Batch::eval(std::span<const BatchItem> i
   b.results.clear();
   size_t row = 0;
   for (const BatchItem& item : items) {
-    std::vector<TokenId>& tokens = SessionAccess::parts(*item.session).tokens;
-    tokens.insert(tokens.end(), item.tokens.begin(), item.tokens.end());
+    const SessionAccess::Parts s = SessionAccess::parts(*item.session);
+    s.tokens.insert(s.tokens.end(), item.tokens.begin(), item.tokens.end());
+    if (s.share_prefix) s.cache.publish_full_blocks(s.tokens);  // as Session::eval does
     const size_t n = item.all_logits ? item.tokens.size() : 1;
     b.results.emplace_back(&b.logits[row * V], n * V);
     row += n;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "slm/error.h"
+#include "src/api/kv_pool_impl.h"
 #include "src/api/model_impl.h"
 #include "src/graph/decoder.h"
 #include "src/api/session_access.h"
@@ -100,6 +101,7 @@ struct Session::Impl {
   std::vector<TokenId> tokens;  // the sequence: its size is the position
   std::vector<float> logits;
   int32_t chunk = SessionOptions{}.prefill_chunk_tokens;  // most tokens in one forward pass
+  bool share_prefix = true;  // publish full blocks and adopt published ones (no window layers)
 
   // Chunk by chunk: every token's logits are bit-identical to one pass's (a matmul gives each
   // token of a batch what it gives that token alone, and attention reads the same cached rows),
@@ -124,6 +126,22 @@ struct Session::Impl {
     }
   }
 
+  // Throws for ids out of range or tokens past the context.
+  void check(std::span<const TokenId> more) const;
+  // Evaluates `more` after the sequence and publishes the blocks it fills.
+  std::span<const float> run(std::span<const TokenId> more, bool all_logits);
+  // Takes the pool's published blocks for the first of `more` (never its last token); returns
+  // how many tokens they hold (now part of the sequence).
+  int32_t adopt(std::span<const TokenId> more);
+  // adopt() (when `reuse`) then run(); a pass that fails gives the adopted blocks back too, so
+  // the sequence stays as it was.
+  PromptResult extend(std::span<const TokenId> more, bool all_logits, bool reuse);
+  // Whether the pool evicted the sequence since the last call; the session is then empty.
+  bool lost(const PagedKvCache::Use& use) {
+    if (use.evicted()) tokens.clear();
+    return use.evicted();
+  }
+
   KvStateShape state_shape() const {
     const ModelConfig& c = model.impl()->config;
     return {model_fingerprint(*model.impl()), c.n_layer,
@@ -145,12 +163,26 @@ Session::Session(const Model& model, const SessionOptions& options) {
     throw InvalidArgumentError(
         fmt::format("prefill chunk of {} tokens must be positive", options.prefill_chunk_tokens));
   }
+  std::shared_ptr<KvBlockPool> pool;
+  if (options.kv_pool != nullptr) {
+    if (options.kv_pool->model().impl() != model.impl()) {
+      throw InvalidArgumentError("the KV pool was made for another model");
+    }
+    pool = options.kv_pool->impl()->blocks;
+  } else {
+    pool = make_pool(c, options, context);
+    pool->set_hash_seed(model_fingerprint(*model.impl()));
+  }
   // Sliding-window layers get a block table of their own that keeps only their window and one
   // chunk: what a pass reads, and room to rewind by a chunk.
   impl_ = std::make_unique<Impl>(model, threads,
-                                 PagedKvCache(make_pool(c, options, context), context,
-                                              c.sliding_window, options.prefill_chunk_tokens));
+                                 PagedKvCache(std::move(pool), context, c.sliding_window,
+                                              options.prefill_chunk_tokens));
   impl_->chunk = options.prefill_chunk_tokens;
+  // Published blocks hold every layer's rows for positions from 0; a window layer's rows are
+  // kept apart and released, so a model with any sliding-window layer shares no prefix.
+  impl_->share_prefix = std::none_of(c.sliding_window.begin(), c.sliding_window.end(),
+                                     [](int32_t w) { return w > 0; });
 }
 
 Session::~Session() = default;
@@ -160,25 +192,68 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::span<const float> Session::eval(std::span<const TokenId> tokens, bool all_logits) {
   Impl& s = *impl_;
-  const int32_t n_vocab = s.model.impl()->config.n_vocab;
+  const PagedKvCache::Use use(s.cache);
+  if (s.lost(use)) {
+    throw EvictedError(
+        "the session's KV cache was evicted from the shared pool for another session: its "
+        "sequence is lost and it now starts empty; evaluate the whole sequence again");
+  }
   if (tokens.empty()) throw InvalidArgumentError("eval: no tokens given");
-  for (const TokenId id : tokens) {
+  s.check(tokens);
+  return s.extend(tokens, all_logits, /*reuse=*/!all_logits).logits;
+}
+
+void Session::Impl::check(std::span<const TokenId> more) const {
+  const int32_t n_vocab = model.impl()->config.n_vocab;
+  for (const TokenId id : more) {
     if (id < 0 || id >= n_vocab) {
       throw InvalidArgumentError(
           fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, n_vocab));
     }
   }
-  const int32_t capacity = s.cache.capacity(), position = this->position();
-  if (tokens.size() > size_t(capacity - position)) {
+  const int32_t capacity = cache.capacity(), position = int32_t(tokens.size());
+  if (more.size() > size_t(capacity - position)) {
     throw InvalidArgumentError(fmt::format(
-        "{} tokens do not fit in the context: {} of {} positions are already used", tokens.size(),
+        "{} tokens do not fit in the context: {} of {} positions are already used", more.size(),
         position, capacity));
   }
-  const size_t rows = all_logits ? tokens.size() : 1;
-  if (s.logits.size() < rows * size_t(n_vocab)) s.logits.resize(rows * size_t(n_vocab));
-  s.tokens.reserve(size_t(capacity));  // once: decoding a token allocates nothing
-  s.eval_chunks(tokens, all_logits);
-  return {s.logits.data(), rows * size_t(n_vocab)};
+}
+
+std::span<const float> Session::Impl::run(std::span<const TokenId> more, bool all_logits) {
+  const int32_t n_vocab = model.impl()->config.n_vocab;
+  const size_t rows = all_logits ? more.size() : 1;
+  if (logits.size() < rows * size_t(n_vocab)) logits.resize(rows * size_t(n_vocab));
+  tokens.reserve(size_t(cache.capacity()));  // once: decoding a token allocates nothing
+  eval_chunks(more, all_logits);
+  if (share_prefix) cache.publish_full_blocks(tokens);
+  return {logits.data(), rows * size_t(n_vocab)};
+}
+
+Session::PromptResult Session::Impl::extend(std::span<const TokenId> more, bool all_logits,
+                                            bool reuse) {
+  const int32_t before = int32_t(tokens.size());
+  const int32_t reused = reuse ? adopt(more) : 0;
+  try {
+    return {reused, run(more.subspan(size_t(reused)), all_logits)};
+  } catch (...) {
+    if (reused > 0) {
+      cache.truncate(before);
+      tokens.resize(size_t(before));
+    }
+    throw;
+  }
+}
+
+int32_t Session::Impl::adopt(std::span<const TokenId> more) {
+  if (!share_prefix) return 0;
+  if (more.size() <= size_t(cache.pool().block_tokens())) return 0;  // no whole block to take
+  const size_t had = tokens.size();
+  tokens.reserve(size_t(cache.capacity()));
+  tokens.insert(tokens.end(), more.begin(), more.end());  // the intended sequence, for a moment
+  const int32_t length =
+      cache.adopt_published(tokens, int32_t(had), int32_t(tokens.size()) - 1);
+  tokens.resize(size_t(length));
+  return length - int32_t(had);
 }
 
 int32_t Session::position() const { return int32_t(impl_->tokens.size()); }
@@ -189,6 +264,11 @@ const Model& Session::model() const { return impl_->model; }
 size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
 
 void Session::rewind(int32_t n) {
+  const PagedKvCache::Use use(impl_->cache);
+  if (impl_->lost(use) && n > 0) {
+    throw EvictedError("cannot rewind: the session's KV cache was evicted from the shared pool "
+                       "and it is now empty");
+  }
   if (n < 0 || n > position()) {
     throw InvalidArgumentError(
         fmt::format("cannot rewind to {} tokens: the sequence has {}", n, position()));
@@ -204,6 +284,8 @@ void Session::rewind(int32_t n) {
 }
 
 int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
+  const PagedKvCache::Use use(impl_->cache);
+  impl_->lost(use);  // an evicted session simply has no common prefix
   const std::vector<TokenId>& have = impl_->tokens;
   size_t common = 0;
   while (common < have.size() && common + 1 < tokens.size() && have[common] == tokens[common]) {
@@ -218,11 +300,21 @@ int32_t Session::rewind_to_common_prefix(std::span<const TokenId> tokens) {
 
 Session::PromptResult Session::prompt(std::span<const TokenId> tokens, bool all_logits) {
   if (tokens.empty()) throw InvalidArgumentError("prompt: no tokens given");
-  const int32_t reused = rewind_to_common_prefix(tokens);
-  return {reused, eval(tokens.subspan(size_t(reused)), all_logits)};
+  Impl& s = *impl_;
+  const PagedKvCache::Use use(s.cache);
+  s.lost(use);  // an evicted session starts from empty: `tokens` is the whole sequence anyway
+  const int32_t kept = rewind_to_common_prefix(tokens);
+  s.check(tokens.subspan(size_t(kept)));
+  const PromptResult r = s.extend(tokens.subspan(size_t(kept)), all_logits, /*reuse=*/true);
+  return {kept + r.reused, r.logits};
 }
 
 Session Session::fork() const {
+  const PagedKvCache::Use use(impl_->cache);
+  if (impl_->lost(use)) {
+    throw EvictedError("cannot fork: the session's KV cache was evicted from the shared pool "
+                       "and it is now empty");
+  }
   auto copy = std::make_unique<Impl>(impl_->model, impl_->threads, impl_->cache.fork());
   copy->tokens = impl_->tokens;
   copy->chunk = impl_->chunk;
@@ -234,22 +326,75 @@ Session Session::fork() const {
 namespace slm {
 
 void Session::save_state(const std::string& path) const {
+  const PagedKvCache::Use use(impl_->cache);
+  if (impl_->lost(use)) {
+    throw EvictedError(fmt::format("{}: not saved: the session's KV cache was evicted from the "
+                                   "shared pool and it is now empty", path));
+  }
   save_kv_state(path, impl_->state_shape(), impl_->cache, impl_->tokens);
 }
 
+// Takes a state file's rows and drops them: load_kv_state into it checks a whole file.
+class DiscardingKvCache final : public KvCache {
+ public:
+  DiscardingKvCache(int32_t capacity, KvElement element, size_t row_bytes)
+      : capacity_(capacity), element_(element), row_(row_bytes) {}
+  int32_t capacity() const override { return capacity_; }
+  KvElement element() const override { return element_; }
+  void prepare(int32_t, int32_t) override {}
+  uint8_t* k_row(int32_t, int32_t) override { return row_.data(); }
+  uint8_t* v_row(int32_t, int32_t) override { return row_.data(); }
+  ref::KvRows k_rows(int32_t, int32_t) const override { return {}; }
+  ref::KvRows v_rows(int32_t, int32_t) const override { return {}; }
+  size_t bytes() const override { return 0; }
+
+ private:
+  int32_t capacity_;
+  KvElement element_;
+  std::vector<uint8_t> row_;
+};
+
+// The whole file is checked first (its rows read into nowhere), so a bad file leaves the
+// sequence as it was; only then does the old sequence go back to the pool and the file's rows
+// come into new blocks, so the pool never holds both (its budget may be shared by many sessions).
 void Session::load_state(const std::string& path) {
-  // Into a new sequence, which replaces this one only when the whole file has been read.
-  PagedKvCache fresh = impl_->cache.empty_like();
-  std::vector<TokenId> tokens = load_kv_state(path, impl_->state_shape(), fresh);
-  const int32_t n_vocab = impl_->model.impl()->config.n_vocab;
+  Impl& s = *impl_;
+  const PagedKvCache::Use use(s.cache);
+  s.lost(use);
+  const KvStateShape shape = s.state_shape();
+  DiscardingKvCache nowhere(s.cache.capacity(), s.cache.element(), shape.row_bytes);
+  std::vector<TokenId> tokens = load_kv_state(path, shape, nowhere);
+  const int32_t n_vocab = s.model.impl()->config.n_vocab;
   for (const TokenId id : tokens) {
     if (id < 0 || id >= n_vocab) {
       throw FormatError(fmt::format("{}: token id {} is out of the vocabulary", path, id));
     }
   }
-  impl_->cache = std::move(fresh);
-  impl_->tokens = std::move(tokens);
+  const KvBlockPool& pool = s.cache.pool();
+  const size_t B = size_t(pool.block_tokens()), needed = (tokens.size() + B - 1) / B;
+  size_t own = 0;  // blocks that go back to the pool when this sequence does
+  for (const int32_t b : s.cache.blocks()) own += pool.references(b) == 1 ? 1 : 0;
+  const size_t available = pool.max_blocks() - pool.blocks_in_use() + own;
+  // Counted in blocks of every layer; a sequence with a window table takes blocks of other sizes
+  // (and releases window blocks as it loads), so it relies on the rollback below instead.
+  if (!pool.evicts() && s.cache.window_layers() == 0 && needed > available) {
+    throw OutOfMemoryError(fmt::format(
+        "{}: the state needs {} KV blocks of {} positions, and only {} are free in the pool "
+        "(counting this session's own)", path, needed, B, available));
+  }
+  s.cache.truncate(0);
+  s.tokens.clear();
+  try {
+    load_kv_state(path, shape, s.cache);
+  } catch (...) {  // the file changed since it was checked, or the disk failed: empty
+    s.cache.truncate(0);
+    throw;
+  }
+  s.tokens = std::move(tokens);
+  if (s.share_prefix) s.cache.publish_full_blocks(s.tokens);
 }
+
+void Session::pin(bool pinned) { impl_->cache.set_pinned(pinned); }
 
 }  // namespace slm
 
@@ -297,8 +442,31 @@ std::vector<float> embed(const Model& model, std::string_view text, const EmbedO
 
 namespace slm {
 
+// --- KvPool: one KV block pool shared by the sessions of one model ---
+
+KvPool::KvPool(const Model& model, const KvPoolOptions& options) {
+  const ModelConfig& c = model.impl()->config;
+  const SessionOptions as_session{.kv_type = options.kv_type,
+                                  .kv_block_tokens = options.block_tokens,
+                                  .kv_budget_bytes = options.budget_bytes};
+  auto blocks = make_pool(c, as_session, checked_context_length(c, as_session));
+  blocks->set_hash_seed(model_fingerprint(*model.impl()));
+  blocks->set_evict(options.evict);
+  impl_ = std::make_unique<Impl>(Impl{model, std::move(blocks)});
+}
+
+KvPool::~KvPool() = default;
+const Model& KvPool::model() const { return impl_->model; }
+size_t KvPool::block_bytes() const { return impl_->blocks->block_bytes(); }
+size_t KvPool::budget_bytes() const {
+  return impl_->blocks->max_blocks() * impl_->blocks->block_bytes();
+}
+size_t KvPool::bytes() const { return impl_->blocks->bytes(); }
+size_t KvPool::blocks_in_use() const { return impl_->blocks->blocks_in_use(); }
+size_t KvPool::cached_blocks() const { return impl_->blocks->cached_blocks(); }
+
 SessionAccess::Parts SessionAccess::parts(Session& session) {
-  return {session.impl_->cache, session.impl_->tokens};
+  return {session.impl_->cache, session.impl_->tokens, session.impl_->share_prefix};
 }
 
 }  // namespace slm

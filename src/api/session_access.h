@@ -13,6 +13,7 @@ struct SessionAccess {
   struct Parts {
     PagedKvCache& cache;
     std::vector<TokenId>& tokens;  // the sequence: its size is the position
+    bool share_prefix;             // publishes the full blocks a pass fills
   };
   static Parts parts(Session& session);
 };

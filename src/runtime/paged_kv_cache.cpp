@@ -6,7 +6,9 @@
 namespace slm {
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity)
-    : PagedKvCache(pool, capacity, pool->n_layer(), 0, 0) {}
+    : PagedKvCache(pool, capacity, pool->n_layer(), 0, 0) {
+  join_pool();
+}
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity, int32_t layers,
                            int32_t window, int32_t keep_extra)
@@ -25,70 +27,107 @@ PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity, 
 
 PagedKvCache::PagedKvCache(std::shared_ptr<KvBlockPool> pool, int32_t capacity,
                            std::span<const int32_t> layer_windows, int32_t keep_extra)
-    : PagedKvCache(pool, capacity) {
+    : PagedKvCache(pool, capacity, pool->n_layer(), 0, 0) {
   int32_t window = 0, windowed = 0;
   const auto slides = [&](int32_t w) { return w > 0 && w < capacity; };
   for (const int32_t w : layer_windows) {
     if (slides(w)) window = std::max(window, w), ++windowed;
   }
-  if (windowed == 0) return;
-  // The window table drops what none of its layers can see: the widest window decides.
-  layers_ = pool_->n_layer() - windowed;
-  windowed_.reset(new PagedKvCache(pool_, capacity, windowed, window, std::max(keep_extra, 0)));
-  int32_t next[2] = {0, 0};
-  for (const int32_t w : layer_windows) {
-    table_of_.push_back(slides(w) ? 1 : 0);
-    index_in_table_.push_back(next[table_of_.back()]++);
+  if (windowed > 0) {
+    // The window table drops what none of its layers can see: the widest window decides.
+    layers_ = pool_->n_layer() - windowed;
+    windowed_.reset(new PagedKvCache(pool_, capacity, windowed, window, std::max(keep_extra, 0)));
+    int32_t next[2] = {0, 0};
+    for (const int32_t w : layer_windows) {
+      table_of_.push_back(slides(w) ? 1 : 0);
+      index_in_table_.push_back(next[table_of_.back()]++);
+    }
   }
+  join_pool();
 }
 
-PagedKvCache::~PagedKvCache() { release_all(); }
+PagedKvCache::~PagedKvCache() { leave_pool(); }
 
+// The window table lives behind a pointer, so its address (registered with the pool) survives
+// moves; only the full table's address changes.
+void PagedKvCache::join_pool() {
+  hashes_.reserve(blocks_.capacity());
+  id_ = pool_->add_sequence(&blocks_, windowed_ ? &windowed_->blocks_ : nullptr);
+}
+
+// The pool may read a table (to evict it) whenever its sequence is idle: a move holds it first.
 PagedKvCache::PagedKvCache(PagedKvCache&& other) noexcept
     : pool_(other.pool_),
       capacity_(other.capacity_),
       layers_(other.layers_),
       window_(other.window_),
       keep_extra_(other.keep_extra_),
-      released_(other.released_),
-      blocks_(std::move(other.blocks_)),
-      pages_(std::move(other.pages_)),
-      windowed_(std::move(other.windowed_)),
-      table_of_(std::move(other.table_of_)),
-      index_in_table_(std::move(other.index_in_table_)) {
-  other.blocks_.clear();
-  other.pages_.clear();
-  other.released_ = 0;
+      id_(other.id_) {
+  if (id_ >= 0) pool_->hold(id_);
+  released_ = other.released_;
+  blocks_ = std::move(other.blocks_);
+  pages_ = std::move(other.pages_);
+  hashes_ = std::move(other.hashes_);
+  windowed_ = std::move(other.windowed_);
+  table_of_ = std::move(other.table_of_);
+  index_in_table_ = std::move(other.index_in_table_);
+  other.clear_table();
+  other.id_ = -1;
+  if (id_ >= 0) pool_->move_sequence(id_, &blocks_);
 }
 
 PagedKvCache& PagedKvCache::operator=(PagedKvCache&& other) noexcept {
   if (this != &other) {
-    release_all();
+    leave_pool();
     pool_ = other.pool_;
     capacity_ = other.capacity_;
     layers_ = other.layers_;
     window_ = other.window_;
     keep_extra_ = other.keep_extra_;
+    id_ = other.id_;
+    if (id_ >= 0) pool_->hold(id_);
     released_ = other.released_;
     blocks_ = std::move(other.blocks_);
     pages_ = std::move(other.pages_);
+    hashes_ = std::move(other.hashes_);
     windowed_ = std::move(other.windowed_);
     table_of_ = std::move(other.table_of_);
     index_in_table_ = std::move(other.index_in_table_);
-    other.blocks_.clear();
-    other.pages_.clear();
-    other.released_ = 0;
+    other.clear_table();
+    other.id_ = -1;
+    if (id_ >= 0) pool_->move_sequence(id_, &blocks_);
   }
   return *this;
+}
+
+void PagedKvCache::clear_table() {
+  blocks_.clear();
+  pages_.clear();
+  hashes_.clear();
+  released_ = 0;
 }
 
 void PagedKvCache::release_all() {
   for (const int32_t b : blocks_) {
     if (b >= 0) pool_->release(b);
   }
-  blocks_.clear();
-  pages_.clear();
-  released_ = 0;
+  clear_table();
+}
+
+// Only a registered sequence (not a window table, whose owner gives its blocks back, nor a
+// moved-from one) leaves the pool.
+void PagedKvCache::leave_pool() {
+  if (id_ < 0) return;
+  const bool evicted = pool_->remove_sequence(id_);  // the pool no longer reads the tables
+  for (PagedKvCache* t : {this, windowed_.get()}) {
+    if (t == nullptr) continue;
+    if (evicted) {
+      t->clear_table();
+    } else {
+      t->release_all();
+    }
+  }
+  id_ = -1;
 }
 
 PagedKvCache PagedKvCache::empty_like() const {
@@ -98,6 +137,7 @@ PagedKvCache PagedKvCache::empty_like() const {
     copy.table_of_ = table_of_;
     copy.index_in_table_ = index_in_table_;
   }
+  if (window_ == 0) copy.join_pool();  // a window table is covered by its owner's entry
   return copy;
 }
 
@@ -111,6 +151,7 @@ PagedKvCache PagedKvCache::fork() const {
     }
     to->blocks_ = from->blocks_;
     to->pages_ = from->pages_;
+    to->hashes_ = from->hashes_;
     to->released_ = from->released_;
   }
   return copy;
@@ -129,14 +170,15 @@ void PagedKvCache::truncate(int32_t n) {
 }
 
 void PagedKvCache::truncate_table(int32_t n) {
-  const size_t keep =
-      (size_t(n) + size_t(pool_->block_tokens()) - 1) / size_t(pool_->block_tokens());
+  const size_t B = size_t(pool_->block_tokens());
+  const size_t keep = (size_t(n) + B - 1) / B;
   while (blocks_.size() > keep) {
     if (blocks_.back() >= 0) pool_->release(blocks_.back());
     blocks_.pop_back();
     pages_.pop_back();
   }
   released_ = std::min(released_, int32_t(blocks_.size()));
+  if (hashes_.size() > size_t(n) / B) hashes_.resize(size_t(n) / B);
 }
 
 int32_t PagedKvCache::first_cached(int32_t layer) const {
@@ -174,9 +216,10 @@ void PagedKvCache::prepare_table(int32_t pos0, int32_t n) {
     }
     released_ = int32_t(std::max(size_t(released_), std::min(drop, blocks_.size())));
   }
-  // Blocks this pass writes into that other sequences share get a private copy first.
+  // Blocks this pass writes into that other sequences share get a private copy first; a
+  // published block of ours leaves the index (its rows are about to change).
   for (size_t b = first; b < std::min(end, blocks_.size()); ++b) {
-    if (blocks_[b] < 0 || pool_->references(blocks_[b]) == 1) continue;
+    if (blocks_[b] < 0 || pool_->make_writable(blocks_[b])) continue;
     const int32_t copy = pool_->allocate(layers_);
     std::memcpy(pool_->data(copy), pages_[b], pool_->block_bytes(layers_));
     pool_->release(blocks_[b]);
@@ -199,6 +242,48 @@ void PagedKvCache::prepare_table(int32_t pos0, int32_t n) {
     truncate_table(int32_t(had * B));  // a pass that cannot run holds no blocks for it
     throw;
   }
+}
+
+void PagedKvCache::publish_full_blocks(std::span<const int32_t> tokens) {
+  if (windowed_) return;  // the blocks lack the window layers' rows
+  const size_t B = size_t(pool_->block_tokens());
+  const size_t full = std::min(tokens.size() / B, blocks_.size());
+  for (size_t i = hashes_.size(); i < full; ++i) {
+    const std::span<const int32_t> own = tokens.subspan(i * B, B);
+    const uint64_t hash =
+        pool_->chain_hash(i == 0 ? pool_->first_parent_hash() : hashes_[i - 1], own);
+    pool_->publish(blocks_[i], hash, i == 0 ? -1 : blocks_[i - 1], own);
+    hashes_.push_back(hash);
+  }
+}
+
+int32_t PagedKvCache::adopt_published(std::span<const int32_t> tokens, int32_t length,
+                                      int32_t limit) {
+  const size_t B = size_t(pool_->block_tokens());
+  if (windowed_ || size_t(length) != blocks_.size() * B || hashes_.size() != blocks_.size()) {
+    return length;
+  }
+  while ((blocks_.size() + 1) * B <= std::min(size_t(limit), tokens.size())) {
+    const size_t i = blocks_.size();
+    const std::span<const int32_t> own = tokens.subspan(i * B, B);
+    const uint64_t hash =
+        pool_->chain_hash(i == 0 ? pool_->first_parent_hash() : hashes_[i - 1], own);
+    const int32_t block = pool_->lookup(hash, i == 0 ? -1 : blocks_[i - 1], own);
+    if (block < 0) break;
+    blocks_.push_back(block);
+    pages_.push_back(pool_->data(block));
+    hashes_.push_back(hash);
+  }
+  return int32_t(blocks_.size() * B);
+}
+
+bool PagedKvCache::begin_use() {
+  const bool evicted = pool_->begin_use(id_);
+  if (evicted) {  // the pool released the blocks already
+    clear_table();
+    if (windowed_) windowed_->clear_table();
+  }
+  return evicted;
 }
 
 }  // namespace slm
