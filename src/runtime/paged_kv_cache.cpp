@@ -55,14 +55,26 @@ void PagedKvCache::join_pool() {
   id_ = pool_->add_sequence(&blocks_, windowed_ ? &windowed_->blocks_ : nullptr);
 }
 
+PagedKvCache::PagedKvCache(PagedKvCache&& other) noexcept : capacity_(0), layers_(0) {
+  take(other);
+}
+
+PagedKvCache& PagedKvCache::operator=(PagedKvCache&& other) noexcept {
+  if (this != &other) {
+    leave_pool();
+    take(other);
+  }
+  return *this;
+}
+
 // The pool may read a table (to evict it) whenever its sequence is idle: a move holds it first.
-PagedKvCache::PagedKvCache(PagedKvCache&& other) noexcept
-    : pool_(other.pool_),
-      capacity_(other.capacity_),
-      layers_(other.layers_),
-      window_(other.window_),
-      keep_extra_(other.keep_extra_),
-      id_(other.id_) {
+void PagedKvCache::take(PagedKvCache& other) noexcept {
+  pool_ = other.pool_;
+  capacity_ = other.capacity_;
+  layers_ = other.layers_;
+  window_ = other.window_;
+  keep_extra_ = other.keep_extra_;
+  id_ = other.id_;
   if (id_ >= 0) pool_->hold(id_);
   released_ = other.released_;
   blocks_ = std::move(other.blocks_);
@@ -74,30 +86,6 @@ PagedKvCache::PagedKvCache(PagedKvCache&& other) noexcept
   other.clear_table();
   other.id_ = -1;
   if (id_ >= 0) pool_->move_sequence(id_, &blocks_);
-}
-
-PagedKvCache& PagedKvCache::operator=(PagedKvCache&& other) noexcept {
-  if (this != &other) {
-    leave_pool();
-    pool_ = other.pool_;
-    capacity_ = other.capacity_;
-    layers_ = other.layers_;
-    window_ = other.window_;
-    keep_extra_ = other.keep_extra_;
-    id_ = other.id_;
-    if (id_ >= 0) pool_->hold(id_);
-    released_ = other.released_;
-    blocks_ = std::move(other.blocks_);
-    pages_ = std::move(other.pages_);
-    hashes_ = std::move(other.hashes_);
-    windowed_ = std::move(other.windowed_);
-    table_of_ = std::move(other.table_of_);
-    index_in_table_ = std::move(other.index_in_table_);
-    other.clear_table();
-    other.id_ = -1;
-    if (id_ >= 0) pool_->move_sequence(id_, &blocks_);
-  }
-  return *this;
 }
 
 void PagedKvCache::clear_table() {

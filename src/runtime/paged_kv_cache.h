@@ -126,6 +126,7 @@ class PagedKvCache final : public KvCache {
   void truncate_table(int32_t n);
   void release_all();
   void clear_table();
+  void take(PagedKvCache& other) noexcept;  // other's table and pool registration; other empty
   void join_pool();   // registers this sequence (and its window table) for eviction
   void leave_pool();  // gives the blocks back (unless evicted) and unregisters
 
