@@ -40,10 +40,14 @@ Stats stats(const std::vector<double>& xs) {
   return s;
 }
 
-// Token ids that exercise real rows of the embedding without depending on a tokenizer.
-std::vector<TokenId> bench_tokens(int32_t n, int32_t vocab) {
+// Token ids that exercise real rows of the embedding without depending on a tokenizer. Each run
+// gets other ids (shifted by `run`): a session's pool keeps the blocks of an earlier run published,
+// and the same prompt again would be taken from them (prefix sharing) instead of computed.
+std::vector<TokenId> bench_tokens(int32_t n, int32_t vocab, int32_t run) {
   std::vector<TokenId> ids(static_cast<size_t>(n));
-  for (int32_t i = 0; i < n; ++i) ids[size_t(i)] = TokenId((i * 7919 + 13) % vocab);
+  for (int32_t i = 0; i < n; ++i) {
+    ids[size_t(i)] = TokenId((int64_t(i) * 7919 + 13 + run) % vocab);
+  }
   return ids;
 }
 
@@ -136,9 +140,10 @@ int cmd_bench(std::span<char* const> args) {
   for (const auto& [name, n, batched_pp] :
        {std::tuple{"pp", a.prompt, true}, {"tg", a.generate, false}}) {
     if (n == 0) continue;
-    const std::vector<TokenId> tokens = bench_tokens(n, info.vocab_size);
     const int32_t sequences = batched_pp || parallel.empty() ? 1 : a.parallel;
+    int32_t runs = 0;
     const auto run = [&] {
+      const std::vector<TokenId> tokens = bench_tokens(n, info.vocab_size, runs++);
       return sequences > 1 ? run_parallel(batch, parallel, tokens)
                            : run_once(session, tokens, batched_pp);
     };
