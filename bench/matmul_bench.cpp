@@ -27,7 +27,7 @@ struct Problem {
 // would take minutes for a 151936-row matrix, and the bytes streamed are the same.
 constexpr size_t kDistinctRows = 64;
 
-Problem make_problem(DType type, size_t rows, size_t cols, size_t tokens) {
+Problem make_problem(DType type, size_t rows, size_t cols, size_t tokens, WeightLayout layout) {
   Problem p;
   std::mt19937 rng(42);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -42,6 +42,14 @@ Problem make_problem(DType type, size_t rows, size_t cols, size_t tokens) {
     for (float& v : row) v = dist(rng);
     ref::quantize_row(type, row.data(), p.w.data() + r * rb, cols);
   }
+  if (layout == WeightLayout::kRepackedTiles) {  // as the model loader does, tile by tile
+    const RepackTileFn repack = active_kernels().repack_tile[static_cast<size_t>(type)];
+    std::vector<uint8_t> tile(kTileRows * rb);
+    for (size_t r = 0; r < rows; r += kTileRows) {
+      std::copy_n(p.w.data() + r * rb, tile.size(), tile.data());
+      repack(tile.data(), cols, p.w.data() + r * rb);
+    }
+  }
   p.x.resize(tokens * cols);
   for (float& v : p.x) v = dist(rng);
   p.y.resize(tokens * rows);
@@ -49,7 +57,7 @@ Problem make_problem(DType type, size_t rows, size_t cols, size_t tokens) {
   return p;
 }
 
-void BM_Matmul(benchmark::State& state, DType type, int threads) {
+void BM_Matmul(benchmark::State& state, DType type, int threads, WeightLayout layout) {
   const auto rows = size_t(state.range(0)), cols = size_t(state.range(1));
   const auto tokens = size_t(state.range(2));
   if (!ref::can_quantize(type)) {
@@ -60,11 +68,16 @@ void BM_Matmul(benchmark::State& state, DType type, int threads) {
     state.SkipWithError("cols is not a multiple of the block size");
     return;
   }
-  Problem p = make_problem(type, rows, cols, tokens);
+  if (layout == WeightLayout::kRepackedTiles &&
+      active_kernels().repack_tile[static_cast<size_t>(type)] == nullptr) {
+    state.SkipWithError("this kernel set does not repack this type");
+    return;
+  }
+  Problem p = make_problem(type, rows, cols, tokens, layout);
   state.SetLabel(std::string(active_isa_name()));
   for (auto _ : state) {
     matmul(type, p.w.data(), rows, cols, p.x.data(), tokens, p.y.data(), rows, p.scratch.data(),
-           threads);
+           threads, layout);
     benchmark::DoNotOptimize(p.y.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(p.w.size()));
@@ -110,10 +123,22 @@ const bool kRegistered = [] {
     for (int threads : {1, 2}) {
       const std::string name =
           "BM_Matmul/" + std::string(dtype_name(type)) + "_t" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, threads)->Apply(shapes);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, threads, WeightLayout::kRows)
+          ->Apply(shapes);
       if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ4_K ||
           type == DType::kQ5_K || type == DType::kQ6_K) {
-        benchmark::RegisterBenchmark((name + "_pp512").c_str(), BM_Matmul, type, threads)
+        benchmark::RegisterBenchmark((name + "_pp512").c_str(), BM_Matmul, type, threads,
+                                     WeightLayout::kRows)
+            ->Apply(prefill_shapes);
+      }
+      // The layout the model loader gives Q4_0 where the kernel set repacks it.
+      if (type == DType::kQ4_0) {
+        const std::string repacked = name + "_repacked";
+        benchmark::RegisterBenchmark(repacked.c_str(), BM_Matmul, type, threads,
+                                     WeightLayout::kRepackedTiles)
+            ->Apply(shapes);
+        benchmark::RegisterBenchmark((repacked + "_pp512").c_str(), BM_Matmul, type, threads,
+                                     WeightLayout::kRepackedTiles)
             ->Apply(prefill_shapes);
       }
     }

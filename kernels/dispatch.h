@@ -49,6 +49,12 @@ using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x, size_
 // where they read them as quantized.
 constexpr bool tile_activations_packed(DType act_type) { return act_type == DType::kQ8_0; }
 
+// WeightLayout::kRepackedTiles (kernels/dtype.h): every kTileRows consecutive rows rewritten at
+// load by the set's repack_tile into one run of the same size, in an order of the set's choosing
+// (decode then streams one run per tile and unpacks it with fewer instructions).
+// kTileRows rows of n elements (row after row) -> dst (kTileRows * row bytes; not overlapping).
+using RepackTileFn = void (*)(const void* rows, size_t n, void* dst);
+
 // The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry is
 // always set: the scalar references by default, replaced by an ISA's version where it has one.
 // SIMD versions agree with the references to float rounding (and, for exp/tanh, to the stated
@@ -95,6 +101,11 @@ struct KernelSet {
   PackRowFn pack_q8_0 = nullptr;
   // gemm_tile[weight type]: null where matmul must use one dot per element.
   std::array<GemmTileFn, kDTypeSlots> gemm_tile{};
+  // repack_tile[weight type] rewrites kTileRows rows for repacked_tile[weight type], a tile over
+  // them (w_stride: the bytes of one original row) for any n_tokens from 1, bit-identical to the
+  // set's dots of the original rows. Both null, or both set.
+  std::array<RepackTileFn, kDTypeSlots> repack_tile{};
+  std::array<GemmTileFn, kDTypeSlots> repacked_tile{};
   OpsSet ops;
 
   // The dispatched entry points (reference where the set has no kernel for the type).

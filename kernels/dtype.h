@@ -67,4 +67,9 @@ inline size_t row_bytes(DType type, size_t n) {
   return n / t.block_elems * t.block_bytes;
 }
 
+// How a weight matrix's bytes are laid out: kRows as in the file, row after row; kRepackedTiles
+// as the active kernel set rewrote them at load for its tiles (kernels/dispatch.h), which only
+// matmul reads.
+enum class WeightLayout { kRows, kRepackedTiles };
+
 }  // namespace slm

@@ -13,14 +13,16 @@ namespace slm {
 // Multiply-adds below which a matmul is not worth splitting across threads.
 constexpr size_t kMinParallelWork = size_t{1} << 16;
 
-// Tiles need at least two tokens to reuse anything; one token (decode) runs on dots.
+// Tiles over plain rows need at least two tokens to reuse anything; one token (decode) runs on
+// dots, unless the weights were repacked for the tiles.
 constexpr size_t kMinTileTokens = 2;
 
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
   const DType act_type = ref::vec_dot_type(type);
   size_t bytes = row_bytes(act_type, cols) * n_tokens;
-  // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for `type`.
-  if (tile_activations_packed(act_type) && n_tokens >= kMinTileTokens) {
+  // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for `type`
+  // (repacked weights use the tiles for one token too).
+  if (tile_activations_packed(act_type)) {
     bytes += packed_q8_0_bytes(cols) * n_tokens;
   }
   return bytes;
@@ -101,7 +103,7 @@ void run_alone(const MatmulJob& job, size_t n_tokens) {
 }  // namespace
 
 void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
-            float* y, size_t y_stride, void* scratch, int threads) {
+            float* y, size_t y_stride, void* scratch, int threads, WeightLayout layout) {
   // Chosen once; may throw for a bad SLM_ISA, so callers that run a team call active_kernels()
   // before starting it (then this cannot throw).
   const KernelSet& k = active_kernels();
@@ -110,7 +112,10 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   GemmTileFn tile = nullptr;
   const auto id = static_cast<size_t>(type);
   const bool packed_x = tile_activations_packed(act_type);
-  if (n_tokens >= kMinTileTokens && id < kDTypeSlots && (!packed_x || k.pack_q8_0 != nullptr)) {
+  if (layout == WeightLayout::kRepackedTiles) {
+    tile = k.repacked_tile[id];  // every row is in a tile: rows_range calls no dot
+  } else if (n_tokens >= kMinTileTokens && id < kDTypeSlots &&
+             (!packed_x || k.pack_q8_0 != nullptr)) {
     tile = k.gemm_tile[id];
   }
   auto* act = static_cast<uint8_t*>(scratch);

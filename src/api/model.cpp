@@ -150,6 +150,19 @@ void quantize_at_load(const LoadOptions& options, const quant::Target* target, M
                           });
 }
 
+// The matrices the active kernel set reads faster repacked, rewritten in place where the memory
+// is this process's own (repack_for_tiles). Returns the bytes rewritten.
+uint64_t repack_at_load(Model::Impl& m) {
+  const KernelSet& k = active_kernels();
+  uint64_t bytes = 0;
+  const auto repack = [&](std::span<uint8_t> owned) {
+    bytes = repack_for_tiles(m.weights, k, owned);
+  };
+  if (m.gguf) m.gguf->edit_in_place(repack);
+  else repack({});
+  return bytes;
+}
+
 bool is_directory(const std::string& path) {
   std::error_code ec;
   return fs::is_directory(path, ec);
@@ -186,6 +199,7 @@ Model Model::load_impl(const std::string& path, const LoadOptions& options,
   if (quantize) quantize_at_load(options, quantize, *m, tally);
   m->info = describe(m->config, tally);
   if (quantize) m->info.weight_bytes_before_quantize = bytes_before;
+  m->info.weight_bytes_repacked = repack_at_load(*m);
   if (m->tokenizer && m->tokenizer->vocab_size() > m->config.n_vocab) {
     throw FormatError(
         fmt::format("{}: the tokenizer has {} tokens but the model only {} embeddings", path,

@@ -75,6 +75,10 @@ class GgufFile {
   uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
   size_t file_size() const { return file_.size(); }
   bool is_mapped() const { return file_.is_mapped(); }
+  // MappedFile::edit_in_place over the whole file (tensor data included).
+  void edit_in_place(const std::function<void(std::span<uint8_t>)>& edit) {
+    file_.edit_in_place(edit);
+  }
 
   const std::vector<GgufKv>& metadata() const { return kvs_; }
   const GgufValue* find(std::string_view key) const;

@@ -97,6 +97,22 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
   return file;
 }
 
+void MappedFile::edit_in_place(const std::function<void(std::span<uint8_t>)>& edit) {
+  if (mapped_ || data_ == nullptr) {
+    edit({});
+    return;
+  }
+  auto* buf = const_cast<uint8_t*>(data_);  // ours: the anonymous buffer open() read into
+  ::mprotect(buf, reserved_, PROT_READ | PROT_WRITE);
+  try {
+    edit({buf, size_});
+  } catch (...) {
+    ::mprotect(buf, reserved_, PROT_READ);
+    throw;
+  }
+  ::mprotect(buf, reserved_, PROT_READ);
+}
+
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -29,6 +30,10 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
   bool is_mapped() const { return mapped_; }
+  // Runs `edit` on the bytes made writable, then read-only again: the buffer read into memory
+  // can be rewritten in place (weights repacked at load). A mapping of the file gets an empty
+  // span: its pages belong to the file.
+  void edit_in_place(const std::function<void(std::span<uint8_t>)>& edit);
 
  private:
   void release() noexcept;

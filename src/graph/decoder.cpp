@@ -94,7 +94,7 @@ size_t Decoder::scratch_bytes() const {
 
 void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
   slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows),
-              act_.data(), /*threads: the running team*/ 1);
+              act_.data(), /*threads: the running team*/ 1, w.layout);
 }
 
 void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, int threads,

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "kernels/dispatch.h"
 #include "kernels/ref/quant.h"
 #include "slm/error.h"
 #include "src/format/gguf.h"
@@ -178,6 +180,52 @@ std::vector<Matrix*> layer_matrices(LayerWeights& L) {
 std::vector<const Matrix*> layer_matrices(const LayerWeights& L) {
   const std::vector<Matrix*> all = layer_matrices(const_cast<LayerWeights&>(L));
   return {all.begin(), all.end()};
+}
+
+uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> owned) {
+  std::vector<Matrix*> matrices;
+  for (LayerWeights& L : w.layers) {
+    for (Matrix* m : layer_matrices(L)) matrices.push_back(m);
+  }
+  if (!w.tied_output) matrices.push_back(&w.output);
+  // The writable bytes at m's data (null where it is not ours to rewrite).
+  const auto writable = [&](const Matrix& m, size_t bytes) -> uint8_t* {
+    const auto* p = static_cast<const uint8_t*>(m.data);
+    const auto inside = [&](std::span<uint8_t> s) {
+      return !s.empty() && p >= s.data() && bytes <= size_t(s.data() + s.size() - p);
+    };
+    if (inside(owned)) return owned.data() + (p - owned.data());
+    for (std::vector<uint8_t>& q : w.quantized) {
+      if (inside(q)) return q.data() + (p - q.data());
+    }
+    return nullptr;
+  };
+  std::vector<const void*> done;  // a tensor two matrices view is rewritten once
+  std::vector<uint8_t> tile;
+  uint64_t total = 0;
+  for (Matrix* m : matrices) {
+    const auto id = static_cast<size_t>(m->type);
+    if (id >= kDTypeSlots || k.repack_tile[id] == nullptr || m->rows % int64_t(kTileRows) != 0 ||
+        m->layout != WeightLayout::kRows) {
+      continue;
+    }
+    const size_t rb = row_bytes(m->type, size_t(m->cols)), bytes = rb * size_t(m->rows);
+    if (std::find(done.begin(), done.end(), m->data) != done.end()) {
+      m->layout = WeightLayout::kRepackedTiles;
+      continue;
+    }
+    uint8_t* data = writable(*m, bytes);
+    if (data == nullptr) continue;
+    tile.resize(kTileRows * rb);
+    for (size_t r = 0; r < size_t(m->rows); r += kTileRows) {
+      std::memcpy(tile.data(), data + r * rb, tile.size());
+      k.repack_tile[id](tile.data(), size_t(m->cols), data + r * rb);
+    }
+    m->layout = WeightLayout::kRepackedTiles;
+    done.push_back(m->data);
+    total += bytes;
+  }
+  return total;
 }
 
 std::optional<SourceTensor> GgufTensorSource::find(const std::string& gguf_name) const {

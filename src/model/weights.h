@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct Matrix {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  WeightLayout layout = WeightLayout::kRows;  // kRepackedTiles after repack_for_tiles
 };
 
 struct LayerWeights {
@@ -96,6 +98,15 @@ class TensorSource {
 // Throws FormatError (missing tensor, wrong shape) or UnsupportedError (type slm cannot compute),
 // naming the tensor.
 Weights load_weights(const TensorSource& source, const ModelConfig& config);
+
+struct KernelSet;
+
+// Rewrites in place, for the kernel set's tiles (KernelSet::repack_tile), every layer matrix and
+// untied output whose type the set repacks and whose rows are whole tiles, where its bytes lie in
+// `owned` (memory the caller made writable) or in w.quantized; the rest keep their rows (a
+// mapping of the file stays untouched). Returns the bytes rewritten: the same bytes, reordered,
+// so no memory is added.
+uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> owned);
 
 // Every tensor load_weights reads, in the order it reads them, by GGUF name (what a converter
 // writes).

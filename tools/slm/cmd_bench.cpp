@@ -131,9 +131,10 @@ int cmd_bench(std::span<char* const> args) {
   const std::string isa = kernel_isa();
 
   if (!a.json) {
-    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {}; kv {})\n", path,
-               info.architecture, info.parameter_count, info.weight_bytes, info.weight_types,
-               load_options.use_mmap ? "mmap" : "no-mmap", kv_type_name(kv_type));
+    fmt::print("model: {} ({}, {} parameters, {} bytes: {}; {}; {} bytes repacked; kv {})\n",
+               path, info.architecture, info.parameter_count, info.weight_bytes,
+               info.weight_types, load_options.use_mmap ? "mmap" : "no-mmap",
+               info.weight_bytes_repacked, kv_type_name(kv_type));
     fmt::print("| {:>8} | {:>7} | {:>4} | {:>6} | {:>20} |\n", "test", "threads", "seqs", "isa",
                "t/s");
   }

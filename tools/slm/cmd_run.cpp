@@ -48,6 +48,10 @@ void print_model_info(const std::string& path, const ModelInfo& info) {
              info.head_count, info.head_count_kv, info.head_dim, info.feed_forward_length);
   fmt::print(stderr, "slm: {} parameters, {} bytes of weights ({})\n", info.parameter_count,
              info.weight_bytes, info.weight_types);
+  if (info.weight_bytes_repacked > 0) {
+    fmt::print(stderr, "slm: {} bytes of weights repacked at load for the kernels' tiles\n",
+               info.weight_bytes_repacked);
+  }
 }
 
 }  // namespace
