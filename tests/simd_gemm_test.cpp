@@ -57,10 +57,20 @@ class GemmTiles : public testing::TestWithParam<Isa> {
 
   // Tiles of kTileRows rows of w against `tokens` rows of x (in the weight type's activation
   // type), written into a Y wider than the tile, checked element by element against the set's
-  // dot and the reference.
+  // dot and the reference. kRepackedTiles: the set's repacked_tile over w as its repack_tile
+  // rewrites it.
   void expect_tile_equals_dots(DType wt, const std::vector<uint8_t>& w,
-                               const std::vector<uint8_t>& x, size_t tokens, size_t n) const {
+                               const std::vector<uint8_t>& x, size_t tokens, size_t n,
+                               WeightLayout layout = WeightLayout::kRows) const {
     const DType at = ref::vec_dot_type(wt);
+    GemmTileFn tile = tile_for(wt);
+    std::vector<uint8_t> tile_w = w;
+    if (layout == WeightLayout::kRepackedTiles) {
+      tile = k().repacked_tile[static_cast<size_t>(wt)];
+      tile_w.push_back(0xA5);  // a canary after the tile: repacking keeps the size
+      k().repack_tile[static_cast<size_t>(wt)](w.data(), n, tile_w.data());
+      EXPECT_EQ(tile_w.back(), 0xA5) << "repack_tile wrote past its rows";
+    }
     const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(at, n);
     std::vector<uint8_t> tile_x = x;  // as quantized, or packed
     size_t tile_x_stride = x_stride;
@@ -73,7 +83,7 @@ class GemmTiles : public testing::TestWithParam<Isa> {
     }
     const size_t y_stride = kTileRows + 3;
     std::vector<float> y(tokens * y_stride, -1.0f);
-    tile_for(wt)(w.data(), w_stride, tile_x.data(), tile_x_stride, tokens, n, y.data(), y_stride);
+    tile(tile_w.data(), w_stride, tile_x.data(), tile_x_stride, tokens, n, y.data(), y_stride);
     for (size_t t = 0; t < tokens; ++t) {
       for (size_t r = 0; r < y_stride; ++r) {
         const float got = y[t * y_stride + r];
@@ -116,6 +126,31 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   if (tested == 0) GTEST_SKIP() << k().name << " has no GEMM tiles (matmul uses its dots)";
 }
 
+// Weights repacked at load (KernelSet::repack_tile) give every (row, token) of the repacked tile
+// bit-identically the set's dot of the original row, from one token (decode) up.
+TEST_P(GemmTiles, RepackedTilesEqualDotsBitForBit) {
+  std::mt19937 rng(78);
+  size_t tested = 0;
+  for (size_t id = 0; id < kDTypeSlots; ++id) {
+    ASSERT_EQ(k().repack_tile[id] == nullptr, k().repacked_tile[id] == nullptr)
+        << "type slot " << id << ": repack_tile and repacked_tile come together";
+  }
+  for (DType wt : kWeightTypes) {
+    if (k().repack_tile[static_cast<size_t>(wt)] == nullptr) continue;
+    const DType at = ref::vec_dot_type(wt);
+    for (size_t nb : kBlockCounts) {
+      const size_t n = nb * traits(wt).block_elems;
+      const auto w = random_rows(rng, wt, kTileRows, n);
+      for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens}) {
+        expect_tile_equals_dots(wt, w, random_rows(rng, at, tokens, n), tokens, n,
+                                WeightLayout::kRepackedTiles);
+        ++tested;
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << k().name << " repacks no weight type";
+}
+
 // Unit scales, extreme quants (Q8_0 +-127, Q4_0 nibbles 0 and 15 against activations +-127):
 // every sum is an exact integer, so tile, dot and reference are equal.
 TEST_P(GemmTiles, ExtremeQuantsAreExact) {
@@ -143,6 +178,10 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   };
   expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n);
   expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n);
+  if (k().repack_tile[static_cast<size_t>(DType::kQ4_0)] != nullptr) {
+    expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n,
+                            WeightLayout::kRepackedTiles);
+  }
   for (size_t t = 0; t < tokens; ++t) {
     for (size_t r = 0; r < kTileRows; ++r) {
       EXPECT_EQ(k().dot(DType::kQ8_0, &w8[r * nb], &x[t * nb], n),
@@ -221,45 +260,72 @@ TEST_P(GemmTiles, KQuantExtremeQuantsEqualDots) {
 
 INSTANTIATE_TEST_SUITE_P(Isa, GemmTiles, testing::ValuesIn(available_isas()), test::isa_label);
 
-// matmul with the dispatched set at shapes that leave rows and tokens outside the tiles (rows not
-// a multiple of kTileRows or of the 16-row blocks, tokens more than one tile's kMaxTileTokens)
-// and on 1..3 threads: every element equals the dispatched dot of its row and token, bit for bit.
-TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
-  std::mt19937 rng(5);
+// matmul of `rows` random rows of nb blocks of wt against 1, 2, 5 and more than one tile's
+// tokens, on 1..3 threads, with the weights in `layout` (repacked as the model loader does):
+// every element equals the dispatched dot of its original row and token, bit for bit.
+void expect_matmul_equals_dots(std::mt19937& rng, DType wt, size_t rows, size_t nb,
+                               WeightLayout layout) {
   const KernelSet& k = active_kernels();
-  for (DType wt : kWeightTypes) {
-    const DType at = ref::vec_dot_type(wt);
-    for (const auto& [rows, nb] :
-         {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {45, 33}, {70, 12}}) {
-      const size_t n = nb * traits(wt).block_elems;
-      const auto w = random_rows(rng, wt, rows, n);
-      for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<float> x(tokens * n);
-        for (float& v : x) v = nd(rng);
-        std::vector<uint8_t> act(row_bytes(at, n) * tokens);
-        for (size_t t = 0; t < tokens; ++t) {
-          ref::quantize_row(at, x.data() + t * n, act.data() + t * row_bytes(at, n), n);
+  const DType at = ref::vec_dot_type(wt);
+  const size_t n = nb * traits(wt).block_elems, rb = row_bytes(wt, n);
+  const auto w = random_rows(rng, wt, rows, n);
+  std::vector<uint8_t> w_laid_out = w;
+  if (layout == WeightLayout::kRepackedTiles) {
+    for (size_t r = 0; r < rows; r += kTileRows) {
+      k.repack_tile[static_cast<size_t>(wt)](w.data() + r * rb, n, w_laid_out.data() + r * rb);
+    }
+  }
+  for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(tokens * n);
+    for (float& v : x) v = nd(rng);
+    std::vector<uint8_t> act(row_bytes(at, n) * tokens);
+    for (size_t t = 0; t < tokens; ++t) {
+      ref::quantize_row(at, x.data() + t * n, act.data() + t * row_bytes(at, n), n);
+    }
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(wt, n, tokens));
+    for (int threads : {1, 2, 3}) {
+      std::vector<float> y(tokens * (rows + 1), -1.0f);
+      matmul(wt, w_laid_out.data(), rows, n, x.data(), tokens, y.data(), rows + 1,
+             scratch.data(), threads, layout);
+      for (size_t t = 0; t < tokens; ++t) {
+        for (size_t r = 0; r < rows; ++r) {
+          const float want = k.dot(wt, w.data() + r * rb, act.data() + t * row_bytes(at, n), n);
+          ASSERT_EQ(y[t * (rows + 1) + r], want)
+              << dtype_name(wt) << " rows=" << rows << " n=" << n << " tokens=" << tokens
+              << " threads=" << threads << " r=" << r << " t=" << t << " isa=" << k.name
+              << (layout == WeightLayout::kRepackedTiles ? " repacked" : "");
         }
-        std::vector<uint8_t> scratch(matmul_scratch_bytes(wt, n, tokens));
-        for (int threads : {1, 2, 3}) {
-          std::vector<float> y(tokens * (rows + 1), -1.0f);
-          matmul(wt, w.data(), rows, n, x.data(), tokens, y.data(), rows + 1, scratch.data(),
-                 threads);
-          for (size_t t = 0; t < tokens; ++t) {
-            for (size_t r = 0; r < rows; ++r) {
-              const float want =
-                  k.dot(wt, w.data() + r * row_bytes(wt, n), act.data() + t * row_bytes(at, n), n);
-              ASSERT_EQ(y[t * (rows + 1) + r], want)
-                  << dtype_name(wt) << " rows=" << rows << " n=" << n << " tokens=" << tokens
-                  << " threads=" << threads << " r=" << r << " t=" << t << " isa=" << k.name;
-            }
-            EXPECT_EQ(y[t * (rows + 1) + rows], -1.0f) << "wrote past row " << rows;
-          }
-        }
+        EXPECT_EQ(y[t * (rows + 1) + rows], -1.0f) << "wrote past row " << rows;
       }
     }
   }
+}
+
+// Shapes that leave rows and tokens outside the tiles (rows not a multiple of kTileRows or of
+// the 16-row blocks, tokens more than one tile's kMaxTileTokens).
+TEST(GemmMatmul, OddShapesEqualDotsOnAnyThreadCount) {
+  std::mt19937 rng(5);
+  for (DType wt : kWeightTypes) {
+    for (const auto& [rows, nb] :
+         {std::pair<size_t, size_t>{1, 3}, {6, 9}, {37, 8}, {45, 33}, {70, 12}}) {
+      expect_matmul_equals_dots(rng, wt, rows, nb, WeightLayout::kRows);
+    }
+  }
+}
+
+// Repacked weights: one tile, a tile past the 16-row blocks, and several blocks' worth.
+TEST(GemmMatmul, RepackedWeightsEqualDotsOnAnyThreadCount) {
+  std::mt19937 rng(6);
+  size_t tested = 0;
+  for (DType wt : kWeightTypes) {
+    if (active_kernels().repack_tile[static_cast<size_t>(wt)] == nullptr) continue;
+    for (const auto& [rows, nb] : {std::pair<size_t, size_t>{8, 3}, {24, 9}, {72, 33}, {48, 16}}) {
+      expect_matmul_equals_dots(rng, wt, rows, nb, WeightLayout::kRepackedTiles);
+      ++tested;
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << active_kernels().name << " repacks no weight type";
 }
 
 }  // namespace

@@ -1,0 +1,83 @@
+// Weights repacked at load for the kernel set's tiles (ModelInfo::weight_bytes_repacked): a model
+// read into memory, whose matrices the set rewrites, gives bit for bit the logits of the same
+// file mapped (use_mmap), whose pages keep the file's rows, in prefill and decode, on 1 and 2
+// threads. The rows path is itself checked against llama.cpp's references (model_test.cpp).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/ref/blocks.h"
+#include "slm/slm.h"
+#include "tests/test_data.h"
+
+namespace slm {
+namespace {
+
+using test::data_path;
+
+// The logits of a prompt (every position) then of 4 decode steps, one after another.
+std::vector<float> prompt_and_decode_logits(const Model& model, int threads) {
+  Session session(model, {.threads = threads});
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383, 20, 77};
+  const auto all = session.eval(prompt, /*all_logits=*/true);
+  std::vector<float> out(all.begin(), all.end());
+  for (int32_t id : {5, 300, 42, 7}) {
+    const auto step = session.eval(std::span(&id, 1));
+    out.insert(out.end(), step.begin(), step.end());
+  }
+  return out;
+}
+
+LoadOptions mapped() {
+  LoadOptions o;
+  o.use_mmap = true;
+  return o;
+}
+
+bool repacks_q4_0() {
+  return active_kernels().repack_tile[static_cast<size_t>(DType::kQ4_0)] != nullptr;
+}
+
+// n_embd 256 and n_ff 768: every matrix holds whole groups of 8 blocks, w_down also a remainder.
+const std::string kLlamaGqa = "zoo/gguf/llama-gqa-";
+
+TEST(RepackedModel, LogitsEqualTheFilesRowsBitForBit) {
+  const std::string path = data_path(kLlamaGqa + "Q4_0.gguf").string();
+  SLM_REQUIRE_DATA(path);
+  const Model repacked = Model::load(path);
+  const Model rows = Model::load(path, mapped());
+  EXPECT_EQ(rows.info().weight_bytes_repacked, 0u) << "a mapping of the file is never written";
+  if (!repacks_q4_0()) {
+    EXPECT_EQ(repacked.info().weight_bytes_repacked, 0u);
+    GTEST_SKIP() << active_isa_name() << " repacks no Q4_0 weights";
+  }
+  // All 14 layer matrices and the output; token_embd stays rows (looked up by row).
+  const ModelInfo& info = repacked.info();
+  const uint64_t embd_bytes = uint64_t(info.vocab_size) * 256 / kQK4_0 * sizeof(BlockQ4_0);
+  const uint64_t norm_bytes = 5 * 256 * sizeof(float);
+  EXPECT_EQ(info.weight_bytes_repacked, info.weight_bytes - embd_bytes - norm_bytes);
+  for (int threads : {1, 2}) {
+    EXPECT_EQ(prompt_and_decode_logits(repacked, threads), prompt_and_decode_logits(rows, threads))
+        << "threads " << threads;
+  }
+}
+
+// Matrices quantized at load (LoadOptions::quantize) are this process's own memory: repacked even
+// under use_mmap, and the same logits as the rows of the file `slm quantize` writes.
+TEST(RepackedModel, QuantizedAtLoadEqualsTheQuantizedFilesRows) {
+  const std::string f32 = data_path(kLlamaGqa + "F32.gguf").string();
+  SLM_REQUIRE_DATA(f32);
+  const std::string q4 = (test::temp_dir() / "repack-q4_0.gguf").string();
+  quantize_model_file(f32, q4, {.type = "q4_0"});
+  LoadOptions at_load = mapped();
+  at_load.quantize = "q4_0";
+  const Model repacked = Model::load(f32, at_load);
+  const Model rows = Model::load(q4, mapped());
+  EXPECT_EQ(repacked.info().weight_bytes_repacked > 0, repacks_q4_0());
+  EXPECT_EQ(prompt_and_decode_logits(repacked, 2), prompt_and_decode_logits(rows, 2));
+}
+
+}  // namespace
+}  // namespace slm
