@@ -131,8 +131,8 @@ const bool kRegistered = [] {
                                      WeightLayout::kRows)
             ->Apply(prefill_shapes);
       }
-      // The layout the model loader gives Q4_0 where the kernel set repacks it.
-      if (type == DType::kQ4_0) {
+      // The layout the model loader gives Q8_0 and Q4_0 where the kernel set repacks them.
+      if (type == DType::kQ8_0 || type == DType::kQ4_0) {
         const std::string repacked = name + "_repacked";
         benchmark::RegisterBenchmark(repacked.c_str(), BM_Matmul, type, threads,
                                      WeightLayout::kRepackedTiles)

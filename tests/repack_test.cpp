@@ -4,11 +4,12 @@
 // threads. The rows path is itself checked against llama.cpp's references (model_test.cpp).
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/dispatch.h"
-#include "kernels/ref/blocks.h"
 #include "slm/slm.h"
 #include "tests/test_data.h"
 
@@ -30,32 +31,41 @@ std::vector<float> prompt_and_decode_logits(const Model& model, int threads) {
   return out;
 }
 
+std::string to_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 LoadOptions mapped() {
   LoadOptions o;
   o.use_mmap = true;
   return o;
 }
 
-bool repacks_q4_0() {
-  return active_kernels().repack_tile[static_cast<size_t>(DType::kQ4_0)] != nullptr;
+bool repacks(DType type) {
+  return active_kernels().repack_tile[static_cast<size_t>(type)] != nullptr;
 }
 
 // n_embd 256 and n_ff 768: every matrix holds whole groups of 8 blocks, w_down also a remainder.
 const std::string kLlamaGqa = "zoo/gguf/llama-gqa-";
 
-TEST(RepackedModel, LogitsEqualTheFilesRowsBitForBit) {
-  const std::string path = data_path(kLlamaGqa + "Q4_0.gguf").string();
+class RepackedModel : public testing::TestWithParam<DType> {};
+
+TEST_P(RepackedModel, LogitsEqualTheFilesRowsBitForBit) {
+  const DType type = GetParam();
+  const std::string path = data_path(kLlamaGqa + to_upper(dtype_name(type)) + ".gguf").string();
   SLM_REQUIRE_DATA(path);
   const Model repacked = Model::load(path);
   const Model rows = Model::load(path, mapped());
   EXPECT_EQ(rows.info().weight_bytes_repacked, 0u) << "a mapping of the file is never written";
-  if (!repacks_q4_0()) {
+  if (!repacks(type)) {
     EXPECT_EQ(repacked.info().weight_bytes_repacked, 0u);
-    GTEST_SKIP() << active_isa_name() << " repacks no Q4_0 weights";
+    GTEST_SKIP() << active_isa_name() << " repacks no " << dtype_name(type) << " weights";
   }
   // All 14 layer matrices and the output; token_embd stays rows (looked up by row).
   const ModelInfo& info = repacked.info();
-  const uint64_t embd_bytes = uint64_t(info.vocab_size) * 256 / kQK4_0 * sizeof(BlockQ4_0);
+  const uint64_t embd_bytes = uint64_t(info.vocab_size) * row_bytes(type, 256);
   const uint64_t norm_bytes = 5 * 256 * sizeof(float);
   EXPECT_EQ(info.weight_bytes_repacked, info.weight_bytes - embd_bytes - norm_bytes);
   for (int threads : {1, 2}) {
@@ -66,18 +76,24 @@ TEST(RepackedModel, LogitsEqualTheFilesRowsBitForBit) {
 
 // Matrices quantized at load (LoadOptions::quantize) are this process's own memory: repacked even
 // under use_mmap, and the same logits as the rows of the file `slm quantize` writes.
-TEST(RepackedModel, QuantizedAtLoadEqualsTheQuantizedFilesRows) {
+TEST_P(RepackedModel, QuantizedAtLoadEqualsTheQuantizedFilesRows) {
+  const std::string type(dtype_name(GetParam()));
   const std::string f32 = data_path(kLlamaGqa + "F32.gguf").string();
   SLM_REQUIRE_DATA(f32);
-  const std::string q4 = (test::temp_dir() / "repack-q4_0.gguf").string();
-  quantize_model_file(f32, q4, {.type = "q4_0"});
+  const std::string quantized = (test::temp_dir() / ("repack-" + type + ".gguf")).string();
+  quantize_model_file(f32, quantized, {.type = type});
   LoadOptions at_load = mapped();
-  at_load.quantize = "q4_0";
+  at_load.quantize = type;
   const Model repacked = Model::load(f32, at_load);
-  const Model rows = Model::load(q4, mapped());
-  EXPECT_EQ(repacked.info().weight_bytes_repacked > 0, repacks_q4_0());
+  const Model rows = Model::load(quantized, mapped());
+  EXPECT_EQ(repacked.info().weight_bytes_repacked > 0, repacks(GetParam()));
   EXPECT_EQ(prompt_and_decode_logits(repacked, 2), prompt_and_decode_logits(rows, 2));
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, RepackedModel, testing::Values(DType::kQ8_0, DType::kQ4_0),
+                         [](const testing::TestParamInfo<DType>& info) {
+                           return std::string(dtype_name(info.param));
+                         });
 
 }  // namespace
 }  // namespace slm

@@ -178,6 +178,10 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   };
   expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n);
   expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n);
+  if (k().repack_tile[static_cast<size_t>(DType::kQ8_0)] != nullptr) {
+    expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n,
+                            WeightLayout::kRepackedTiles);
+  }
   if (k().repack_tile[static_cast<size_t>(DType::kQ4_0)] != nullptr) {
     expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n,
                             WeightLayout::kRepackedTiles);

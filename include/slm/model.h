@@ -51,9 +51,9 @@ struct ModelInfo {
   std::string weight_types;   // e.g. "q8_0 x32, f32 x16"
   // With LoadOptions::quantize: weight_bytes before the conversion (0 without).
   uint64_t weight_bytes_before_quantize = 0;
-  // Weight bytes the kernel set rewrote at load into the layout its tiles read fastest (e.g.
-  // Q4_0 rows interleaved 8 by 8 on AVX2), in place: no memory is added. 0 with use_mmap, whose
-  // pages stay the file's (except matrices converted by LoadOptions::quantize).
+  // Weight bytes the kernel set rewrote at load into the layout its tiles read fastest (Q8_0
+  // and Q4_0 rows interleaved 8 by 8 on AVX2), in place: no memory is added. 0 with use_mmap,
+  // whose pages stay the file's (except matrices converted by LoadOptions::quantize).
   uint64_t weight_bytes_repacked = 0;
 };
 

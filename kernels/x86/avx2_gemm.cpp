@@ -137,6 +137,24 @@ struct Q8_0Weights {
     interleave8(q, out.w);
     for (size_t m = 0; m < kGroup; ++m) out.abs[m] = _mm256_sign_epi8(out.w[m], out.w[m]);
   }
+  // The repacked form of a row's group (repack_tile): its 8 scales (fp16), then the 8 interleaved
+  // quant vectors. Same size as the 8 blocks.
+  static constexpr size_t kRepackedBytes = kGroup * sizeof(Block);
+  static void repack(const Block* b, uint8_t* dst) {
+    for (size_t j = 0; j < kGroup; ++j) std::memcpy(dst + 2 * j, &b[j].d, sizeof(uint16_t));
+    Operands ops;
+    unpack(b, ops);
+    for (size_t m = 0; m < kGroup; ++m) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 + 32 * m), ops.w[m]);
+    }
+  }
+  static __m256 unpack_repacked(const uint8_t* src, Operands& out) {
+    for (size_t m = 0; m < kGroup; ++m) {
+      out.w[m] = load_256(src + 16 + 32 * m);
+      out.abs[m] = _mm256_sign_epi8(out.w[m], out.w[m]);
+    }
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  }
   static __m256i sums(const Operands& w, const __m256i* x) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
@@ -328,6 +346,8 @@ void add_avx2_gemm_tiles(KernelSet& k) {
   k.pack_q8_0 = pack_q8_0;
   k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_with_q8_0<Q8_0Weights>;
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_with_q8_0<Q4_0Weights>;
+  k.repack_tile[static_cast<size_t>(DType::kQ8_0)] = repack_tile<Q8_0Weights>;
+  k.repacked_tile[static_cast<size_t>(DType::kQ8_0)] = repacked_tile_with_q8_0<Q8_0Weights>;
   k.repack_tile[static_cast<size_t>(DType::kQ4_0)] = repack_tile<Q4_0Weights>;
   k.repacked_tile[static_cast<size_t>(DType::kQ4_0)] = repacked_tile_with_q8_0<Q4_0Weights>;
 }
