@@ -190,9 +190,15 @@ void add_avx512_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, dot2_q8_0, dot1_q8_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, dot2_q4_0, dot1_q4_0>;
-  // The AVX2 tiles equal the AVX2 dots bit for bit, not these 16-lane dots, and a batch must give
-  // what each token gives alone: prefill uses these dots too (tiles for AVX-512 are unmeasured).
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) k.gemm_tile[static_cast<size_t>(t)] = nullptr;
+  // The AVX2 tiles (plain and repacked) equal the AVX2 dots bit for bit, not these 16-lane dots,
+  // and a batch must give what each token gives alone: prefill uses these dots too, and weights
+  // stay rows (AVX-512 tiles are unmeasured: the machines here have no AVX-512).
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    const auto id = static_cast<size_t>(t);
+    k.gemm_tile[id] = nullptr;
+    k.repack_tile[id] = nullptr;
+    k.repacked_tile[id] = nullptr;
+  }
 }
 
 }  // namespace slm::isa
