@@ -43,7 +43,7 @@ Problem make_problem(DType type, size_t rows, size_t cols, size_t tokens, Weight
     ref::quantize_row(type, row.data(), p.w.data() + r * rb, cols);
   }
   if (layout == WeightLayout::kRepackedTiles) {  // as the model loader does, tile by tile
-    const RepackTileFn repack = active_kernels().repack_tile[static_cast<size_t>(type)];
+    const auto repack = active_kernels().repacked[static_cast<size_t>(type)].repack;
     std::vector<uint8_t> tile(kTileRows * rb);
     for (size_t r = 0; r < rows; r += kTileRows) {
       std::copy_n(p.w.data() + r * rb, tile.size(), tile.data());
@@ -69,7 +69,7 @@ void BM_Matmul(benchmark::State& state, DType type, int threads, WeightLayout la
     return;
   }
   if (layout == WeightLayout::kRepackedTiles &&
-      active_kernels().repack_tile[static_cast<size_t>(type)] == nullptr) {
+      active_kernels().repacked[static_cast<size_t>(type)].repack == nullptr) {
     state.SkipWithError("this kernel set does not repack this type");
     return;
   }

@@ -49,11 +49,19 @@ using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x, size_
 // where they read them as quantized.
 constexpr bool tile_activations_packed(DType act_type) { return act_type == DType::kQ8_0; }
 
-// WeightLayout::kRepackedTiles (kernels/dtype.h): every kTileRows consecutive rows rewritten at
-// load by the set's repack_tile into one run of the same size, in an order of the set's choosing
-// (decode then streams one run per tile and unpacks it with fewer instructions).
-// kTileRows rows of n elements (row after row) -> dst (kTileRows * row bytes; not overlapping).
-using RepackTileFn = void (*)(const void* rows, size_t n, void* dst);
+// Weights in WeightLayout::kRepackedTiles (kernels/dtype.h): every kTileRows consecutive rows
+// rewritten at load into one run of the same size, in an order of the set's choosing, so decode
+// streams one run per tile and unpacks it with fewer instructions.
+struct TileRepacking {
+  // kTileRows rows of n elements (row after row) -> dst (kTileRows * row bytes; not overlapping).
+  void (*repack)(const void* rows, size_t n, void* dst) = nullptr;
+  // The tile over one repacked run (w_stride: the bytes of one original row), for any n_tokens
+  // from 1, bit-identical to the set's dots of the original rows.
+  GemmTileFn tile = nullptr;
+  // Row r (< kTileRows) of a repacked run as ref::dequantize_row gives the original row: the
+  // embedding lookups of a matrix the output layer shares (tied embeddings).
+  void (*dequantize_row)(const void* run, size_t r, size_t n, float* y) = nullptr;
+};
 
 // The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry is
 // always set: the scalar references by default, replaced by an ISA's version where it has one.
@@ -101,11 +109,8 @@ struct KernelSet {
   PackRowFn pack_q8_0 = nullptr;
   // gemm_tile[weight type]: null where matmul must use one dot per element.
   std::array<GemmTileFn, kDTypeSlots> gemm_tile{};
-  // repack_tile[weight type] rewrites kTileRows rows for repacked_tile[weight type], a tile over
-  // them (w_stride: the bytes of one original row) for any n_tokens from 1, bit-identical to the
-  // set's dots of the original rows. Both null, or both set.
-  std::array<RepackTileFn, kDTypeSlots> repack_tile{};
-  std::array<GemmTileFn, kDTypeSlots> repacked_tile{};
+  // repacked[weight type]: all three functions, or none (the type stays rows).
+  std::array<TileRepacking, kDTypeSlots> repacked{};
   OpsSet ops;
 
   // The dispatched entry points (reference where the set has no kernel for the type).

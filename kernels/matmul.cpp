@@ -113,7 +113,7 @@ void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x,
   const auto id = static_cast<size_t>(type);
   const bool packed_x = tile_activations_packed(act_type);
   if (layout == WeightLayout::kRepackedTiles) {
-    tile = k.repacked_tile[id];  // every row is in a tile: rows_range calls no dot
+    tile = k.repacked[id].tile;  // every row is in a tile: rows_range calls no dot
   } else if (n_tokens >= kMinTileTokens && id < kDTypeSlots &&
              (!packed_x || k.pack_q8_0 != nullptr)) {
     tile = k.gemm_tile[id];

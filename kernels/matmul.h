@@ -18,9 +18,9 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
 // dotted with every converted X row: with several tokens, by the kernel set's GEMM tiles where it
 // has them (KernelSet::gemm_tile, bit-identical to the dots). Each Y element is computed by one
 // thread in a fixed order, so the result does not depend on `threads`.
-// With WeightLayout::kRepackedTiles, W was rewritten by the active set's repack_tile (every tile
-// of kTileRows rows; rows is a multiple of kTileRows) and is read by its repacked_tile, for any
-// n_tokens, with the same results as the plain rows.
+// With WeightLayout::kRepackedTiles, W was rewritten by the active set's repacked[type] (every
+// kTileRows rows; rows is a multiple of kTileRows) and is read by its tile, for any n_tokens,
+// with the same results as the plain rows.
 // Called inside an active parallel region, it must be called by every thread of that team (with
 // the same arguments): the team shares the work (orphaned `omp for`, ending in a barrier) and
 // `threads` is ignored. Called outside one, it starts its own team of `threads`.

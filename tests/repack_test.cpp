@@ -44,7 +44,7 @@ LoadOptions mapped() {
 }
 
 bool repacks(DType type) {
-  return active_kernels().repack_tile[static_cast<size_t>(type)] != nullptr;
+  return active_kernels().repacked[static_cast<size_t>(type)].repack != nullptr;
 }
 
 // n_embd 256 and n_ff 768: every matrix holds whole groups of 8 blocks, w_down also a remainder.
@@ -88,6 +88,37 @@ TEST_P(RepackedModel, QuantizedAtLoadEqualsTheQuantizedFilesRows) {
   const Model rows = Model::load(quantized, mapped());
   EXPECT_EQ(repacked.info().weight_bytes_repacked > 0, repacks(GetParam()));
   EXPECT_EQ(prompt_and_decode_logits(repacked, 2), prompt_and_decode_logits(rows, 2));
+}
+
+// Tied embeddings (SmolLM2's shapes: 576 = 2 groups of 8 blocks and 2 more; 600 tokens): the
+// output's repacking covers token_embd, whose lookups read rows back from the repacked runs. A
+// state saved by one load is taken by the other (the model fingerprint is of the file's bytes).
+TEST_P(RepackedModel, TiedEmbeddingsEqualTheFilesRows) {
+  const std::string path = (test::temp_dir() / "tied.gguf").string();
+  const std::string type(dtype_name(GetParam()));
+  synthesize(path, {.preset = "smollm2-135m", .type = type, .seed = 3, .layers = 2,
+                    .vocab_size = 600});
+  const Model repacked = Model::load(path);
+  const Model rows = Model::load(path, mapped());
+  // The embeddings are Q8_0 in either file type (as llama.cpp writes them).
+  if (!repacks(DType::kQ8_0)) GTEST_SKIP() << active_isa_name() << " repacks no Q8_0 weights";
+  EXPECT_GE(repacked.info().weight_bytes_repacked, 600 * row_bytes(DType::kQ8_0, 576));
+  EXPECT_EQ(prompt_and_decode_logits(repacked, 2), prompt_and_decode_logits(rows, 2));
+
+  const std::string state = (test::temp_dir() / "tied.state").string();
+  Session a(repacked, {});
+  const std::vector<int32_t> prompt = {1, 599, 0, 300};
+  const auto want = a.eval(prompt);
+  const std::vector<float> copy(want.begin(), want.end());
+  a.save_state(state);
+  Session b(rows, {});
+  b.load_state(state);
+  EXPECT_EQ(b.position(), 4);
+  const int32_t next = 17;
+  const auto la = a.eval(std::span(&next, 1));
+  const std::vector<float> after(la.begin(), la.end());
+  const auto lb = b.eval(std::span(&next, 1));
+  EXPECT_EQ(after, std::vector<float>(lb.begin(), lb.end()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RepackedModel, testing::Values(DType::kQ8_0, DType::kQ4_0),

@@ -57,7 +57,7 @@ class GemmTiles : public testing::TestWithParam<Isa> {
 
   // Tiles of kTileRows rows of w against `tokens` rows of x (in the weight type's activation
   // type), written into a Y wider than the tile, checked element by element against the set's
-  // dot and the reference. kRepackedTiles: the set's repacked_tile over w as its repack_tile
+  // dot and the reference. kRepackedTiles: the set's repacked tile over w as its repack
   // rewrites it.
   void expect_tile_equals_dots(DType wt, const std::vector<uint8_t>& w,
                                const std::vector<uint8_t>& x, size_t tokens, size_t n,
@@ -66,10 +66,18 @@ class GemmTiles : public testing::TestWithParam<Isa> {
     GemmTileFn tile = tile_for(wt);
     std::vector<uint8_t> tile_w = w;
     if (layout == WeightLayout::kRepackedTiles) {
-      tile = k().repacked_tile[static_cast<size_t>(wt)];
-      tile_w.push_back(0xA5);  // a canary after the tile: repacking keeps the size
-      k().repack_tile[static_cast<size_t>(wt)](w.data(), n, tile_w.data());
-      EXPECT_EQ(tile_w.back(), 0xA5) << "repack_tile wrote past its rows";
+      const TileRepacking& repacking = k().repacked[static_cast<size_t>(wt)];
+      tile = repacking.tile;
+      tile_w.push_back(0xA5);  // a canary after the run: repacking keeps the size
+      repacking.repack(w.data(), n, tile_w.data());
+      EXPECT_EQ(tile_w.back(), 0xA5) << "repack wrote past its rows";
+      // Each row reads back as the original row dequantizes.
+      std::vector<float> got(n), want(n);
+      for (size_t r = 0; r < kTileRows; ++r) {
+        repacking.dequantize_row(tile_w.data(), r, n, got.data());
+        ref::dequantize_row(wt, w.data() + r * row_bytes(wt, n), want.data(), n);
+        EXPECT_EQ(got, want) << dtype_name(wt) << " n=" << n << " row " << r;
+      }
     }
     const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(at, n);
     std::vector<uint8_t> tile_x = x;  // as quantized, or packed
@@ -126,17 +134,18 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   if (tested == 0) GTEST_SKIP() << k().name << " has no GEMM tiles (matmul uses its dots)";
 }
 
-// Weights repacked at load (KernelSet::repack_tile) give every (row, token) of the repacked tile
-// bit-identically the set's dot of the original row, from one token (decode) up.
+// Weights repacked at load (KernelSet::repacked) give every (row, token) of the repacked tile
+// bit-identically the set's dot of the original row, from one token (decode) up, and each row
+// back as the original row dequantizes.
 TEST_P(GemmTiles, RepackedTilesEqualDotsBitForBit) {
   std::mt19937 rng(78);
   size_t tested = 0;
-  for (size_t id = 0; id < kDTypeSlots; ++id) {
-    ASSERT_EQ(k().repack_tile[id] == nullptr, k().repacked_tile[id] == nullptr)
-        << "type slot " << id << ": repack_tile and repacked_tile come together";
+  for (const TileRepacking& r : k().repacked) {
+    const bool any = r.repack || r.tile || r.dequantize_row;
+    ASSERT_EQ(any, r.repack && r.tile && r.dequantize_row) << "all three functions, or none";
   }
   for (DType wt : kWeightTypes) {
-    if (k().repack_tile[static_cast<size_t>(wt)] == nullptr) continue;
+    if (k().repacked[static_cast<size_t>(wt)].repack == nullptr) continue;
     const DType at = ref::vec_dot_type(wt);
     for (size_t nb : kBlockCounts) {
       const size_t n = nb * traits(wt).block_elems;
@@ -178,11 +187,11 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   };
   expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n);
   expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n);
-  if (k().repack_tile[static_cast<size_t>(DType::kQ8_0)] != nullptr) {
+  if (k().repacked[static_cast<size_t>(DType::kQ8_0)].repack != nullptr) {
     expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n,
                             WeightLayout::kRepackedTiles);
   }
-  if (k().repack_tile[static_cast<size_t>(DType::kQ4_0)] != nullptr) {
+  if (k().repacked[static_cast<size_t>(DType::kQ4_0)].repack != nullptr) {
     expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n,
                             WeightLayout::kRepackedTiles);
   }
@@ -276,7 +285,7 @@ void expect_matmul_equals_dots(std::mt19937& rng, DType wt, size_t rows, size_t 
   std::vector<uint8_t> w_laid_out = w;
   if (layout == WeightLayout::kRepackedTiles) {
     for (size_t r = 0; r < rows; r += kTileRows) {
-      k.repack_tile[static_cast<size_t>(wt)](w.data() + r * rb, n, w_laid_out.data() + r * rb);
+      k.repacked[static_cast<size_t>(wt)].repack(w.data() + r * rb, n, w_laid_out.data() + r * rb);
     }
   }
   for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens + 3}) {
@@ -323,7 +332,7 @@ TEST(GemmMatmul, RepackedWeightsEqualDotsOnAnyThreadCount) {
   std::mt19937 rng(6);
   size_t tested = 0;
   for (DType wt : kWeightTypes) {
-    if (active_kernels().repack_tile[static_cast<size_t>(wt)] == nullptr) continue;
+    if (active_kernels().repacked[static_cast<size_t>(wt)].repack == nullptr) continue;
     for (const auto& [rows, nb] : {std::pair<size_t, size_t>{8, 3}, {24, 9}, {72, 33}, {48, 16}}) {
       expect_matmul_equals_dots(rng, wt, rows, nb, WeightLayout::kRepackedTiles);
       ++tested;

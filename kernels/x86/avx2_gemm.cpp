@@ -23,6 +23,7 @@
 
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/blocks.h"
+#include "kernels/ref/quant.h"
 #include "kernels/x86/avx2_common.h"
 
 namespace slm::isa {
@@ -74,6 +75,7 @@ __m256i fold_halves(__m256i a, __m256i b) {
 // per group instead of one per block.
 struct Q4_0Weights {
   using Block = BlockQ4_0;
+  static constexpr DType kType = DType::kQ4_0;
   static constexpr int32_t kOffset = 8;
   static __m256i load(const Block& b) {  // as int8, q - 8
     return _mm256_sub_epi8(load_q4_0_nibbles(b), _mm256_set1_epi8(8));
@@ -86,7 +88,7 @@ struct Q4_0Weights {
     for (size_t j = 0; j < kGroup; ++j) q[j] = load_q4_0_nibbles(b[j]);
     interleave8(q, out.q);
   }
-  // The repacked form of a row's group (repack_tile): its 8 scales (fp16), then 4 vectors whose
+  // The repacked form of a row's group (TileRepacking): its 8 scales (fp16), then 4 vectors whose
   // low nibbles are operand 2k and high nibbles operand 2k + 1: the interleaving is done once, at
   // load, and unpacking costs 3 instructions per 2 blocks. Same size as the 8 blocks.
   static constexpr size_t kRepackedBytes = kGroup * sizeof(Block);
@@ -109,6 +111,18 @@ struct Q4_0Weights {
     }
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
   }
+  // The 8 original blocks of a repacked group (interleave8 is its own inverse).
+  static void unrepack(const uint8_t* src, Block* b) {
+    Operands ops;
+    unpack_repacked(src, ops);
+    __m256i q[kGroup];
+    interleave8(ops.q, q);
+    for (size_t j = 0; j < kGroup; ++j) {
+      std::memcpy(&b[j].d, src + 2 * j, sizeof(uint16_t));
+      const __m128i lo = _mm256_castsi256_si128(q[j]), hi = _mm256_extracti128_si256(q[j], 1);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b[j].qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+    }
+  }
   // 8 block sums of q . x.
   static __m256i sums(const Operands& w, const __m256i* x) {
     __m256i p[2];
@@ -126,6 +140,7 @@ struct Q4_0Weights {
 // pair reaches 2 * 128 * 127, so each product vector is widened by vpmaddwd before adding.
 struct Q8_0Weights {
   using Block = BlockQ8_0;
+  static constexpr DType kType = DType::kQ8_0;
   static constexpr int32_t kOffset = 0;
   static __m256i load(const Block& b) { return load_q8_0(b); }
   struct Operands {
@@ -137,7 +152,7 @@ struct Q8_0Weights {
     interleave8(q, out.w);
     for (size_t m = 0; m < kGroup; ++m) out.abs[m] = _mm256_sign_epi8(out.w[m], out.w[m]);
   }
-  // The repacked form of a row's group (repack_tile): its 8 scales (fp16), then the 8 interleaved
+  // The repacked form of a row's group (TileRepacking): its 8 scales (fp16), then the 8 interleaved
   // quant vectors. Same size as the 8 blocks.
   static constexpr size_t kRepackedBytes = kGroup * sizeof(Block);
   static void repack(const Block* b, uint8_t* dst) {
@@ -154,6 +169,16 @@ struct Q8_0Weights {
       out.abs[m] = _mm256_sign_epi8(out.w[m], out.w[m]);
     }
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  }
+  static void unrepack(const uint8_t* src, Block* b) {
+    Operands ops;
+    unpack_repacked(src, ops);
+    __m256i q[kGroup];
+    interleave8(ops.w, q);
+    for (size_t j = 0; j < kGroup; ++j) {
+      std::memcpy(&b[j].d, src + 2 * j, sizeof(uint16_t));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[j].qs), q[j]);
+    }
   }
   static __m256i sums(const Operands& w, const __m256i* x) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -340,16 +365,33 @@ void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_p
   }
 }
 
+// Row r of a repacked run, dequantized: each group's original blocks restored, then the tail.
+template <typename Weights>
+void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
+  using WBlock = typename Weights::Block;
+  const auto* p = static_cast<const uint8_t*>(run);
+  const size_t nb = n / kQK8_0, groups = nb / kGroup, tail = nb % kGroup;
+  WBlock blocks[kGroup];
+  for (size_t g = 0; g < groups; ++g, y += kGroup * kQK8_0) {
+    Weights::unrepack(p + (g * kR + r) * Weights::kRepackedBytes, blocks);
+    ref::dequantize_row(Weights::kType, blocks, y, kGroup * kQK8_0);
+  }
+  const auto* tails = reinterpret_cast<const WBlock*>(p + groups * kR * Weights::kRepackedBytes);
+  ref::dequantize_row(Weights::kType, tails + r * tail, y, tail * kQK8_0);
+}
+
+template <typename Weights>
+constexpr TileRepacking kRepacking = {repack_tile<Weights>, repacked_tile_with_q8_0<Weights>,
+                                      dequantize_repacked_row<Weights>};
+
 }  // namespace
 
 void add_avx2_gemm_tiles(KernelSet& k) {
   k.pack_q8_0 = pack_q8_0;
   k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_with_q8_0<Q8_0Weights>;
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_with_q8_0<Q4_0Weights>;
-  k.repack_tile[static_cast<size_t>(DType::kQ8_0)] = repack_tile<Q8_0Weights>;
-  k.repacked_tile[static_cast<size_t>(DType::kQ8_0)] = repacked_tile_with_q8_0<Q8_0Weights>;
-  k.repack_tile[static_cast<size_t>(DType::kQ4_0)] = repack_tile<Q4_0Weights>;
-  k.repacked_tile[static_cast<size_t>(DType::kQ4_0)] = repacked_tile_with_q8_0<Q4_0Weights>;
+  k.repacked[static_cast<size_t>(DType::kQ8_0)] = kRepacking<Q8_0Weights>;
+  k.repacked[static_cast<size_t>(DType::kQ4_0)] = kRepacking<Q4_0Weights>;
 }
 
 }  // namespace slm::isa

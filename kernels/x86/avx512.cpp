@@ -196,8 +196,7 @@ void add_avx512_kernels(KernelSet& k) {
   for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
     const auto id = static_cast<size_t>(t);
     k.gemm_tile[id] = nullptr;
-    k.repack_tile[id] = nullptr;
-    k.repacked_tile[id] = nullptr;
+    k.repacked[id] = {};
   }
 }
 

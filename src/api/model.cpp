@@ -150,6 +150,23 @@ void quantize_at_load(const LoadOptions& options, const quant::Target* target, M
                           });
 }
 
+// FNV-1a over the model's shape and its first embedding bytes as stored (before any repacking):
+// enough to tell models apart when a saved state is loaded (not a cryptographic check).
+uint64_t fingerprint(const Model::Impl& m) {
+  uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  };
+  const ModelConfig& c = m.config;
+  mix(c.architecture.data(), c.architecture.size());
+  for (const int32_t v : {c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff}) {
+    mix(&v, sizeof(v));
+  }
+  mix(m.weights.token_embd.data, std::min<size_t>(4096, row_bytes(m.weights.token_embd.type,
+                                                                   size_t(c.n_embd))));
+  return h;
+}
+
 // The matrices the active kernel set reads faster repacked, rewritten in place where the memory
 // is this process's own (repack_for_tiles). Returns the bytes rewritten.
 uint64_t repack_at_load(Model::Impl& m) {
@@ -199,6 +216,7 @@ Model Model::load_impl(const std::string& path, const LoadOptions& options,
   if (quantize) quantize_at_load(options, quantize, *m, tally);
   m->info = describe(m->config, tally);
   if (quantize) m->info.weight_bytes_before_quantize = bytes_before;
+  m->fingerprint = fingerprint(*m);
   m->info.weight_bytes_repacked = repack_at_load(*m);
   if (m->tokenizer && m->tokenizer->vocab_size() > m->config.n_vocab) {
     throw FormatError(

@@ -27,6 +27,8 @@ struct Model::Impl {
   std::string chat_template;  // empty when the model has none
   Pooling pooling = Pooling::kMean;  // embed()'s default (GGUF {arch}.pooling_type)
   ModelInfo info;
+  // Tells models apart when a saved state is loaded, and seeds the KV pool's block hashes.
+  uint64_t fingerprint = 0;
 };
 
 }  // namespace slm

@@ -68,23 +68,6 @@ std::shared_ptr<KvBlockPool> make_pool(const ModelConfig& c, const SessionOption
   return std::make_shared<KvBlockPool>(c.n_layer, c.n_head_kv * c.head_dim, element, B, budget);
 }
 
-// FNV-1a over the model's shape and its first embedding bytes: enough to tell models apart
-// when a saved state is loaded (not a cryptographic check).
-uint64_t model_fingerprint(const Model::Impl& m) {
-  uint64_t h = 1469598103934665603ull;
-  const auto mix = [&](const void* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
-  };
-  const ModelConfig& c = m.config;
-  mix(c.architecture.data(), c.architecture.size());
-  for (const int32_t v : {c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff}) {
-    mix(&v, sizeof(v));
-  }
-  mix(m.weights.token_embd.data, std::min<size_t>(4096, row_bytes(m.weights.token_embd.type,
-                                                                   size_t(c.n_embd))));
-  return h;
-}
-
 }  // namespace
 
 struct Session::Impl {
@@ -144,7 +127,7 @@ struct Session::Impl {
 
   KvStateShape state_shape() const {
     const ModelConfig& c = model.impl()->config;
-    return {model_fingerprint(*model.impl()), c.n_layer,
+    return {model.impl()->fingerprint, c.n_layer,
             kv_row_bytes(cache.element(), size_t(c.n_head_kv) * size_t(c.head_dim)),
             c.sliding_window};
   }
@@ -171,7 +154,7 @@ Session::Session(const Model& model, const SessionOptions& options) {
     pool = options.kv_pool->impl()->blocks;
   } else {
     pool = make_pool(c, options, context);
-    pool->set_hash_seed(model_fingerprint(*model.impl()));
+    pool->set_hash_seed(model.impl()->fingerprint);
   }
   // Sliding-window layers get a block table of their own that keeps only their window and one
   // chunk: what a pass reads, and room to rewind by a chunk.
@@ -450,7 +433,7 @@ KvPool::KvPool(const Model& model, const KvPoolOptions& options) {
                                   .kv_block_tokens = options.block_tokens,
                                   .kv_budget_bytes = options.budget_bytes};
   auto blocks = make_pool(c, as_session, checked_context_length(c, as_session));
-  blocks->set_hash_seed(model_fingerprint(*model.impl()));
+  blocks->set_hash_seed(model.impl()->fingerprint);
   blocks->set_evict(options.evict);
   impl_ = std::make_unique<Impl>(Impl{model, std::move(blocks)});
 }

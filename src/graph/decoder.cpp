@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
@@ -92,6 +93,19 @@ size_t Decoder::scratch_bytes() const {
          wanted_.capacity() * sizeof(int32_t);
 }
 
+void Decoder::embedding_row(int32_t token, float* x) const {
+  const Matrix& m = w_.token_embd;
+  const size_t E = size_t(m.cols), rb = row_bytes(m.type, E);
+  const auto* data = static_cast<const uint8_t*>(m.data);
+  if (m.layout == WeightLayout::kRepackedTiles) {  // tied to the output, repacked for its tiles
+    const size_t run = size_t(token) / kTileRows * kTileRows;
+    active_kernels().repacked[static_cast<size_t>(m.type)].dequantize_row(
+        data + run * rb, size_t(token) % kTileRows, E, x);
+    return;
+  }
+  ref::dequantize_row(m.type, data + size_t(token) * rb, x, E);
+}
+
 void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
   slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows),
               act_.data(), /*threads: the running team*/ 1, w.layout);
@@ -154,16 +168,13 @@ void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, i
   // One parallel region for the whole pass (DESIGN.md): every step below is worksharing inside
   // it (orphaned `omp for`, which binds to the team of whoever calls). A team of one runs without
   // a region: even an idle one costs libgomp futex calls, which a tiny model notices.
-  const size_t embd_row = row_bytes(w_.token_embd.type, E);
   const auto pass = [&] {
   // x = embedding rows of the tokens · embedding_scale; one rotation table per row and RoPE
   // kind, shared by the layers of that kind and their heads.
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n_tok; ++i) {
       const Row& row = rows_[size_t(i)];
-      const auto* embd = static_cast<const uint8_t*>(w_.token_embd.data) +
-                         size_t(row.token) * embd_row;
-      ref::dequantize_row(w_.token_embd.type, embd, &x_[size_t(i) * E], E);
+      embedding_row(row.token, &x_[size_t(i) * E]);
       if (c_.embedding_scale != 1.0f) ref::scale(&x_[size_t(i) * E], c_.embedding_scale, E);
       for (size_t b = 0; b < rope_kinds_.size(); ++b) {
         const float* f = row.long_rope              ? c_.rope_freq_factors_long.data()

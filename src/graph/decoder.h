@@ -66,6 +66,8 @@ class Decoder {
   void glu_rows(size_t total);
   void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
+  // x = token's row of token_embd, as floats (whatever its layout).
+  void embedding_row(int32_t token, float* x) const;
 
   const ModelConfig& c_;
   const Weights& w_;

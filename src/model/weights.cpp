@@ -187,7 +187,10 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
   for (LayerWeights& L : w.layers) {
     for (Matrix* m : layer_matrices(L)) matrices.push_back(m);
   }
-  if (!w.tied_output) matrices.push_back(&w.output);
+  // A tied output is token_embd: repacked too, its embedding lookups then read rows back through
+  // TileRepacking::dequantize_row (an untied token_embd is only looked up: it stays rows).
+  matrices.push_back(&w.output);
+  if (w.tied_output) matrices.push_back(&w.token_embd);
   // The writable bytes at m's data (null where it is not ours to rewrite).
   const auto writable = [&](const Matrix& m, size_t bytes) -> uint8_t* {
     const auto* p = static_cast<const uint8_t*>(m.data);
@@ -205,8 +208,8 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
   uint64_t total = 0;
   for (Matrix* m : matrices) {
     const auto id = static_cast<size_t>(m->type);
-    if (id >= kDTypeSlots || k.repack_tile[id] == nullptr || m->rows % int64_t(kTileRows) != 0 ||
-        m->layout != WeightLayout::kRows) {
+    if (m->data == nullptr || id >= kDTypeSlots || k.repacked[id].repack == nullptr ||
+        m->rows % int64_t(kTileRows) != 0 || m->layout != WeightLayout::kRows) {
       continue;
     }
     const size_t rb = row_bytes(m->type, size_t(m->cols)), bytes = rb * size_t(m->rows);
@@ -219,7 +222,7 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
     tile.resize(kTileRows * rb);
     for (size_t r = 0; r < size_t(m->rows); r += kTileRows) {
       std::memcpy(tile.data(), data + r * rb, tile.size());
-      k.repack_tile[id](tile.data(), size_t(m->cols), data + r * rb);
+      k.repacked[id].repack(tile.data(), size_t(m->cols), data + r * rb);
     }
     m->layout = WeightLayout::kRepackedTiles;
     done.push_back(m->data);

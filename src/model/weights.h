@@ -101,8 +101,8 @@ Weights load_weights(const TensorSource& source, const ModelConfig& config);
 
 struct KernelSet;
 
-// Rewrites in place, for the kernel set's tiles (KernelSet::repack_tile), every layer matrix and
-// untied output whose type the set repacks and whose rows are whole tiles, where its bytes lie in
+// Rewrites in place, for the kernel set's tiles (KernelSet::repacked), every layer matrix and the
+// output (tied or not) whose type the set repacks and whose rows are whole tiles, where its bytes lie in
 // `owned` (memory the caller made writable) or in w.quantized; the rest keep their rows (a
 // mapping of the file stays untouched). Returns the bytes rewritten: the same bytes, reordered,
 // so no memory is added.

@@ -18,7 +18,7 @@
 namespace slm {
 
 struct KvStateShape {
-  uint64_t fingerprint = 0;  // of the model (see model_fingerprint)
+  uint64_t fingerprint = 0;  // of the model (Model::Impl::fingerprint)
   int32_t n_layer = 0;
   size_t row_bytes = 0;          // bytes of one position's K (or V) row of one layer
   std::vector<int32_t> windows;  // per layer (0: full attention; empty: none slides)
