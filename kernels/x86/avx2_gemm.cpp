@@ -246,6 +246,22 @@ struct XGroup {
       offsets = _mm256_mullo_epi32(load_256(group + kSumsAt), _mm256_set1_epi32(Weights::kOffset));
     }
   }
+  // One block of one token in all 8 lanes, for a group whose lanes are 8 weight rows' blocks at
+  // its position (a repacked tail): lane l of operand m takes the block's dword m (low half) and
+  // m + 4 (high half), which meet lane l's weight bytes after interleave8.
+  explicit XGroup(const BlockQ8_0& b) {
+    const __m256i v = load_q8_0(b);
+    q[0] = q[4] = _mm256_shuffle_epi32(v, 0x00);
+    q[1] = q[5] = _mm256_shuffle_epi32(v, 0x55);
+    q[2] = q[6] = _mm256_shuffle_epi32(v, 0xAA);
+    q[3] = q[7] = _mm256_shuffle_epi32(v, 0xFF);
+    scales = _mm256_set1_ps(half_to_float(b.d));
+    offsets = _mm256_setzero_si256();
+    if constexpr (Weights::kOffset != 0) {
+      const int32_t sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), v));
+      offsets = _mm256_set1_epi32(Weights::kOffset * sum);
+    }
+  }
   // acc + the 8 block terms float(sumi) * (d_w * d_x) of a weight row's group against this one.
   __m256 add_terms(__m256 acc, const typename Weights::Operands& w, __m256 w_scales) const {
     const __m256i sumi = _mm256_sub_epi32(Weights::sums(w, q), offsets);
@@ -302,23 +318,27 @@ void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t
   }
 }
 
-// A repacked tile: for each group of 8 blocks, the kR rows' groups in Weights' repacked form one
-// after another; then the rows' remaining blocks (nb % 8 each), plain, row after row. One stream
-// for the whole tile, which decode reads once.
+// A repacked run: for each group of 8 blocks, the kR rows' groups in Weights' repacked form one
+// after another; then each remaining block position (nb % 8 of them) as one more group made of
+// that block of every row, so that its sums come out one row per lane. One stream for the whole
+// tile, which decode reads once.
+static_assert(kR == kGroup, "a tail group holds one block of each row of the tile");
 template <typename Weights>
 void repack_tile(const void* rows, size_t n, void* dst) {
   using WBlock = typename Weights::Block;
   const auto* src = static_cast<const uint8_t*>(rows);
   auto* out = static_cast<uint8_t*>(dst);
   const size_t nb = n / kQK8_0, groups = nb / kGroup, row_bytes = nb * sizeof(WBlock);
+  const auto row = [&](size_t r) { return reinterpret_cast<const WBlock*>(src + r * row_bytes); };
   for (size_t g = 0; g < groups; ++g) {
     for (size_t r = 0; r < kR; ++r, out += Weights::kRepackedBytes) {
-      Weights::repack(reinterpret_cast<const WBlock*>(src + r * row_bytes) + g * kGroup, out);
+      Weights::repack(row(r) + g * kGroup, out);
     }
   }
-  const size_t tail_bytes = (nb - groups * kGroup) * sizeof(WBlock);
-  for (size_t r = 0; r < kR; ++r, out += tail_bytes) {
-    std::memcpy(out, src + r * row_bytes + groups * kGroup * sizeof(WBlock), tail_bytes);
+  for (size_t i = groups * kGroup; i < nb; ++i, out += Weights::kRepackedBytes) {
+    WBlock column[kR];
+    for (size_t r = 0; r < kR; ++r) column[r] = row(r)[i];
+    Weights::repack(column, out);
   }
 }
 
@@ -330,7 +350,6 @@ template <typename Weights>
 void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_packed,
                              size_t x_stride, size_t n_tokens, size_t n, float* y,
                              size_t y_stride) {
-  using WBlock = typename Weights::Block;
   const auto* wp = static_cast<const uint8_t*>(w);
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kGroup;
@@ -353,19 +372,29 @@ void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_p
       }
     }
   }
-  const auto* tails = reinterpret_cast<const WBlock*>(wp);  // nb % 8 blocks per row
-  const size_t tail = nb % kGroup;
-  for (size_t t = 0; t < n_tokens; ++t) {
-    const auto* x_tail =
-        reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kGroupBytes);
-    for (size_t r = 0; r < kR; ++r) {
-      y[t * y_stride + r] =
-          hsum_ps(acc[t][r]) + tail_terms<Weights>(tails + r * tail, x_tail, tail);
+  // The remaining blocks: lane r sums row r's terms in block order from 0.0f, as the row dot's
+  // tail does.
+  __m256 tails[kMaxTileTokens];
+  for (size_t t = 0; t < n_tokens; ++t) tails[t] = _mm256_setzero_ps();
+  for (size_t i = groups * kGroup; i < nb; ++i, wp += Weights::kRepackedBytes) {
+    typename Weights::Operands ops;
+    const __m256 w_scales = Weights::unpack_repacked(wp, ops);
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const auto* x_tail =
+          reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kGroupBytes);
+      const XGroup<Weights> x(x_tail[i - groups * kGroup]);
+      tails[t] = x.add_terms(tails[t], ops, w_scales);
     }
+  }
+  for (size_t t = 0; t < n_tokens; ++t) {
+    alignas(32) float tail[kR];
+    _mm256_store_ps(tail, tails[t]);
+    for (size_t r = 0; r < kR; ++r) y[t * y_stride + r] = hsum_ps(acc[t][r]) + tail[r];
   }
 }
 
-// Row r of a repacked run, dequantized: each group's original blocks restored, then the tail.
+// Row r of a repacked run, dequantized: each group's original blocks restored, then row r's
+// block of each tail group.
 template <typename Weights>
 void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
   using WBlock = typename Weights::Block;
@@ -376,8 +405,10 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
     Weights::unrepack(p + (g * kR + r) * Weights::kRepackedBytes, blocks);
     ref::dequantize_row(Weights::kType, blocks, y, kGroup * kQK8_0);
   }
-  const auto* tails = reinterpret_cast<const WBlock*>(p + groups * kR * Weights::kRepackedBytes);
-  ref::dequantize_row(Weights::kType, tails + r * tail, y, tail * kQK8_0);
+  for (size_t i = 0; i < tail; ++i, y += kQK8_0) {
+    Weights::unrepack(p + (groups * kR + i) * Weights::kRepackedBytes, blocks);  // one per row
+    ref::dequantize_row(Weights::kType, &blocks[r], y, kQK8_0);
+  }
 }
 
 template <typename Weights>
