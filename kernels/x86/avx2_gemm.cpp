@@ -10,6 +10,12 @@
 // products of a (row, token) pair add up vertically into per-block sums, with no horizontal step
 // but one fold of the two 128-bit halves.
 //
+// Decode (one token) gains nothing from that with the weights as stored: 8 row streams and the
+// interleaving cost more than the row dot. So the model loader repacks Q8_0 and Q4_0 matrices
+// (KernelSet::repacked, TileRepacking): each tile's 8 rows become one run in which every group is
+// already interleaved (and Q4_0's nibbles already split into the operands' order), the same
+// size as the rows; repacked_tile_with_q8_0 reads it in one stream, for any number of tokens.
+//
 // Every element is bit-identical to dot_with_q8_0 in avx2.cpp for the same (row, token): the
 // block sums are the same integers (formed in another order, exactly), the block terms
 // float(sumi) * (d_w * d_x) are formed by the same float operations and added in the same order
@@ -111,17 +117,11 @@ struct Q4_0Weights {
     }
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
   }
-  // The 8 original blocks of a repacked group (interleave8 is its own inverse).
-  static void unrepack(const uint8_t* src, Block* b) {
-    Operands ops;
-    unpack_repacked(src, ops);
-    __m256i q[kGroup];
-    interleave8(ops.q, q);
-    for (size_t j = 0; j < kGroup; ++j) {
-      std::memcpy(&b[j].d, src + 2 * j, sizeof(uint16_t));
-      const __m128i lo = _mm256_castsi256_si128(q[j]), hi = _mm256_extracti128_si256(q[j], 1);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(b[j].qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
-    }
+  static const __m256i* quants(const Operands& ops) { return ops.q; }
+  // A block's quants from their element-order vector (as unpack reads them).
+  static void store(__m256i q, Block& b) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
   }
   // 8 block sums of q . x.
   static __m256i sums(const Operands& w, const __m256i* x) {
@@ -170,16 +170,8 @@ struct Q8_0Weights {
     }
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
   }
-  static void unrepack(const uint8_t* src, Block* b) {
-    Operands ops;
-    unpack_repacked(src, ops);
-    __m256i q[kGroup];
-    interleave8(ops.w, q);
-    for (size_t j = 0; j < kGroup; ++j) {
-      std::memcpy(&b[j].d, src + 2 * j, sizeof(uint16_t));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[j].qs), q[j]);
-    }
-  }
+  static const __m256i* quants(const Operands& ops) { return ops.w; }
+  static void store(__m256i q, Block& b) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs), q); }
   static __m256i sums(const Operands& w, const __m256i* x) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
@@ -393,6 +385,19 @@ void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_p
   }
 }
 
+// The 8 original blocks of a repacked group (interleave8 is its own inverse).
+template <typename Weights>
+void unrepack(const uint8_t* src, typename Weights::Block* b) {
+  typename Weights::Operands ops;
+  Weights::unpack_repacked(src, ops);
+  __m256i q[kGroup];
+  interleave8(Weights::quants(ops), q);
+  for (size_t j = 0; j < kGroup; ++j) {
+    std::memcpy(&b[j].d, src + 2 * j, sizeof(uint16_t));
+    Weights::store(q[j], b[j]);
+  }
+}
+
 // Row r of a repacked run, dequantized: each group's original blocks restored, then row r's
 // block of each tail group.
 template <typename Weights>
@@ -402,11 +407,11 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
   const size_t nb = n / kQK8_0, groups = nb / kGroup, tail = nb % kGroup;
   WBlock blocks[kGroup];
   for (size_t g = 0; g < groups; ++g, y += kGroup * kQK8_0) {
-    Weights::unrepack(p + (g * kR + r) * Weights::kRepackedBytes, blocks);
+    unrepack<Weights>(p + (g * kR + r) * Weights::kRepackedBytes, blocks);
     ref::dequantize_row(Weights::kType, blocks, y, kGroup * kQK8_0);
   }
   for (size_t i = 0; i < tail; ++i, y += kQK8_0) {
-    Weights::unrepack(p + (groups * kR + i) * Weights::kRepackedBytes, blocks);  // one per row
+    unrepack<Weights>(p + (groups * kR + i) * Weights::kRepackedBytes, blocks);  // one per row
     ref::dequantize_row(Weights::kType, &blocks[r], y, kQK8_0);
   }
 }
