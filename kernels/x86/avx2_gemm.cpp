@@ -338,10 +338,10 @@ constexpr size_t kPrefetchBytes = 2048;
 
 // tile_with_q8_0 over a repacked tile (w_stride: the bytes of one original row), with the same
 // float operations in the same order, so the same results.
-template <typename Weights>
-void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_packed,
-                             size_t x_stride, size_t n_tokens, size_t n, float* y,
-                             size_t y_stride) {
+template <typename Weights, size_t kTokens>
+void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_t tokens, size_t n,
+                     float* y, size_t y_stride) {
+  const size_t n_tokens = kTokens > 0 ? kTokens : tokens;
   const auto* wp = static_cast<const uint8_t*>(w);
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kGroup;
@@ -414,6 +414,14 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
     unrepack<Weights>(p + (groups * kR + i) * Weights::kRepackedBytes, blocks);  // one per row
     ref::dequantize_row(Weights::kType, &blocks[r], y, kQK8_0);
   }
+}
+
+template <typename Weights>
+void repacked_tile_with_q8_0(const void* w, size_t /*w_stride*/, const void* x_packed,
+                             size_t x_stride, size_t n_tokens, size_t n, float* y,
+                             size_t y_stride) {
+  if (n_tokens == 1) return repacked_tile_n<Weights, 1>(w, x_packed, x_stride, 1, n, y, y_stride);
+  repacked_tile_n<Weights, 0>(w, x_packed, x_stride, n_tokens, n, y, y_stride);
 }
 
 template <typename Weights>
