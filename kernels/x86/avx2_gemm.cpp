@@ -338,6 +338,8 @@ constexpr size_t kPrefetchBytes = 2048;
 
 // tile_with_q8_0 over a repacked tile (w_stride: the bytes of one original row), with the same
 // float operations in the same order, so the same results.
+// kTokens > 0: that many tokens, known to the compiler (decode's one token: no loop over tokens,
+// accumulators in registers; 14.8 -> 21.6 GB/s for Q4_0 at 2048 x 5632 on one thread).
 template <typename Weights, size_t kTokens>
 void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_t tokens, size_t n,
                      float* y, size_t y_stride) {
