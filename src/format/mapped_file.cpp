@@ -103,7 +103,10 @@ void MappedFile::edit_in_place(const std::function<void(std::span<uint8_t>)>& ed
     return;
   }
   auto* buf = const_cast<uint8_t*>(data_);  // ours: the anonymous buffer open() read into
-  ::mprotect(buf, reserved_, PROT_READ | PROT_WRITE);
+  if (::mprotect(buf, reserved_, PROT_READ | PROT_WRITE) != 0) {
+    edit({});  // still read-only: nothing to rewrite (an edit is an optimisation)
+    return;
+  }
   try {
     edit({buf, size_});
   } catch (...) {

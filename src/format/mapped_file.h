@@ -32,7 +32,7 @@ class MappedFile {
   bool is_mapped() const { return mapped_; }
   // Runs `edit` on the bytes made writable, then read-only again: the buffer read into memory
   // can be rewritten in place (weights repacked at load). A mapping of the file gets an empty
-  // span: its pages belong to the file.
+  // span (its pages belong to the file), and so does a buffer the kernel will not unprotect.
   void edit_in_place(const std::function<void(std::span<uint8_t>)>& edit);
 
  private:

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/dispatch.h"
@@ -193,13 +194,17 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
   if (w.tied_output) matrices.push_back(&w.token_embd);
   // The writable bytes at m's data (null where it is not ours to rewrite).
   const auto writable = [&](const Matrix& m, size_t bytes) -> uint8_t* {
-    const auto* p = static_cast<const uint8_t*>(m.data);
-    const auto inside = [&](std::span<uint8_t> s) {
-      return !s.empty() && p >= s.data() && bytes <= size_t(s.data() + s.size() - p);
+    const auto at = reinterpret_cast<uintptr_t>(m.data);
+    const auto offset_in = [&](std::span<uint8_t> s) -> std::optional<size_t> {
+      const auto begin = reinterpret_cast<uintptr_t>(s.data());
+      if (s.empty() || at < begin || bytes > s.size() || at - begin > s.size() - bytes) {
+        return std::nullopt;
+      }
+      return at - begin;
     };
-    if (inside(owned)) return owned.data() + (p - owned.data());
+    if (const auto o = offset_in(owned)) return owned.data() + *o;
     for (std::vector<uint8_t>& q : w.quantized) {
-      if (inside(q)) return q.data() + (p - q.data());
+      if (const auto o = offset_in(q)) return q.data() + *o;
     }
     return nullptr;
   };
