@@ -334,8 +334,6 @@ void repack_tile(const void* rows, size_t n, void* dst) {
   }
 }
 
-constexpr size_t kPrefetchBytes = 2048;
-
 // tile_with_q8_0 over a repacked tile (w_stride: the bytes of one original row), with the same
 // float operations in the same order, so the same results.
 // kTokens > 0: that many tokens, known to the compiler (decode's one token: no loop over tokens,

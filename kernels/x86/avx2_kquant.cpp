@@ -67,6 +67,10 @@ template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
   alignas(32) float xd[8] = {};
   for (size_t j = 0; j < 8; ++j) {
     if (j < count) {
+      // Decode streams the rows from DRAM, one after another: asking for them this far ahead
+      // keeps the memory busy (BM_Matmul q4_K_t1 at 32000 x 2048: 7.7 -> 10.8 GB/s; Q6_K 7.8 -> 10.6).
+      const auto* ahead = reinterpret_cast<const char*>(&w[j]) + kPrefetchBytes;
+      for (size_t c = 0; c < sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
       const Lanes l = Sums(w[j], x[j]);
       isums[j] = l.isum;
       msums[j] = l.msum;
@@ -132,13 +136,31 @@ float dot_superblocks(const void* w_row, const void* x_row, size_t n) {
 
 // ---- Q4_K, Q5_K ----
 
+// Dword k (0..3, a constant) of each 128-bit half, in all four dwords of that half.
+[[gnu::always_inline]] inline __m256i dword_broadcast(__m256i v, int k) {
+  switch (k) {
+    case 0:
+      return _mm256_shuffle_epi32(v, 0x00);
+    case 1:
+      return _mm256_shuffle_epi32(v, 0x55);
+    case 2:
+      return _mm256_shuffle_epi32(v, 0xAA);
+    default:
+      return _mm256_shuffle_epi32(v, 0xFF);
+  }
+}
+
 // Groups of 32: isum = sum_g sc_g sum q x, msum = sum_g m_g (bsum_2g + bsum_2g+1). Q5_K adds the
 // fifth bits (bit 2h / 2h + 1 of qh[l] for elements 64h + l / 64h + 32 + l).
 template <typename W>
 [[gnu::always_inline]] inline Lanes sums_q45_k(const W& w, const BlockQ8_K& x) {
   const __m128i sm = k4_scales_mins(w.scales);
-  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // both halves
+  const __m128i sc16 = _mm_cvtepu8_epi16(sm);
   const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+  // Each group's scale as an int16 pair; groups 0-3 / 4-7 in both halves of a register, so that
+  // vpshufd with an immediate broadcasts one (no shuffle-control constants to keep in registers).
+  const __m256i scale_pairs[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi16(sc16, sc16)),
+                                  _mm256_broadcastsi128_si256(_mm_unpackhi_epi16(sc16, sc16))};
   // Each min twice, to pair with the two bsums of its group.
   const __m256i mn_pairs =
       _mm256_setr_m128i(_mm_unpacklo_epi16(mn16, mn16), _mm_unpackhi_epi16(mn16, mn16));
@@ -148,11 +170,9 @@ template <typename W>
     q45k_quants(w, h, lo, hi);
     const __m256i plo = _mm256_maddubs_epi16(lo, load_256(x.qs + 64 * h));
     const __m256i phi = _mm256_maddubs_epi16(hi, load_256(x.qs + 64 * h + 32));
-    acc[0] = _mm256_add_epi32(
-        acc[0], _mm256_madd_epi16(plo, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h, 2 * h))));
-    acc[1] = _mm256_add_epi32(
-        acc[1],
-        _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc16, int16_lane_pick(2 * h + 1, 2 * h + 1))));
+    const __m256i pairs = scale_pairs[h / 2];
+    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(plo, dword_broadcast(pairs, 2 * (h % 2))));
+    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(phi, dword_broadcast(pairs, 2 * (h % 2) + 1)));
   }
   return {_mm256_add_epi32(acc[0], acc[1]), _mm256_madd_epi16(load_256(x.bsums), mn_pairs)};
 }

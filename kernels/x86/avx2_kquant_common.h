@@ -56,15 +56,20 @@ inline __m128i q3k_scales(const uint8_t* packed) {
 }
 
 // The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 groups of a Q4_K / Q5_K block
-// (k4_scale_min's layout, read as little-endian words: groups 0-3 are the low 6 bits of bytes
-// 0-3 / 4-7, groups 4-7 a nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 / 4-7).
+// (k4_scale_min's layout, read as little-endian words a, b, c: groups 0-3 are the low 6 bits of
+// a / b, groups 4-7 a nibble of c plus the top 2 bits of a / b). In vector lanes rather than
+// scalar words: this runs once per super-block of every decode dot.
 inline __m128i k4_scales_mins(const uint8_t* packed) {
-  const uint32_t a = load_u32_le(packed), b = load_u32_le(packed + 4);
-  const uint32_t c = load_u32_le(packed + 8);
-  const uint32_t lo6 = 0x3F3F3F3F, lo4 = 0x0F0F0F0F, lo2 = 0x03030303;
-  return _mm_setr_epi32(
-      static_cast<int>(a & lo6), static_cast<int>((c & lo4) | (((a >> 6) & lo2) << 4)),
-      static_cast<int>(b & lo6), static_cast<int>(((c >> 4) & lo4) | (((b >> 6) & lo2) << 4)));
+  // The block's 12 scale bytes are followed by its quants, so a 16-byte load stays inside it.
+  const __m128i abc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  // Dwords (a & lo6, c & lo4, b & lo6, (c >> 4) & lo4) ...
+  const __m128i low = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(abc, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4)),
+      _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
+  // ... with the top 2 bits of a / b, ((a >> 6) & lo2) << 4, on the second and fourth.
+  const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(abc, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(low, top);
 }
 
 // Unsigned quants (0..7) of Q3_K elements 128h + 32k .. + 31 (q - 4 is the signed quant): bits
