@@ -125,14 +125,14 @@ const bool kRegistered = [] {
           "BM_Matmul/" + std::string(dtype_name(type)) + "_t" + std::to_string(threads);
       benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, threads, WeightLayout::kRows)
           ->Apply(shapes);
-      if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ4_K ||
-          type == DType::kQ5_K || type == DType::kQ6_K) {
+      if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ5_0 ||
+          type == DType::kQ4_K || type == DType::kQ5_K || type == DType::kQ6_K) {
         benchmark::RegisterBenchmark((name + "_pp512").c_str(), BM_Matmul, type, threads,
                                      WeightLayout::kRows)
             ->Apply(prefill_shapes);
       }
-      // The layout the model loader gives Q8_0 and Q4_0 where the kernel set repacks them.
-      if (type == DType::kQ8_0 || type == DType::kQ4_0) {
+      // The layout the model loader gives Q8_0, Q4_0 and Q5_0 where the kernel set repacks them.
+      if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ5_0) {
         const std::string repacked = name + "_repacked";
         benchmark::RegisterBenchmark(repacked.c_str(), BM_Matmul, type, threads,
                                      WeightLayout::kRepackedTiles)

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -28,10 +29,11 @@ namespace {
 // Block counts below, at and above one group of 8 blocks, with and without a remainder (the
 // K-quant dots also add their super-block terms in batches of 8).
 constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
-// Q8_0, Q4_0 and the K-quants have tiles on x86; Q4_1 has none anywhere (the fallback: one dot
-// per element).
-constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ2_K, DType::kQ3_K,
-                                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ4_1};
+// Q8_0, Q4_0, Q5_0 and the K-quants have tiles on x86; Q4_1 has none anywhere (the fallback: one
+// dot per element).
+constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ2_K,
+                                  DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                  DType::kQ4_1};
 constexpr DType kKQuants[] = {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
@@ -160,16 +162,18 @@ TEST_P(GemmTiles, RepackedTilesEqualDotsBitForBit) {
   if (tested == 0) GTEST_SKIP() << k().name << " repacks no weight type";
 }
 
-// Unit scales, extreme quants (Q8_0 +-127, Q4_0 nibbles 0 and 15 against activations +-127):
-// every sum is an exact integer, so tile, dot and reference are equal.
+// Unit scales, extreme quants (Q8_0 +-127, Q4_0 nibbles 0 and 15, Q5_0 quants 0 and 31 against
+// activations +-127): every sum is an exact integer, so tile, dot and reference are equal.
 TEST_P(GemmTiles, ExtremeQuantsAreExact) {
-  if (tile_for(DType::kQ8_0) == nullptr || tile_for(DType::kQ4_0) == nullptr) {
-    GTEST_SKIP() << k().name << " has no Q8_0/Q4_0 tiles";
+  if (tile_for(DType::kQ8_0) == nullptr || tile_for(DType::kQ4_0) == nullptr ||
+      tile_for(DType::kQ5_0) == nullptr) {
+    GTEST_SKIP() << k().name << " has no Q8_0/Q4_0/Q5_0 tiles";
   }
   constexpr uint16_t kFp16One = 0x3C00;
   constexpr size_t nb = 19, n = nb * kQK8_0, tokens = 3;
   std::vector<BlockQ8_0> x(tokens * nb), w8(kTileRows * nb);
   std::vector<BlockQ4_0> w4(kTileRows * nb);
+  std::vector<BlockQ5_0> w5(kTileRows * nb);
   for (size_t i = 0; i < x.size(); ++i) {
     x[i].d = kFp16One;
     for (size_t j = 0; j < kQK8_0; ++j)
@@ -180,6 +184,10 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
     for (size_t j = 0; j < kQK8_0; ++j) w8[i].qs[j] = static_cast<int8_t>(i % 2 == 0 ? 127 : -127);
     for (size_t j = 0; j < kQK4_0 / 2; ++j)
       w4[i].qs[j] = static_cast<uint8_t>(i % 2 == 0 ? 0xF0 : 0x0F);
+    w5[i].d = kFp16One;
+    const uint8_t q5 = i % 2 == 0 ? 0xFF : 0x00;  // every quant 31 (+15), or 0 (-16)
+    std::memset(w5[i].qh, q5, sizeof(w5[i].qh));
+    std::memset(w5[i].qs, q5, sizeof(w5[i].qs));
   }
   const auto bytes = [](const auto& v) {
     const auto* p = reinterpret_cast<const uint8_t*>(v.data());
@@ -187,13 +195,13 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   };
   expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n);
   expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n);
-  if (k().repacked[static_cast<size_t>(DType::kQ8_0)].repack != nullptr) {
-    expect_tile_equals_dots(DType::kQ8_0, bytes(w8), bytes(x), tokens, n,
-                            WeightLayout::kRepackedTiles);
-  }
-  if (k().repacked[static_cast<size_t>(DType::kQ4_0)].repack != nullptr) {
-    expect_tile_equals_dots(DType::kQ4_0, bytes(w4), bytes(x), tokens, n,
-                            WeightLayout::kRepackedTiles);
+  expect_tile_equals_dots(DType::kQ5_0, bytes(w5), bytes(x), tokens, n);
+  const std::pair<DType, std::vector<uint8_t>> weights[] = {
+      {DType::kQ8_0, bytes(w8)}, {DType::kQ4_0, bytes(w4)}, {DType::kQ5_0, bytes(w5)}};
+  for (const auto& [type, w] : weights) {
+    if (k().repacked[static_cast<size_t>(type)].repack != nullptr) {
+      expect_tile_equals_dots(type, w, bytes(x), tokens, n, WeightLayout::kRepackedTiles);
+    }
   }
   for (size_t t = 0; t < tokens; ++t) {
     for (size_t r = 0; r < kTileRows; ++r) {
@@ -201,6 +209,8 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
                 ref::vec_dot(DType::kQ8_0, &w8[r * nb], &x[t * nb], n));
       EXPECT_EQ(k().dot(DType::kQ4_0, &w4[r * nb], &x[t * nb], n),
                 ref::vec_dot(DType::kQ4_0, &w4[r * nb], &x[t * nb], n));
+      EXPECT_EQ(k().dot(DType::kQ5_0, &w5[r * nb], &x[t * nb], n),
+                ref::vec_dot(DType::kQ5_0, &w5[r * nb], &x[t * nb], n));
     }
   }
 }

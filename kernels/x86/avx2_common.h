@@ -68,5 +68,22 @@ inline __m256i dot_u8x32(__m256i q, __m256i x) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
 }
 
+// A block's 32 nibbles as bytes in element order: low nibbles are elements 0-15, high 16-31.
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_setr_m128i(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+}
+
+// Byte j = 0xFF where bit j of the little-endian word qh (a Q5 block's 5th bits) is set, else 0.
+inline __m256i bit_mask32(const uint8_t* qh) {
+  const __m256i word = _mm256_set1_epi32(static_cast<int>(load_u32_le(qh)));
+  // Byte j takes byte j / 8 of the word, then keeps bit j % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      word, _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
 }  // namespace
 }  // namespace slm::isa

@@ -40,12 +40,10 @@ constexpr size_t kGroup = kPackGroup;  // blocks per group, 8 as in the row dot
 
 __m256i load_q8_0(const BlockQ8_0& b) { return load_256(b.qs); }
 
-// Q4_0 quants as stored, 0..15 (u8), in element order: low nibbles are elements 0-15, high 16-31
-// (avx2.cpp's load_q4_0 before its - 8).
-__m256i load_q4_0_nibbles(const BlockQ4_0& b) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-  const __m128i m4 = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+// The inverse of nibbles32: element-order nibbles (< 16) back into 16 bytes.
+void store_nibbles(__m256i q, uint8_t* qs) {
+  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
 }
 
 // Interleaves 8 blocks' 32 quant bytes b[0..7] (dwords d0..d7 each): out[m] for m < 4 holds dword
@@ -84,14 +82,14 @@ struct Q4_0Weights {
   static constexpr DType kType = DType::kQ4_0;
   static constexpr int32_t kOffset = 8;
   static __m256i load(const Block& b) {  // as int8, q - 8
-    return _mm256_sub_epi8(load_q4_0_nibbles(b), _mm256_set1_epi8(8));
+    return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8));
   }
   struct Operands {
     __m256i q[kGroup];
   };
   static void unpack(const Block* b, Operands& out) {
     __m256i q[kGroup];
-    for (size_t j = 0; j < kGroup; ++j) q[j] = load_q4_0_nibbles(b[j]);
+    for (size_t j = 0; j < kGroup; ++j) q[j] = nibbles32(b[j].qs);
     interleave8(q, out.q);
   }
   // The repacked form of a row's group (TileRepacking): its 8 scales (fp16), then 4 vectors whose
@@ -119,10 +117,7 @@ struct Q4_0Weights {
   }
   static const __m256i* quants(const Operands& ops) { return ops.q; }
   // A block's quants from their element-order vector (as unpack reads them).
-  static void store(__m256i q, Block& b) {
-    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
-  }
+  static void store(__m256i q, Block& b) { store_nibbles(q, b.qs); }
   // 8 block sums of q . x.
   static __m256i sums(const Operands& w, const __m256i* x) {
     __m256i p[2];
@@ -133,6 +128,92 @@ struct Q4_0Weights {
       }
     }
     return _mm256_madd_epi16(fold_halves<_mm256_add_epi16>(p[0], p[1]), _mm256_set1_epi16(1));
+  }
+};
+
+// Q5_0 weights kept as unsigned q in [0, 31] (nibble | 5th bit << 4), with sum((q - 16) x) =
+// sum(q x) - 16 sum(x) as for Q4_0. Four vpmaddubsw pairs in an int16 lane reach
+// 8 * 31 * 128 = 31744, but not eight: each half is widened before the fold.
+struct Q5_0Weights {
+  using Block = BlockQ5_0;
+  static constexpr DType kType = DType::kQ5_0;
+  static constexpr int32_t kOffset = 16;
+  static __m256i unsigned_quants(const Block& b) {
+    return _mm256_or_si256(nibbles32(b.qs),
+                           _mm256_and_si256(bit_mask32(b.qh), _mm256_set1_epi8(0x10)));
+  }
+  static __m256i load(const Block& b) {  // as int8, q - 16
+    return _mm256_sub_epi8(unsigned_quants(b), _mm256_set1_epi8(16));
+  }
+  struct Operands {
+    __m256i q[kGroup];
+  };
+  static void unpack(const Block* b, Operands& out) {
+    __m256i q[kGroup];
+    for (size_t j = 0; j < kGroup; ++j) q[j] = unsigned_quants(b[j]);
+    interleave8(q, out.q);
+  }
+  // The repacked form of a row's group (TileRepacking): its 8 scales (fp16), Q4_0's 4 vectors of
+  // paired low nibbles, then one vector whose bit m of byte i is the 5th bit of operand m's byte
+  // i. Same size as the 8 blocks (16 + 128 + 32 = 8 * 22 bytes).
+  static constexpr size_t kRepackedBytes = kGroup * sizeof(Block);
+  static constexpr size_t kHighBitsAt = 16 + 128;
+  static void repack(const Block* b, uint8_t* dst) {
+    for (size_t j = 0; j < kGroup; ++j) std::memcpy(dst + 2 * j, &b[j].d, sizeof(uint16_t));
+    Operands ops;
+    unpack(b, ops);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i high = _mm256_setzero_si256();
+    for (size_t m = 0; m < kGroup; ++m) {
+      // Bit 4 of each byte down to bit m, one operand at a time (shifts by a byte stay in it).
+      const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(ops.q[m], 4), _mm256_set1_epi8(1));
+      high = _mm256_or_si256(high, _mm256_sll_epi16(bit, _mm_cvtsi32_si128(static_cast<int>(m))));
+    }
+    for (size_t k = 0; k < kGroup / 2; ++k) {
+      const __m256i lo = _mm256_and_si256(ops.q[2 * k], m4);
+      const __m256i hi = _mm256_and_si256(ops.q[2 * k + 1], m4);
+      const __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 + 32 * k), v);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kHighBitsAt), high);
+  }
+  static __m256 unpack_repacked(const uint8_t* src, Operands& out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i high = load_256(src + kHighBitsAt);
+    for (size_t k = 0; k < kGroup / 2; ++k) {
+      const __m256i v = load_256(src + 16 + 32 * k);
+      out.q[2 * k] = _mm256_or_si256(_mm256_and_si256(v, m4), fifth_bits(high, 2 * k));
+      out.q[2 * k + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                         fifth_bits(high, 2 * k + 1));
+    }
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  }
+  // Bit m of each byte of `high` as bit 4 (0x10), every other bit clear.
+  [[gnu::always_inline]] static __m256i fifth_bits(__m256i high, size_t m) {
+    const __m256i moved = m <= 4 ? _mm256_slli_epi16(high, static_cast<int>(4 - m))
+                                 : _mm256_srli_epi16(high, static_cast<int>(m - 4));
+    return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
+  }
+  static const __m256i* quants(const Operands& ops) { return ops.q; }
+  // A block's quants from their element-order vector (as unpack reads them).
+  static void store(__m256i q, Block& b) {
+    store_nibbles(_mm256_and_si256(q, _mm256_set1_epi8(0x0F)), b.qs);
+    // Bit 4 of each byte up to its sign bit, where vpmovmskb reads it.
+    const auto bits = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q, 3)));
+    std::memcpy(b.qh, &bits, sizeof(bits));  // little-endian, as the format stores it
+  }
+  // 8 block sums of q . x.
+  static __m256i sums(const Operands& w, const __m256i* x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[2];
+    for (size_t h = 0; h < 2; ++h) {
+      __m256i p = _mm256_maddubs_epi16(w.q[4 * h], x[4 * h]);
+      for (size_t m = 1; m < 4; ++m) {
+        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w.q[4 * h + m], x[4 * h + m]));
+      }
+      s[h] = _mm256_madd_epi16(p, ones);
+    }
+    return fold_halves<_mm256_add_epi32>(s[0], s[1]);
   }
 };
 
@@ -436,6 +517,8 @@ void add_avx2_gemm_tiles(KernelSet& k) {
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_with_q8_0<Q4_0Weights>;
   k.repacked[static_cast<size_t>(DType::kQ8_0)] = kRepacking<Q8_0Weights>;
   k.repacked[static_cast<size_t>(DType::kQ4_0)] = kRepacking<Q4_0Weights>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ5_0)] = tile_with_q8_0<Q5_0Weights>;
+  k.repacked[static_cast<size_t>(DType::kQ5_0)] = kRepacking<Q5_0Weights>;
 }
 
 }  // namespace slm::isa

@@ -194,23 +194,6 @@ template <typename W>
 // are formed in float lanes with the reference's operations (no FMA: the files are built with
 // -ffp-contract=off), then added into 8 lane accumulators; the tail blocks one by one.
 
-// A block's 32 nibbles as bytes in element order: low nibbles are elements 0-15, high 16-31.
-__m256i nibbles32(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m4 = _mm_set1_epi8(0x0F);
-  return _mm256_setr_m128i(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
-}
-
-// Byte j = 0xFF where bit j of the little-endian word qh (a Q5 block's 5th bits) is set, else 0.
-__m256i bit_mask32(const uint8_t* qh) {
-  const __m256i word = _mm256_set1_epi32(static_cast<int>(load_u32_le(qh)));
-  // Byte j takes byte j / 8 of the word, then keeps bit j % 8.
-  const __m256i spread = _mm256_shuffle_epi8(
-      word, _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
-  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
-  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-}
-
 // Q5_0: q - 16 as int8 (-16..15). Without its 5th bit, nibble - 16 = nibble | 0xF0 in two's
 // complement; with it, q - 16 is the nibble itself.
 __m256i block_sum_q5_0(const BlockQ5_0& w, const BlockQ8_0& x) {
