@@ -38,10 +38,24 @@ inline __m256i load_256(const void* p) {
 }
 
 // The fp16 fields at `first + j * stride` (j = 0..7), as floats: e.g. the scales of 8 blocks.
+// Inserted lane by lane: 8 scalar stores read back as one vector would miss store-to-load
+// forwarding and stall.
 inline __m256 fp16_fields8(const uint8_t* first, size_t stride) {
-  alignas(16) uint16_t h[8];
-  for (size_t j = 0; j < 8; ++j) std::memcpy(&h[j], first + j * stride, sizeof(uint16_t));
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+  __m128i h = _mm_setzero_si128();
+  const auto field = [&](size_t j) {
+    uint16_t v;
+    std::memcpy(&v, first + j * stride, sizeof(v));
+    return static_cast<int>(v);
+  };
+  h = _mm_insert_epi16(h, field(0), 0);
+  h = _mm_insert_epi16(h, field(1), 1);
+  h = _mm_insert_epi16(h, field(2), 2);
+  h = _mm_insert_epi16(h, field(3), 3);
+  h = _mm_insert_epi16(h, field(4), 4);
+  h = _mm_insert_epi16(h, field(5), 5);
+  h = _mm_insert_epi16(h, field(6), 6);
+  h = _mm_insert_epi16(h, field(7), 7);
+  return _mm256_cvtph_ps(h);
 }
 
 // [sum(v[0]), ..., sum(v[7])]: transposing horizontal adds.

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/blocks.h"
@@ -63,8 +64,6 @@ template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
 [[gnu::always_inline]] inline __m256 superblock_terms(const W* w, const BlockQ8_K* x,
                                                       size_t count) {
   __m256i isums[8], msums[8];
-  alignas(16) uint16_t d[8] = {}, dmin[8] = {};
-  alignas(32) float xd[8] = {};
   for (size_t j = 0; j < 8; ++j) {
     if (j < count) {
       // Decode streams the rows from DRAM, one after another: asking for them this far ahead
@@ -74,20 +73,33 @@ template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
       const Lanes l = Sums(w[j], x[j]);
       isums[j] = l.isum;
       msums[j] = l.msum;
-      d[j] = w[j].d;
-      if constexpr (kHasMin) dmin[j] = w[j].dmin;
-      xd[j] = x[j].d;
     } else {
       isums[j] = msums[j] = _mm256_setzero_si256();
     }
   }
-  const __m256 vxd = _mm256_load_ps(xd);
-  const __m256 dd =
-      _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(d))), vxd);
+  // The scales of the blocks, lane j for block j: gathered by lane inserts for a full batch (as
+  // scalar stores read back as one vector they would miss store-to-load forwarding and stall),
+  // through zero-padded arrays for the last, partial one.
+  const auto w_fp16 = [&](size_t offset) {
+    if (count == 8) return fp16_fields8(reinterpret_cast<const uint8_t*>(w) + offset, sizeof(W));
+    alignas(16) uint16_t h[8] = {};
+    for (size_t j = 0; j < count; ++j) {
+      std::memcpy(&h[j], reinterpret_cast<const uint8_t*>(&w[j]) + offset, sizeof(uint16_t));
+    }
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+  };
+  __m256 vxd;
+  if (count == 8) {
+    vxd = _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
+  } else {
+    alignas(32) float xd[8] = {};
+    for (size_t j = 0; j < count; ++j) xd[j] = x[j].d;
+    vxd = _mm256_load_ps(xd);
+  }
+  const __m256 dd = _mm256_mul_ps(w_fp16(offsetof(W, d)), vxd);
   __m256 term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(reduce8(isums)));
   if constexpr (kHasMin) {
-    const __m256 ddmin =
-        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(dmin))), vxd);
+    const __m256 ddmin = _mm256_mul_ps(w_fp16(offsetof(W, dmin)), vxd);
     term = _mm256_sub_ps(term, _mm256_mul_ps(ddmin, _mm256_cvtepi32_ps(reduce8(msums))));
   }
   return term;
