@@ -32,9 +32,13 @@ std::vector<float> prompt_and_decode_logits(const Model& model, int threads) {
   return out;
 }
 
-std::string to_upper(std::string_view s) {
+// A type's name in the zoo's file names (upper) or slm quantize's type names (lower).
+std::string with_case(std::string_view s, bool upper) {
   std::string out(s);
-  for (char& c : out) c = char(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    c = char(upper ? std::toupper(u) : std::tolower(u));
+  }
   return out;
 }
 
@@ -57,7 +61,7 @@ class RepackedAtLoad : public testing::TestWithParam<DType> {};
 
 // llama-gqa as `type`: the zoo's file, or (the zoo has no Q5_0 file) `slm quantize`'s.
 std::string llama_gqa(DType type) {
-  const std::string zoo = data_path(kLlamaGqa + to_upper(dtype_name(type)) + ".gguf").string();
+  const std::string zoo = data_path(kLlamaGqa + with_case(dtype_name(type), true) + ".gguf").string();
   const std::string f32 = data_path(kLlamaGqa + "F32.gguf").string();
   if (type != DType::kQ5_0 || !std::filesystem::exists(f32)) return zoo;  // the caller skips
   const std::string out = (test::temp_dir() / "llama-gqa-q5_0.gguf").string();
@@ -90,7 +94,7 @@ TEST_P(RepackedModel, LogitsEqualTheFilesRowsBitForBit) {
 // Matrices quantized at load (LoadOptions::quantize) are this process's own memory: repacked even
 // under use_mmap, and the same logits as the rows of the file `slm quantize` writes.
 TEST_P(RepackedAtLoad, QuantizedAtLoadEqualsTheQuantizedFilesRows) {
-  const std::string type(dtype_name(GetParam()));
+  const std::string type = with_case(dtype_name(GetParam()), false);
   const std::string f32 = data_path(kLlamaGqa + "F32.gguf").string();
   SLM_REQUIRE_DATA(f32);
   const std::string quantized = (test::temp_dir() / ("repack-" + type + ".gguf")).string();
@@ -140,8 +144,23 @@ std::string type_name(const testing::TestParamInfo<DType>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Types, RepackedModel,
                          testing::Values(DType::kQ8_0, DType::kQ4_0, DType::kQ5_0), type_name);
-INSTANTIATE_TEST_SUITE_P(Types, RepackedAtLoad, testing::Values(DType::kQ8_0, DType::kQ4_0),
-                         type_name);
+INSTANTIATE_TEST_SUITE_P(Types, RepackedAtLoad,
+                         testing::Values(DType::kQ8_0, DType::kQ4_0, DType::kQ4_K), type_name);
+
+// A Q4_K_M file (Q4_K matrices, repacked, beside Q6_K ones, which stay rows).
+TEST(RepackedKQuants, Q4KMLogitsEqualTheFilesRowsBitForBit) {
+  const std::string path = data_path(kLlamaGqa + "Q4_K_M.gguf").string();
+  SLM_REQUIRE_DATA(path);
+  const Model repacked = Model::load(path);
+  const Model rows = Model::load(path, mapped());
+  if (!repacks(DType::kQ4_K)) GTEST_SKIP() << active_isa_name() << " repacks no Q4_K weights";
+  EXPECT_GT(repacked.info().weight_bytes_repacked, 0u);
+  EXPECT_LT(repacked.info().weight_bytes_repacked, repacked.info().weight_bytes);
+  for (int threads : {1, 2}) {
+    EXPECT_EQ(prompt_and_decode_logits(repacked, threads), prompt_and_decode_logits(rows, threads))
+        << "threads " << threads;
+  }
+}
 
 }  // namespace
 }  // namespace slm

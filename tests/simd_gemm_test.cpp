@@ -276,6 +276,10 @@ TEST_P(GemmTiles, KQuantExtremeQuantsEqualDots) {
         break;
     }
     expect_tile_equals_dots(wt, w, x_bytes, tokens, n);
+    if (k().repacked[static_cast<size_t>(wt)].repack != nullptr) {
+      expect_tile_equals_dots(wt, w, x_bytes, tokens, n, WeightLayout::kRepackedTiles);
+      expect_tile_equals_dots(wt, w, x_bytes, 1, n, WeightLayout::kRepackedTiles);  // decode's
+    }
     ++tested;
   }
   if (tested == 0) GTEST_SKIP() << k().name << " has no K-quant tiles";

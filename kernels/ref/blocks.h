@@ -105,6 +105,20 @@ inline void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   }
 }
 
+// Q4_K / Q5_K group scales and mins (6 bits) into the 12-byte layout k4_scale_min reads.
+inline void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* s) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      s[j] = ls[j];
+      s[j + 4] = lm[j];
+    } else {
+      s[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+      s[j - 4] = static_cast<uint8_t>(s[j - 4] | ((ls[j] >> 4) << 6));
+      s[j] = static_cast<uint8_t>(s[j] | ((lm[j] >> 4) << 6));
+    }
+  }
+}
+
 // The 16 signed group scales (s - 32, in -32..31) of a Q3_K block: the low nibble of group j is
 // in byte j (j < 8, low nibble) or byte j-8 (high nibble); its top 2 bits are bits 2*(j/4) of
 // byte 8 + j%4.

@@ -195,20 +195,6 @@ void pack_2bit(const uint8_t* L, uint8_t* qs) {
   }
 }
 
-// Q4_K / Q5_K group scales and mins (6 bits) into the 12-byte layout k4_scale_min reads.
-void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* s) {
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      s[j] = ls[j];
-      s[j + 4] = lm[j];
-    } else {
-      s[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-      s[j - 4] = static_cast<uint8_t>(s[j - 4] | ((ls[j] >> 4) << 6));
-      s[j] = static_cast<uint8_t>(s[j] | ((lm[j] >> 4) << 6));
-    }
-  }
-}
-
 // Shared by Q4_K (nmax 15) and Q5_K (nmax 31): per 32-group asymmetric fits with weights
 // rms(x) + |x|, scales/mins quantized to 6 bits against d = max_scale/63, dmin = max_min/63,
 // then the elements requantized with the stored scales. Fills L (0..nmax) and the header.

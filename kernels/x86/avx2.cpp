@@ -295,6 +295,7 @@ void add_avx2_kernels(KernelSet& k) {
   add_avx2_gemm_tiles(k);
   add_avx2_kquant_kernels(k);
   add_avx2_kquant_tiles(k);
+  add_avx2_kquant_repacking(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_half<load_f16, half_to_float>;
   k.vec_dot[static_cast<size_t>(DType::kBF16)] = dot_bf16_f32;

@@ -31,7 +31,7 @@ inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 // How far ahead of a weight stream the decode kernels prefetch: far enough to cover DRAM latency
 // at full bandwidth, near enough to stay in L1/L2.
-constexpr size_t kPrefetchBytes = 2048;
+constexpr size_t kPrefetchBytes = 4096;
 
 inline __m256i load_256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));

@@ -1,7 +1,9 @@
 #include "src/model/weights.h"
 
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -209,7 +211,7 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
     return nullptr;
   };
   std::vector<const void*> done;  // a tensor two matrices view is rewritten once
-  std::vector<uint8_t> tile;
+  std::vector<uint8_t> buffers;  // a tile's rows for each thread
   uint64_t total = 0;
   for (Matrix* m : matrices) {
     const auto id = static_cast<size_t>(m->type);
@@ -224,10 +226,17 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
     }
     uint8_t* data = writable(*m, bytes);
     if (data == nullptr) continue;
-    tile.resize(kTileRows * rb);
-    for (size_t r = 0; r < size_t(m->rows); r += kTileRows) {
-      std::memcpy(tile.data(), data + r * rb, tile.size());
-      k.repacked[id].repack(tile.data(), size_t(m->cols), data + r * rb);
+    // The tiles on all cores (Q4_K's repacking takes a few tenths of a second for TinyLlama),
+    // each thread copying its tile aside before rewriting it in place.
+    const size_t tile_bytes = kTileRows * rb;
+    buffers.resize(tile_bytes * size_t(omp_get_max_threads()));
+    const auto tiles = static_cast<int64_t>(size_t(m->rows) / kTileRows);
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+      uint8_t* tile = buffers.data() + size_t(omp_get_thread_num()) * tile_bytes;
+      uint8_t* at = data + size_t(t) * tile_bytes;
+      std::memcpy(tile, at, tile_bytes);
+      k.repacked[id].repack(tile, size_t(m->cols), at);
     }
     m->layout = WeightLayout::kRepackedTiles;
     done.push_back(m->data);
