@@ -34,32 +34,36 @@ namespace {
 // works on a range of rows sees the same ranges (and rounds the same way) for any team size.
 constexpr int64_t kRowBlock = 16;
 
-// The work of one matmul, split into steps that the callers below share out among a team.
-struct MatmulJob {
-  const KernelSet& k;
-  DType type, act_type;
-  const uint8_t* w;
-  size_t cols, w_bytes, act_bytes, rows, y_stride;
-  const float* x;
-  uint8_t* act;
-  float* y;
-  GemmTileFn tile;  // null: one dot per element
-  bool pack;        // the tile reads the activation rows packed by pack_q8_0
-  uint8_t* tile_x;  // the activation rows as `tile` reads them (act, or its packed copy)
-  size_t tile_x_bytes;
+// X converted for one activation type: its rows as quantized and, where a product's tiles read
+// them so, their copy packed by pack_q8_0.
+struct Activation {
+  DType type = DType::kF32;
+  size_t row_bytes = 0, packed_bytes = 0;  // per token
+  uint8_t* rows = nullptr;
+  uint8_t* packed = nullptr;
+  bool pack = false;
+};
 
-  void quantize(int64_t t) const {
-    uint8_t* row = act + size_t(t) * act_bytes;
-    k.quantize_row(act_type, x + size_t(t) * cols, row, cols);
-    if (pack) k.pack_q8_0(row, cols, tile_x + size_t(t) * tile_x_bytes);
-  }
+// One weight matrix's product with its converted X.
+struct Product {
+  const KernelSet* k = nullptr;
+  DType type = DType::kF32;
+  const uint8_t* w = nullptr;
+  size_t cols = 0, w_bytes = 0, rows = 0, y_stride = 0;
+  float* y = nullptr;
+  const Activation* act = nullptr;
+  GemmTileFn tile = nullptr;        // null: one dot per element
+  const uint8_t* tile_x = nullptr;  // the activation rows as `tile` reads them
+  size_t tile_x_bytes = 0;
+
+  int64_t blocks() const { return int64_t((rows + kRowBlock - 1) / kRowBlock); }
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
   // each weight row is read once and reused for every token.
   void dots(size_t r0, size_t r1, size_t n_tokens) const {
     for (size_t r = r0; r < r1; ++r) {
       const uint8_t* w_row = w + r * w_bytes;
       for (size_t t = 0; t < n_tokens; ++t) {
-        y[t * y_stride + r] = k.dot(type, w_row, act + t * act_bytes, cols);
+        y[t * y_stride + r] = k->dot(type, w_row, act->rows + t * act->row_bytes, cols);
       }
     }
   }
@@ -83,66 +87,143 @@ struct MatmulJob {
   }
 };
 
+// The work of matmul_shared, split into two steps that the callers below share out among a team:
+// converting X (per activation type and token), then the row blocks of every product.
+struct SharedJob {
+  const KernelSet* k = nullptr;
+  const float* x = nullptr;
+  size_t cols = 0, n_tokens = 0, n_acts = 0, n_products = 0;
+  Activation acts[kMaxSharedOutputs];
+  Product products[kMaxSharedOutputs];
+  int64_t first_block[kMaxSharedOutputs + 1] = {};  // products[p]'s blocks start here
+
+  SharedJob(std::span<const MatmulOutput> outs, size_t cols_, const float* x_, size_t n,
+            void* scratch)
+      : k(&active_kernels()), x(x_), cols(cols_), n_tokens(n), n_products(outs.size()) {
+    // Chosen once; may throw for a bad SLM_ISA, so callers that run a team call
+    // active_kernels() before starting it (then this cannot throw).
+    auto* free = static_cast<uint8_t*>(scratch);
+    for (size_t p = 0; p < outs.size(); ++p) {
+      const MatmulOutput& o = outs[p];
+      const DType act_type = ref::vec_dot_type(o.type);
+      Activation* act = std::find_if(acts, acts + n_acts,
+                                     [&](const Activation& a) { return a.type == act_type; });
+      if (act == acts + n_acts) {  // the first product of this activation type: room for X
+        ++n_acts;
+        act->type = act_type;
+        act->row_bytes = row_bytes(act_type, cols);
+        act->rows = free;
+        free += act->row_bytes * n;
+        if (tile_activations_packed(act_type)) {
+          act->packed_bytes = packed_q8_0_bytes(cols);
+          act->packed = free;
+          free += act->packed_bytes * n;
+        }
+      }
+      const auto id = static_cast<size_t>(o.type);
+      GemmTileFn tile = nullptr;
+      if (o.layout == WeightLayout::kRepackedTiles) {
+        tile = k->repacked[id].tile;  // every row is in a tile: rows_range calls no dot
+      } else if (n >= kMinTileTokens && id < kDTypeSlots &&
+                 (act->packed == nullptr || k->pack_q8_0 != nullptr)) {
+        tile = k->gemm_tile[id];
+      }
+      const bool pack = tile != nullptr && act->packed != nullptr;
+      act->pack = act->pack || pack;
+      products[p] = {k,
+                     o.type,
+                     static_cast<const uint8_t*>(o.w),
+                     cols,
+                     row_bytes(o.type, cols),
+                     o.rows,
+                     o.y_stride,
+                     o.y,
+                     act,
+                     tile,
+                     pack ? act->packed : act->rows,
+                     pack ? act->packed_bytes : act->row_bytes};
+      first_block[p + 1] = first_block[p] + products[p].blocks();
+    }
+  }
+  int64_t conversions() const { return int64_t(n_acts * n_tokens); }
+  int64_t blocks() const { return first_block[n_products]; }
+  size_t work() const {
+    size_t macs = 0;
+    for (size_t p = 0; p < n_products; ++p) macs += products[p].rows * cols * n_tokens;
+    return macs;
+  }
+  void convert(int64_t i) const {
+    const Activation& a = acts[size_t(i) / n_tokens];
+    const size_t t = size_t(i) % n_tokens;
+    uint8_t* row = a.rows + t * a.row_bytes;
+    k->quantize_row(a.type, x + t * cols, row, cols);
+    if (a.pack) k->pack_q8_0(row, cols, a.packed + t * a.packed_bytes);
+  }
+  void row_block(int64_t b) const {
+    size_t p = 0;
+    while (b >= first_block[p + 1]) ++p;
+    products[p].row_block(b - first_block[p], n_tokens);
+  }
+};
+
 // Orphaned worksharing: binds to the innermost enclosing parallel region, so every thread of that
-// team must call it. The barriers at the end of each `omp for` order quantize → dot → caller.
-void run_shared(const MatmulJob& job, size_t n_tokens) {
-  const auto n_tok = static_cast<int64_t>(n_tokens);
-  const auto n_blocks = static_cast<int64_t>((job.rows + kRowBlock - 1) / kRowBlock);
+// team must call it. The barriers at the end of each `omp for` order convert → dot → caller.
+void run_shared(const SharedJob& job) {
+  const int64_t conversions = job.conversions(), blocks = job.blocks();
 #pragma omp for schedule(static)
-  for (int64_t t = 0; t < n_tok; ++t) job.quantize(t);
+  for (int64_t i = 0; i < conversions; ++i) job.convert(i);
 #pragma omp for schedule(static)
-  for (int64_t b = 0; b < n_blocks; ++b) job.row_block(b, n_tokens);
+  for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
 }
 
 // All of it on the calling thread.
-void run_alone(const MatmulJob& job, size_t n_tokens) {
-  for (size_t t = 0; t < n_tokens; ++t) job.quantize(int64_t(t));
-  for (int64_t b = 0; b * kRowBlock < int64_t(job.rows); ++b) job.row_block(b, n_tokens);
+void run_alone(const SharedJob& job) {
+  for (int64_t i = 0; i < job.conversions(); ++i) job.convert(i);
+  for (int64_t b = 0; b < job.blocks(); ++b) job.row_block(b);
 }
 
 }  // namespace
 
-void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
-            float* y, size_t y_stride, void* scratch, int threads, WeightLayout layout) {
-  // Chosen once; may throw for a bad SLM_ISA, so callers that run a team call active_kernels()
-  // before starting it (then this cannot throw).
-  const KernelSet& k = active_kernels();
-  const DType act_type = ref::vec_dot_type(type);
-  const size_t act_bytes = row_bytes(act_type, cols);
-  GemmTileFn tile = nullptr;
-  const auto id = static_cast<size_t>(type);
-  const bool packed_x = tile_activations_packed(act_type);
-  if (layout == WeightLayout::kRepackedTiles) {
-    tile = k.repacked[id].tile;  // every row is in a tile: rows_range calls no dot
-  } else if (n_tokens >= kMinTileTokens && id < kDTypeSlots &&
-             (!packed_x || k.pack_q8_0 != nullptr)) {
-    tile = k.gemm_tile[id];
+size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols,
+                                   size_t n_tokens) {
+  size_t bytes = 0;
+  for (size_t p = 0; p < outs.size(); ++p) {
+    const DType act_type = ref::vec_dot_type(outs[p].type);
+    const bool seen =
+        std::any_of(outs.begin(), outs.begin() + ptrdiff_t(p),
+                    [&](const MatmulOutput& o) { return ref::vec_dot_type(o.type) == act_type; });
+    if (!seen) bytes += matmul_scratch_bytes(outs[p].type, cols, n_tokens);
   }
-  auto* act = static_cast<uint8_t*>(scratch);
-  const bool pack = tile != nullptr && packed_x;
-  uint8_t* tile_x = pack ? act + act_bytes * n_tokens : act;
-  const size_t tile_x_bytes = pack ? packed_q8_0_bytes(cols) : act_bytes;
-  const auto* w_rows = static_cast<const uint8_t*>(w);
-  const MatmulJob job{k, type, act_type, w_rows, cols, row_bytes(type, cols), act_bytes, rows,
-                      y_stride, x, act, y, tile, pack, tile_x, tile_x_bytes};
+  return bytes;
+}
+
+void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float* x, size_t n_tokens,
+                   void* scratch, int threads) {
+  const SharedJob job(outs, cols, x, n_tokens, scratch);
   // Small products run on one thread: splitting them costs more than they take.
-  const bool small = rows * cols * n_tokens < kMinParallelWork;
+  const bool small = job.work() < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)
     if (small || omp_get_num_threads() == 1) {
 #pragma omp single
-      run_alone(job, n_tokens);
+      run_alone(job);
     } else {
-      run_shared(job, n_tokens);
+      run_shared(job);
     }
     return;
   }
   // Even a one-thread region costs libgomp futex calls: run small products without one.
   if (threads <= 1 || small) {
-    run_alone(job, n_tokens);
+    run_alone(job);
     return;
   }
 #pragma omp parallel num_threads(threads)
-  run_shared(job, n_tokens);
+  run_shared(job);
+}
+
+void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
+            float* y, size_t y_stride, void* scratch, int threads, WeightLayout layout) {
+  const MatmulOutput out{type, w, rows, y, y_stride, layout};
+  matmul_shared(std::span(&out, 1), cols, x, n_tokens, scratch, threads);
 }
 
 }  // namespace slm

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 #include "kernels/dtype.h"
 
@@ -27,5 +28,30 @@ size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
 void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
             float* y, size_t y_stride, void* scratch, int threads,
             WeightLayout layout = WeightLayout::kRows);
+
+// One of several products of weight matrices with the same X (matmul_shared): Y = W · X with
+// W `rows` x cols of `type` in `layout`, Y rows y_stride floats apart.
+struct MatmulOutput {
+  DType type;
+  const void* w;
+  size_t rows;
+  float* y;
+  size_t y_stride;
+  WeightLayout layout = WeightLayout::kRows;
+};
+
+// At most this many outputs share an input (a layer's Q, K and V).
+constexpr size_t kMaxSharedOutputs = 4;
+
+// Bytes of scratch matmul_shared needs: X converted once for each distinct activation type.
+size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols,
+                                   size_t n_tokens);
+
+// Every output's product with X (n_tokens rows of `cols` floats), each bit-identical to matmul's:
+// X is converted once per activation type and all the products' rows are shared out in one step,
+// so a team meets at 2 barriers in all rather than 2 per product (decode of a small model spends
+// a noticeable share of each token at barriers). Threads and teams as for matmul.
+void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float* x, size_t n_tokens,
+                   void* scratch, int threads);
 
 }  // namespace slm

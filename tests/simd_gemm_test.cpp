@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <ostream>
 #include <random>
 #include <string>
@@ -31,9 +32,9 @@ namespace {
 constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
 // Q8_0, Q4_0, Q5_0 and the K-quants have tiles on x86; Q4_1 has none anywhere (the fallback: one
 // dot per element).
-constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ2_K,
-                                  DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
-                                  DType::kQ4_1};
+constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0,
+                                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
+                                  DType::kQ5_K, DType::kQ6_K, DType::kQ4_1};
 constexpr DType kKQuants[] = {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
@@ -313,8 +314,8 @@ void expect_matmul_equals_dots(std::mt19937& rng, DType wt, size_t rows, size_t 
     std::vector<uint8_t> scratch(matmul_scratch_bytes(wt, n, tokens));
     for (int threads : {1, 2, 3}) {
       std::vector<float> y(tokens * (rows + 1), -1.0f);
-      matmul(wt, w_laid_out.data(), rows, n, x.data(), tokens, y.data(), rows + 1,
-             scratch.data(), threads, layout);
+      matmul(wt, w_laid_out.data(), rows, n, x.data(), tokens, y.data(), rows + 1, scratch.data(),
+             threads, layout);
       for (size_t t = 0; t < tokens; ++t) {
         for (size_t r = 0; r < rows; ++r) {
           const float want = k.dot(wt, w.data() + r * rb, act.data() + t * row_bytes(at, n), n);
@@ -353,6 +354,75 @@ TEST(GemmMatmul, RepackedWeightsEqualDotsOnAnyThreadCount) {
     }
   }
   if (tested == 0) GTEST_SKIP() << active_kernels().name << " repacks no weight type";
+}
+
+// matmul_shared: products of one X with matrices of several activation types (Q8_K twice,
+// Q8_0, F16), laid out as the model loader leaves them, equal the same products made one by
+// one, for 1..3 threads, in a team of the caller's or its own, within their scratch.
+TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
+  std::mt19937 rng(7);
+  const KernelSet& k = active_kernels();
+  const size_t n = 512;
+  struct Case {
+    DType type;
+    size_t rows;
+  };
+  const Case cases[] = {
+      {DType::kQ4_K, 24}, {DType::kQ6_K, 13}, {DType::kQ8_0, 16}, {DType::kF16, 5}};
+  static_assert(std::size(cases) <= kMaxSharedOutputs);
+  std::vector<std::vector<uint8_t>> weights;
+  std::vector<MatmulOutput> outs;
+  for (const Case& c : cases) {
+    const size_t rb = row_bytes(c.type, n);
+    weights.push_back(random_rows(rng, c.type, c.rows, n));
+    WeightLayout layout = WeightLayout::kRows;
+    const TileRepacking& repacking = k.repacked[static_cast<size_t>(c.type)];
+    if (repacking.repack != nullptr && c.rows % kTileRows == 0) {
+      std::vector<uint8_t> laid_out(weights.back().size());
+      for (size_t r = 0; r < c.rows; r += kTileRows) {
+        repacking.repack(weights.back().data() + r * rb, n, laid_out.data() + r * rb);
+      }
+      weights.back() = std::move(laid_out);
+      layout = WeightLayout::kRepackedTiles;
+    }
+    outs.push_back({c.type, weights.back().data(), c.rows, nullptr, c.rows, layout});
+  }
+  for (size_t tokens : {size_t{1}, size_t{3}, kMaxTileTokens + 3}) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(tokens * n);
+    for (float& v : x) v = nd(rng);
+    std::vector<std::vector<float>> want(outs.size()), got(outs.size());
+    for (size_t p = 0; p < outs.size(); ++p) {
+      const MatmulOutput& o = outs[p];
+      want[p].assign(tokens * o.rows, 0.0f);
+      std::vector<uint8_t> scratch(matmul_scratch_bytes(o.type, n, tokens));
+      matmul(o.type, o.w, o.rows, n, x.data(), tokens, want[p].data(), o.rows, scratch.data(), 1,
+             o.layout);
+    }
+    const size_t scratch_bytes = matmul_shared_scratch_bytes(outs, n, tokens);
+    for (int threads : {1, 2, 3}) {
+      for (bool in_team : {false, true}) {
+        for (size_t p = 0; p < outs.size(); ++p) {
+          got[p].assign(tokens * outs[p].rows, -1.0f);
+          outs[p].y = got[p].data();
+        }
+        std::vector<uint8_t> scratch(scratch_bytes + 64, 0xA5);
+        if (in_team) {
+#pragma omp parallel num_threads(threads)
+          matmul_shared(outs, n, x.data(), tokens, scratch.data(), 1);
+        } else {
+          matmul_shared(outs, n, x.data(), tokens, scratch.data(), threads);
+        }
+        for (size_t p = 0; p < outs.size(); ++p) {
+          EXPECT_EQ(got[p], want[p]) << dtype_name(outs[p].type) << " tokens=" << tokens
+                                     << " threads=" << threads << " in_team=" << in_team;
+        }
+        for (size_t i = scratch_bytes; i < scratch.size(); ++i) {
+          ASSERT_EQ(scratch[i], 0xA5) << "wrote past the scratch at " << i;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -140,21 +140,20 @@ struct ColumnScales {
           _mm256_and_si256(_mm256_srli_epi16(low, 4), m4),
           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(tops[half], 2), m2), 4));
       // Bytes 8j..8j+7 of sc / mn: group 4 * half + j's 8 rows.
-      const __m128i sc_q[4] = {_mm256_castsi256_si128(sc),
-                               _mm_srli_si128(_mm256_castsi256_si128(sc), 8),
-                               _mm256_extracti128_si256(sc, 1),
-                               _mm_srli_si128(_mm256_extracti128_si256(sc, 1), 8)};
-      const __m128i mn_q[4] = {_mm256_castsi256_si128(mn),
-                               _mm_srli_si128(_mm256_castsi256_si128(mn), 8),
-                               _mm256_extracti128_si256(mn, 1),
-                               _mm_srli_si128(_mm256_extracti128_si256(mn, 1), 8)};
+      const __m128i sc_q[4] = {
+          _mm256_castsi256_si128(sc), _mm_srli_si128(_mm256_castsi256_si128(sc), 8),
+          _mm256_extracti128_si256(sc, 1), _mm_srli_si128(_mm256_extracti128_si256(sc, 1), 8)};
+      const __m128i mn_q[4] = {
+          _mm256_castsi256_si128(mn), _mm_srli_si128(_mm256_castsi256_si128(mn), 8),
+          _mm256_extracti128_si256(mn, 1), _mm_srli_si128(_mm256_extracti128_si256(mn, 1), 8)};
       for (size_t j = 0; j < 4; ++j) {
         const __m256i s = _mm256_cvtepu8_epi32(sc_q[j]);
         scale[4 * half + j] = _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
       }
       for (size_t j = 0; j < 2; ++j) {
-        min[2 * half + j] = _mm256_or_si256(_mm256_cvtepu8_epi32(mn_q[2 * j]),
-                                            _mm256_slli_epi32(_mm256_cvtepu8_epi32(mn_q[2 * j + 1]), 16));
+        min[2 * half + j] =
+            _mm256_or_si256(_mm256_cvtepu8_epi32(mn_q[2 * j]),
+                            _mm256_slli_epi32(_mm256_cvtepu8_epi32(mn_q[2 * j + 1]), 16));
       }
     }
   }
@@ -163,12 +162,16 @@ struct ColumnScales {
 // Lane r: sum_g m_g (bsum_2g + bsum_2g+1) for row r against one activation block.
 __m256i min_sums(const ColumnScales& s, const BlockQ8_K& x) {
   // The 8 groups' bsum pairs as int16 (|sum| <= 32 * 128), two groups to a dword.
-  const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
+  const __m128i pairs =
+      _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums)),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
   __m256i sum = _mm256_madd_epi16(s.min[0], _mm256_set1_epi32(_mm_extract_epi32(pairs, 0)));
-  sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s.min[1], _mm256_set1_epi32(_mm_extract_epi32(pairs, 1))));
-  sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s.min[2], _mm256_set1_epi32(_mm_extract_epi32(pairs, 2))));
-  return _mm256_add_epi32(sum, _mm256_madd_epi16(s.min[3], _mm256_set1_epi32(_mm_extract_epi32(pairs, 3))));
+  sum = _mm256_add_epi32(
+      sum, _mm256_madd_epi16(s.min[1], _mm256_set1_epi32(_mm_extract_epi32(pairs, 1))));
+  sum = _mm256_add_epi32(
+      sum, _mm256_madd_epi16(s.min[2], _mm256_set1_epi32(_mm_extract_epi32(pairs, 2))));
+  return _mm256_add_epi32(
+      sum, _mm256_madd_epi16(s.min[3], _mm256_set1_epi32(_mm_extract_epi32(pairs, 3))));
 }
 
 // Lane r: sum over group g's 32 elements of q x for row r, as int16 pairs. The 8 vpmaddubsw
@@ -233,8 +236,8 @@ void repacked_q4_k_n(const void* w, const void* x_rows, size_t x_stride, size_t 
       const BlockQ8_K& xb = x_block(t, b);
       const __m256 vxd = _mm256_set1_ps(xb.d);
       __m256 term = _mm256_mul_ps(_mm256_mul_ps(d, vxd), _mm256_cvtepi32_ps(isum[t]));
-      term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(dmin, vxd),
-                                               _mm256_cvtepi32_ps(min_sums(scales, xb))));
+      term = _mm256_sub_ps(
+          term, _mm256_mul_ps(_mm256_mul_ps(dmin, vxd), _mm256_cvtepi32_ps(min_sums(scales, xb))));
       acc[t][b % 8] = _mm256_add_ps(acc[t][b % 8], term);
     }
   }

@@ -22,6 +22,10 @@ constexpr size_t kChunk = 1024;
 constexpr size_t kMinTeamWork = size_t{1} << 20;
 
 size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
+
+MatmulOutput output_of(const Matrix& w, float* y) {
+  return {w.type, w.data, size_t(w.rows), y, size_t(w.rows), w.layout};
+}
 }  // namespace
 
 void Decoder::reserve(size_t n, size_t max_positions, int threads) {
@@ -66,6 +70,17 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
       for (const Matrix* m : layer_matrices(L)) {
         act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
       }
+      // The products that share their input (matmul_shared) convert it once per activation type.
+      for (const auto& group : {std::vector{&L.wq, &L.wk, &L.wv}, std::vector{&L.w_gate, &L.w_up},
+                                std::vector{&L.shared_expert_gate, &L.shared_gate, &L.shared_up}}) {
+        std::vector<MatmulOutput> outs;
+        for (const Matrix* m : group) {
+          if (m->data) outs.push_back(output_of(*m, nullptr));
+        }
+        if (!outs.empty()) {
+          act = std::max(act, matmul_shared_scratch_bytes(outs, size_t(group[0]->cols), n));
+        }
+      }
     }
     act_.resize(act);
     if (c_.n_expert > 0) {
@@ -107,8 +122,17 @@ void Decoder::embedding_row(int32_t token, float* x) const {
 }
 
 void Decoder::matmul(const Matrix& w, const float* x, size_t n, float* y) {
-  slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows),
-              act_.data(), /*threads: the running team*/ 1, w.layout);
+  slm::matmul(w.type, w.data, size_t(w.rows), size_t(w.cols), x, n, y, size_t(w.rows), act_.data(),
+              /*threads: the running team*/ 1, w.layout);
+}
+
+void Decoder::matmul_shared(std::initializer_list<std::pair<const Matrix*, float*>> products,
+                            const float* x, size_t n) {
+  MatmulOutput outs[kMaxSharedOutputs];
+  size_t count = 0;
+  for (const auto& [w, y] : products) outs[count++] = output_of(*w, y);
+  slm::matmul_shared(std::span(outs, count), size_t(products.begin()->first->cols), x, n,
+                     act_.data(), /*threads: the running team*/ 1);
 }
 
 void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, int threads,
@@ -121,7 +145,8 @@ void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, i
     max_positions = std::max(max_positions, size_t(s.cache->capacity()));
     attention_positions += s.tokens.size() * (size_t(s.pos0) + s.tokens.size());
   }
-  // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may throw inside.
+  // These may throw (a bad SLM_ISA, memory, a full KV pool): before the team starts, as nothing may
+  // throw inside.
   kernels_ = &active_kernels();
   reserve(n, max_positions, threads);
   for (const DecoderSegment& s : segments) s.cache->prepare(s.pos0, int32_t(s.tokens.size()));
@@ -132,8 +157,8 @@ void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, i
   size_t n_wanted = 0;
   for (size_t r = 0; const DecoderSegment& s : segments) {
     const auto len = int32_t(s.tokens.size());
-    const bool long_rope = !c_.rope_freq_factors_long.empty() &&
-                           int64_t(s.pos0) + len > int64_t(c_.rope_long_from);
+    const bool long_rope =
+        !c_.rope_freq_factors_long.empty() && int64_t(s.pos0) + len > int64_t(c_.rope_long_from);
     for (int32_t i = 0; i < len; ++i, ++r) {
       rows_[r] = {s.tokens[size_t(i)], s.pos0 + i, s.cache, long_rope};
       if (s.all_logits || i + 1 == len) wanted_[n_wanted++] = int32_t(r);
@@ -188,8 +213,10 @@ void Decoder::forward(std::span<const DecoderSegment> segments, float* logits, i
     for (int32_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = w_.layers[size_t(l)];
       attention_block(L, l, n);
-      if (L.router.data) moe_block(L, n);
-      else mlp_block(L, n);
+      if (L.router.data)
+        moe_block(L, n);
+      else
+        mlp_block(L, n);
     }
 
     // logits = output · norm(x) (+ output bias) for the rows asked for; `hidden` gets the
@@ -281,9 +308,7 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
   const OpsSet& ops = kernels_->ops;
   residual_norm(L.attn_norm, L.attn_norm_b, 0, n, /*add_out=*/layer > 0,
                 layer > 0 ? w_.layers[size_t(layer) - 1].post_ffw_norm : nullptr);
-  matmul(L.wq, xn_.data(), n, q_.data());
-  matmul(L.wk, xn_.data(), n, k_.data());
-  matmul(L.wv, xn_.data(), n, v_.data());
+  matmul_shared({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), n);
   if (c_.qk_norm_whole && L.q_norm) {
     // OLMo 2: one RMSNorm over each token's whole q and k projections.
     const size_t q_dim = H * D, kv_dim = KV * D;
@@ -301,8 +326,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
   // v = Wv·xn + bv (biases: Qwen2; per-head RMSNorm: Qwen3). Store each kv head's key and value
   // in its sequence's cache, in the cache's element type, at its position (F16 and Q8_0 through
   // the kernel set's row quantizers, whose bytes equal the reference's).
-  const auto rope = c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved
-                                                               : ops.rope_half_split;
+  const auto rope =
+      c_.rope_layout == RopeLayout::kInterleaved ? ops.rope_interleaved : ops.rope_half_split;
   const auto heads = static_cast<int64_t>(n * (H + KV));
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < heads; ++job) {
@@ -326,12 +351,15 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
     if (L.bv) ops.add(v, L.bv + g * D, D);
     if (head_k_norm) ops.rms_norm(k, head_k_norm, c_.norm_eps, k, D);
     if (cs) rope(k, cs, R);
-    for (auto [src, dst] : {std::pair{k, cache.k_row(layer, pos)},
-                            std::pair{v, cache.v_row(layer, pos)}}) {
+    for (auto [src, dst] :
+         {std::pair{k, cache.k_row(layer, pos)}, std::pair{v, cache.v_row(layer, pos)}}) {
       uint8_t* head = dst + g * head_bytes;
-      if (element == KvElement::kQ8_0) kernels_->quantize_row(DType::kQ8_0, src, head, D);
-      else if (f16) kernels_->quantize_row(DType::kF16, src, head, D);
-      else std::copy_n(src, D, reinterpret_cast<float*>(head));
+      if (element == KvElement::kQ8_0)
+        kernels_->quantize_row(DType::kQ8_0, src, head, D);
+      else if (f16)
+        kernels_->quantize_row(DType::kF16, src, head, D);
+      else
+        std::copy_n(src, D, reinterpret_cast<float*>(head));
     }
   }
 
@@ -389,8 +417,11 @@ void Decoder::mlp_block(const LayerWeights& L, size_t n) {
     residual_norm(L.ffn_norm, L.ffn_norm_b, 0, n, /*add_out=*/true, L.post_attention_norm);
   }
   const bool gated = c_.ffn_kind == FfnKind::kSwiGlu;
-  if (gated) matmul(L.w_gate, xn_.data(), n, gate_.data());
-  matmul(L.w_up, xn_.data(), n, up_.data());
+  if (gated) {
+    matmul_shared({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), n);
+  } else {
+    matmul(L.w_up, xn_.data(), n, up_.data());
+  }
   if (L.b_up) add_rows(up_.data(), L.b_up, n, F);
   if (gated) {
     glu_rows(total);

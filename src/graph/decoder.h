@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -66,6 +68,9 @@ class Decoder {
   void glu_rows(size_t total);
   void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
+  // y_i = w_i · x for matrices with the same x: one conversion of x and one step for their rows.
+  void matmul_shared(std::initializer_list<std::pair<const Matrix*, float*>> products,
+                     const float* x, size_t n);
   // x = token's row of token_embd, as floats (whatever its layout).
   void embedding_row(int32_t token, float* x) const;
 

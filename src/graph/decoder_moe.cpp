@@ -120,9 +120,10 @@ void Decoder::moe_block(const LayerWeights& L, size_t n) {
   // The shared expert (Qwen2-MoE) runs on every token; its output goes to moe_x_, free now.
   const bool shared = L.shared_gate.data != nullptr;
   if (shared) {
-    matmul(L.shared_expert_gate, xn_.data(), n, shared_gate_.data());
-    matmul(L.shared_gate, xn_.data(), n, gate_.data());
-    matmul(L.shared_up, xn_.data(), n, up_.data());
+    matmul_shared({{&L.shared_expert_gate, shared_gate_.data()},
+                   {&L.shared_gate, gate_.data()},
+                   {&L.shared_up, up_.data()}},
+                  xn_.data(), n);
     glu_rows(n * size_t(c_.n_ff_shared));
     matmul(L.shared_down, gate_.data(), n, moe_x_.data());
   }
