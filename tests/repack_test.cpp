@@ -61,7 +61,8 @@ class RepackedAtLoad : public testing::TestWithParam<DType> {};
 
 // llama-gqa as `type`: the zoo's file, or (the zoo has no Q5_0 file) `slm quantize`'s.
 std::string llama_gqa(DType type) {
-  const std::string zoo = data_path(kLlamaGqa + with_case(dtype_name(type), true) + ".gguf").string();
+  const std::string zoo =
+      data_path(kLlamaGqa + with_case(dtype_name(type), true) + ".gguf").string();
   const std::string f32 = data_path(kLlamaGqa + "F32.gguf").string();
   if (type != DType::kQ5_0 || !std::filesystem::exists(f32)) return zoo;  // the caller skips
   const std::string out = (test::temp_dir() / "llama-gqa-q5_0.gguf").string();

@@ -20,6 +20,13 @@ inline float hsum_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Lane r: hsum_ps of [a[0][r], ..., a[7][r]], in its order ((a0 + a4) + (a2 + a6)) + ((a1 + a5) +
+// (a3 + a7)): the tiles that keep a row dot's 8 accumulator lanes as 8 vectors, a row per lane.
+inline __m256 hsum_ps_lanes(const __m256* a) {
+  return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
+                       _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
+}
+
 inline int32_t hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));

@@ -195,13 +195,7 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
       acc[t][b % 8] = _mm256_add_ps(acc[t][b % 8], term);
     }
   }
-  for (size_t t = 0; t < n_tokens; ++t) {
-    const __m256* a = acc[t];
-    const __m256 sum =
-        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
-                      _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
-    _mm256_storeu_ps(y + t * y_stride, sum);
-  }
+  for (size_t t = 0; t < n_tokens; ++t) _mm256_storeu_ps(y + t * y_stride, hsum_ps_lanes(acc[t]));
 }
 
 }  // namespace

@@ -241,13 +241,7 @@ void repacked_q4_k_n(const void* w, const void* x_rows, size_t x_stride, size_t 
       acc[t][b % 8] = _mm256_add_ps(acc[t][b % 8], term);
     }
   }
-  for (size_t t = 0; t < n_tokens; ++t) {
-    const __m256* a = acc[t];
-    const __m256 sum =
-        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
-                      _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
-    _mm256_storeu_ps(y + t * y_stride, sum);
-  }
+  for (size_t t = 0; t < n_tokens; ++t) _mm256_storeu_ps(y + t * y_stride, hsum_ps_lanes(acc[t]));
 }
 
 void repacked_q4_k(const void* w, size_t /*w_stride*/, const void* x_rows, size_t x_stride,

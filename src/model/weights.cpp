@@ -211,7 +211,7 @@ uint64_t repack_for_tiles(Weights& w, const KernelSet& k, std::span<uint8_t> own
     return nullptr;
   };
   std::vector<const void*> done;  // a tensor two matrices view is rewritten once
-  std::vector<uint8_t> buffers;  // a tile's rows for each thread
+  std::vector<uint8_t> buffers;   // a tile's rows for each thread
   uint64_t total = 0;
   for (Matrix* m : matrices) {
     const auto id = static_cast<size_t>(m->type);
