@@ -199,6 +199,11 @@ size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t co
 
 void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float* x, size_t n_tokens,
                    void* scratch, int threads) {
+  if (outs.size() > kMaxSharedOutputs) {  // in turns, each within the scratch of all of them
+    matmul_shared(outs.first(kMaxSharedOutputs), cols, x, n_tokens, scratch, threads);
+    matmul_shared(outs.subspan(kMaxSharedOutputs), cols, x, n_tokens, scratch, threads);
+    return;
+  }
   const SharedJob job(outs, cols, x, n_tokens, scratch);
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = job.work() < kMinParallelWork;

@@ -40,7 +40,7 @@ struct MatmulOutput {
   WeightLayout layout = WeightLayout::kRows;
 };
 
-// At most this many outputs share an input (a layer's Q, K and V).
+// At most this many outputs share one step (a layer's Q, K and V); more are done in turns.
 constexpr size_t kMaxSharedOutputs = 4;
 
 // Bytes of scratch matmul_shared needs: X converted once for each distinct activation type.

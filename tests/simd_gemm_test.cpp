@@ -12,6 +12,7 @@
 #include <iterator>
 #include <ostream>
 #include <random>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -357,8 +358,9 @@ TEST(GemmMatmul, RepackedWeightsEqualDotsOnAnyThreadCount) {
 }
 
 // matmul_shared: products of one X with matrices of several activation types (Q8_K twice,
-// Q8_0, F16), laid out as the model loader leaves them, equal the same products made one by
-// one, for 1..3 threads, in a team of the caller's or its own, within their scratch.
+// Q8_0, F16; then Q8_0 twice more, past what one step takes), laid out as the model loader leaves
+// them, equal the same products made one by one, for 1..3 threads, in a team of the caller's or
+// its own, within their scratch.
 TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
   std::mt19937 rng(7);
   const KernelSet& k = active_kernels();
@@ -367,9 +369,9 @@ TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
     DType type;
     size_t rows;
   };
-  const Case cases[] = {
-      {DType::kQ4_K, 24}, {DType::kQ6_K, 13}, {DType::kQ8_0, 16}, {DType::kF16, 5}};
-  static_assert(std::size(cases) <= kMaxSharedOutputs);
+  const Case cases[] = {{DType::kQ4_K, 24}, {DType::kQ6_K, 13}, {DType::kQ8_0, 16},
+                        {DType::kF16, 5},   {DType::kQ5_0, 16}, {DType::kQ4_0, 9}};
+  static_assert(std::size(cases) > kMaxSharedOutputs);
   std::vector<std::vector<uint8_t>> weights;
   std::vector<MatmulOutput> outs;
   for (const Case& c : cases) {
@@ -399,26 +401,30 @@ TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
       matmul(o.type, o.w, o.rows, n, x.data(), tokens, want[p].data(), o.rows, scratch.data(), 1,
              o.layout);
     }
-    const size_t scratch_bytes = matmul_shared_scratch_bytes(outs, n, tokens);
-    for (int threads : {1, 2, 3}) {
-      for (bool in_team : {false, true}) {
-        for (size_t p = 0; p < outs.size(); ++p) {
-          got[p].assign(tokens * outs[p].rows, -1.0f);
-          outs[p].y = got[p].data();
-        }
-        std::vector<uint8_t> scratch(scratch_bytes + 64, 0xA5);
-        if (in_team) {
+    for (const size_t count : {kMaxSharedOutputs, outs.size()}) {
+      const std::span<MatmulOutput> shared = std::span(outs).first(count);
+      const size_t scratch_bytes = matmul_shared_scratch_bytes(shared, n, tokens);
+      for (int threads : {1, 2, 3}) {
+        for (bool in_team : {false, true}) {
+          for (size_t p = 0; p < count; ++p) {
+            got[p].assign(tokens * outs[p].rows, -1.0f);
+            outs[p].y = got[p].data();
+          }
+          std::vector<uint8_t> scratch(scratch_bytes + 64, 0xA5);
+          if (in_team) {
 #pragma omp parallel num_threads(threads)
-          matmul_shared(outs, n, x.data(), tokens, scratch.data(), 1);
-        } else {
-          matmul_shared(outs, n, x.data(), tokens, scratch.data(), threads);
-        }
-        for (size_t p = 0; p < outs.size(); ++p) {
-          EXPECT_EQ(got[p], want[p]) << dtype_name(outs[p].type) << " tokens=" << tokens
-                                     << " threads=" << threads << " in_team=" << in_team;
-        }
-        for (size_t i = scratch_bytes; i < scratch.size(); ++i) {
-          ASSERT_EQ(scratch[i], 0xA5) << "wrote past the scratch at " << i;
+            matmul_shared(shared, n, x.data(), tokens, scratch.data(), 1);
+          } else {
+            matmul_shared(shared, n, x.data(), tokens, scratch.data(), threads);
+          }
+          for (size_t p = 0; p < count; ++p) {
+            EXPECT_EQ(got[p], want[p])
+                << dtype_name(outs[p].type) << " tokens=" << tokens << " threads=" << threads
+                << " in_team=" << in_team << " of " << count;
+          }
+          for (size_t i = scratch_bytes; i < scratch.size(); ++i) {
+            ASSERT_EQ(scratch[i], 0xA5) << "wrote past the scratch at " << i;
+          }
         }
       }
     }
