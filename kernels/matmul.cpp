@@ -17,15 +17,39 @@ constexpr size_t kMinParallelWork = size_t{1} << 16;
 // dots, unless the weights were repacked for the tiles.
 constexpr size_t kMinTileTokens = 2;
 
-size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens) {
-  const DType act_type = ref::vec_dot_type(type);
-  size_t bytes = row_bytes(act_type, cols) * n_tokens;
-  // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for `type`
-  // (repacked weights use the tiles for one token too).
-  if (tile_activations_packed(act_type)) {
-    bytes += packed_q8_0_bytes(cols) * n_tokens;
+namespace {
+
+// X converted for every distinct activation type of `outs`, n_tokens rows each.
+size_t conversion_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t n_tokens) {
+  size_t bytes = 0;
+  for (size_t p = 0; p < outs.size(); ++p) {
+    const DType act_type = ref::vec_dot_type(outs[p].type);
+    const bool seen =
+        std::any_of(outs.begin(), outs.begin() + ptrdiff_t(p),
+                    [&](const MatmulOutput& o) { return ref::vec_dot_type(o.type) == act_type; });
+    if (seen) continue;
+    bytes += row_bytes(act_type, cols) * n_tokens;
+    // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for the
+    // type (repacked weights use the tiles for one token too).
+    if (tile_activations_packed(act_type)) bytes += packed_q8_0_bytes(cols) * n_tokens;
   }
   return bytes;
+}
+
+// One token inside a team of several: each thread converts X into its own part of the scratch.
+bool converts_per_thread(size_t n_tokens, int team) { return n_tokens == 1 && team > 1; }
+
+}  // namespace
+
+size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t n_tokens,
+                                   int team) {
+  const size_t bytes = conversion_bytes(outs, cols, n_tokens);
+  return converts_per_thread(n_tokens, team) ? bytes * size_t(team) : bytes;
+}
+
+size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens, int team) {
+  const MatmulOutput out{type, nullptr, 0, nullptr, 0};
+  return matmul_shared_scratch_bytes(std::span(&out, 1), cols, n_tokens, team);
 }
 
 namespace {
@@ -176,6 +200,15 @@ void run_shared(const SharedJob& job) {
   for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
 }
 
+// Every thread of the team converts X (one token) into its own scratch, so only the row blocks
+// are shared out: one barrier, and no thread waits for another's conversion.
+void run_private(const SharedJob& job) {
+  for (int64_t i = 0; i < job.conversions(); ++i) job.convert(i);
+  const int64_t blocks = job.blocks();
+#pragma omp for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
+}
+
 // All of it on the calling thread.
 void run_alone(const SharedJob& job) {
   for (int64_t i = 0; i < job.conversions(); ++i) job.convert(i);
@@ -184,19 +217,6 @@ void run_alone(const SharedJob& job) {
 
 }  // namespace
 
-size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols,
-                                   size_t n_tokens) {
-  size_t bytes = 0;
-  for (size_t p = 0; p < outs.size(); ++p) {
-    const DType act_type = ref::vec_dot_type(outs[p].type);
-    const bool seen =
-        std::any_of(outs.begin(), outs.begin() + ptrdiff_t(p),
-                    [&](const MatmulOutput& o) { return ref::vec_dot_type(o.type) == act_type; });
-    if (!seen) bytes += matmul_scratch_bytes(outs[p].type, cols, n_tokens);
-  }
-  return bytes;
-}
-
 void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float* x, size_t n_tokens,
                    void* scratch, int threads) {
   if (outs.size() > kMaxSharedOutputs) {  // in turns, each within the scratch of all of them
@@ -204,11 +224,17 @@ void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float*
     matmul_shared(outs.subspan(kMaxSharedOutputs), cols, x, n_tokens, scratch, threads);
     return;
   }
+  const int team = omp_in_parallel() ? omp_get_num_threads() : 1;
+  if (team > 1 && converts_per_thread(n_tokens, team)) {
+    const size_t own = conversion_bytes(outs, cols, n_tokens) * size_t(omp_get_thread_num());
+    const SharedJob job(outs, cols, x, n_tokens, static_cast<uint8_t*>(scratch) + own);
+    if (job.work() >= kMinParallelWork) return run_private(job);
+  }
   const SharedJob job(outs, cols, x, n_tokens, scratch);
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = job.work() < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)
-    if (small || omp_get_num_threads() == 1) {
+    if (small || team == 1) {
 #pragma omp single
       run_alone(job);
     } else {

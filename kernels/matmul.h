@@ -10,8 +10,11 @@
 namespace slm {
 
 // Bytes of scratch matmul() needs to hold n_tokens activation rows converted for `type` (and,
-// for Q8_0 activations, their copy packed for the tiles).
-size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens);
+// for Q8_0 activations, their copy packed for the tiles). `team`: the threads of the running team
+// that will call it (1 for a caller outside a parallel region): inside a team, each thread
+// converts a single token's row for itself, which spares the team a barrier and the wait for one
+// thread's conversion.
+size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens, int team = 1);
 
 // Y[t][r] = Σ_i W[r][i] · X[t][i]   for t < n_tokens, r < rows.
 // X is n_tokens rows of `cols` floats; Y rows are y_stride floats apart. Like ggml, X is first
@@ -43,14 +46,16 @@ struct MatmulOutput {
 // At most this many outputs share one step (a layer's Q, K and V); more are done in turns.
 constexpr size_t kMaxSharedOutputs = 4;
 
-// Bytes of scratch matmul_shared needs: X converted once for each distinct activation type.
-size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols,
-                                   size_t n_tokens);
+// Bytes of scratch matmul_shared needs: X converted once for each distinct activation type (for
+// each thread of the team, for a single token; `team` as for matmul_scratch_bytes).
+size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t n_tokens,
+                                   int team = 1);
 
 // Every output's product with X (n_tokens rows of `cols` floats), each bit-identical to matmul's:
 // X is converted once per activation type and all the products' rows are shared out in one step,
-// so a team meets at 2 barriers in all rather than 2 per product (decode of a small model spends
-// a noticeable share of each token at barriers). Threads and teams as for matmul.
+// so a team meets at 2 barriers in all rather than 2 per product, and at 1 for a single token
+// (decode of a small model spends a noticeable share of each token at barriers). Threads and
+// teams as for matmul.
 void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float* x, size_t n_tokens,
                    void* scratch, int threads);
 

@@ -360,7 +360,7 @@ TEST(GemmMatmul, RepackedWeightsEqualDotsOnAnyThreadCount) {
 // matmul_shared: products of one X with matrices of several activation types (Q8_K twice,
 // Q8_0, F16; then Q8_0 twice more, past what one step takes), laid out as the model loader leaves
 // them, equal the same products made one by one, for 1..3 threads, in a team of the caller's or
-// its own, within their scratch.
+// its own (where each thread converts a single token itself), within their scratch.
 TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
   std::mt19937 rng(7);
   const KernelSet& k = active_kernels();
@@ -369,8 +369,9 @@ TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
     DType type;
     size_t rows;
   };
-  const Case cases[] = {{DType::kQ4_K, 24}, {DType::kQ6_K, 13}, {DType::kQ8_0, 16},
-                        {DType::kF16, 5},   {DType::kQ5_0, 16}, {DType::kQ4_0, 9}};
+  // Enough rows for a single token to be split among threads (matmul's kMinParallelWork).
+  const Case cases[] = {{DType::kQ4_K, 64}, {DType::kQ6_K, 37}, {DType::kQ8_0, 48},
+                        {DType::kF16, 21},  {DType::kQ5_0, 32}, {DType::kQ4_0, 25}};
   static_assert(std::size(cases) > kMaxSharedOutputs);
   std::vector<std::vector<uint8_t>> weights;
   std::vector<MatmulOutput> outs;
@@ -403,9 +404,11 @@ TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
     }
     for (const size_t count : {kMaxSharedOutputs, outs.size()}) {
       const std::span<MatmulOutput> shared = std::span(outs).first(count);
-      const size_t scratch_bytes = matmul_shared_scratch_bytes(shared, n, tokens);
       for (int threads : {1, 2, 3}) {
         for (bool in_team : {false, true}) {
+          // In a team, each thread converts a single token for itself, in its own scratch.
+          const size_t scratch_bytes =
+              matmul_shared_scratch_bytes(shared, n, tokens, in_team ? threads : 1);
           for (size_t p = 0; p < count; ++p) {
             got[p].assign(tokens * outs[p].rows, -1.0f);
             outs[p].y = got[p].data();

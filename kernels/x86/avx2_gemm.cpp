@@ -11,12 +11,13 @@
 // but one fold of the two 128-bit halves.
 //
 // Decode (one token) gains nothing from that with the weights as stored: 8 row streams and the
-// interleaving cost more than the row dot. So the model loader repacks Q8_0 and Q4_0 matrices
-// (KernelSet::repacked, TileRepacking): each tile's 8 rows become one run in which every group is
-// already interleaved (and Q4_0's nibbles already split into the operands' order), the same
+// interleaving cost more than the row dot. So the model loader repacks Q8_0, Q4_0 and Q5_0
+// matrices (KernelSet::repacked, TileRepacking): each tile's 8 rows become one run in which every
+// group is already interleaved (and the nibbles already split into the operands' order), the same
 // size as the rows; repacked_tile_with_q8_0 reads it in one stream, for any number of tokens.
 //
-// Every element is bit-identical to dot_with_q8_0 in avx2.cpp for the same (row, token): the
+// Every element is bit-identical to the row dot (dot_with_q8_0 in avx2.cpp; Q5_0's dot_blocks32
+// in avx2_kquant.cpp, which sums its terms the same way) for the same (row, token): the
 // block sums are the same integers (formed in another order, exactly), the block terms
 // float(sumi) * (d_w * d_x) are formed by the same float operations and added in the same order
 // (8 lane accumulators over full groups of 8 blocks, reduced by hsum_ps, plus a sequential sum of

@@ -62,27 +62,6 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
         std::max({n * F, routed * size_t(c_.n_ff_expert), n * size_t(c_.n_ff_shared)});
     for (auto* buf : {&gate_, &up_}) buf->resize(ff);
     rope_.resize(n * size_t(c_.n_rot) * rope_kinds_.size());
-    size_t act = 0;
-    for (const Matrix* m : {&w_.output, &w_.token_embd}) {
-      act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
-    }
-    for (const LayerWeights& L : w_.layers) {
-      for (const Matrix* m : layer_matrices(L)) {
-        act = std::max(act, matmul_scratch_bytes(m->type, size_t(m->cols), n));
-      }
-      // The products that share their input (matmul_shared) convert it once per activation type.
-      for (const auto& group : {std::vector{&L.wq, &L.wk, &L.wv}, std::vector{&L.w_gate, &L.w_up},
-                                std::vector{&L.shared_expert_gate, &L.shared_gate, &L.shared_up}}) {
-        std::vector<MatmulOutput> outs;
-        for (const Matrix* m : group) {
-          if (m->data) outs.push_back(output_of(*m, nullptr));
-        }
-        if (!outs.empty()) {
-          act = std::max(act, matmul_shared_scratch_bytes(outs, size_t(group[0]->cols), n));
-        }
-      }
-    }
-    act_.resize(act);
     if (c_.n_expert > 0) {
       router_.resize(n * size_t(c_.n_expert));
       for (auto* buf : {&moe_x_, &moe_y_}) buf->resize(routed * E);
@@ -92,7 +71,42 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
       expert_first_.resize(size_t(c_.n_expert) + 1);
     }
   }
+  if (capacity_tokens_ > act_tokens_ || threads > act_team_) {
+    act_tokens_ = capacity_tokens_;
+    act_team_ = std::max(act_team_, threads);
+    act_.resize(activation_bytes(act_tokens_, act_team_));
+  }
   scores_.resize(std::max(scores_.size(), max_positions * size_t(threads)));
+}
+
+// The matmuls' scratch for up to n tokens (MoE experts take any count up to n) in a team of up to
+// `team` threads (a single token is converted by each of them).
+size_t Decoder::activation_bytes(size_t n, int team) const {
+  size_t act = 0;
+  const auto need = [&](std::span<const MatmulOutput> outs, size_t cols) {
+    act = std::max({act, matmul_shared_scratch_bytes(outs, cols, n),
+                    matmul_shared_scratch_bytes(outs, cols, 1, team)});
+  };
+  for (const Matrix* m : {&w_.output, &w_.token_embd}) {
+    const MatmulOutput out = output_of(*m, nullptr);
+    need(std::span(&out, 1), size_t(m->cols));
+  }
+  for (const LayerWeights& L : w_.layers) {
+    for (const Matrix* m : layer_matrices(L)) {
+      const MatmulOutput out = output_of(*m, nullptr);
+      need(std::span(&out, 1), size_t(m->cols));
+    }
+    // The products that share their input (matmul_shared) convert it once per activation type.
+    for (const auto& group : {std::vector{&L.wq, &L.wk, &L.wv}, std::vector{&L.w_gate, &L.w_up},
+                              std::vector{&L.shared_expert_gate, &L.shared_gate, &L.shared_up}}) {
+      std::vector<MatmulOutput> outs;
+      for (const Matrix* m : group) {
+        if (m->data) outs.push_back(output_of(*m, nullptr));
+      }
+      if (!outs.empty()) need(outs, size_t(group[0]->cols));
+    }
+  }
+  return act;
 }
 
 size_t Decoder::scratch_bytes() const {

@@ -68,6 +68,7 @@ class Decoder {
   void glu_rows(size_t total);
   void finish_logits(float* logits, size_t rows);
   void matmul(const Matrix& w, const float* x, size_t n, float* y);
+  size_t activation_bytes(size_t n, int team) const;
   // y_i = w_i · x for matrices with the same x: one conversion of x and one step for their rows.
   void matmul_shared(std::initializer_list<std::pair<const Matrix*, float*>> products,
                      const float* x, size_t n);
@@ -80,6 +81,8 @@ class Decoder {
   // Scratch, grown when a batch is larger than any before and never shrunk, so decoding one
   // token at a time allocates nothing. scores_ holds one row of cache capacity per thread.
   size_t capacity_tokens_ = 0;
+  size_t act_tokens_ = 0;  // act_ holds the matmuls' scratch for this many tokens and threads
+  int act_team_ = 0;
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
