@@ -27,6 +27,15 @@ inline __m256 hsum_ps_lanes(const __m256* a) {
                        _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
 }
 
+// Zeroes the accumulators of a tile's first n_tokens tokens (acc[t][lane]; the rest are never
+// read). Inlined, so a one-token tile keeps its accumulators in registers.
+template <size_t kLanes>
+[[gnu::always_inline]] inline void zero_accumulators(__m256 (*acc)[kLanes], size_t n_tokens) {
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (size_t l = 0; l < kLanes; ++l) acc[t][l] = _mm256_setzero_ps();
+  }
+}
+
 inline int32_t hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));

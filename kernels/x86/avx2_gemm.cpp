@@ -253,7 +253,9 @@ struct Q8_0Weights {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
   }
   static const __m256i* quants(const Operands& ops) { return ops.w; }
-  static void store(__m256i q, Block& b) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs), q); }
+  static void store(__m256i q, Block& b) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs), q);
+  }
   static __m256i sums(const Operands& w, const __m256i* x) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
@@ -366,9 +368,7 @@ void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kGroup;
   __m256 acc[kMaxTileTokens][kR];
-  for (size_t t = 0; t < n_tokens; ++t) {
-    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
-  }
+  zero_accumulators(acc, n_tokens);
   for (size_t g = 0; g < groups; ++g) {
     typename Weights::Operands ops[kR];
     __m256 w_scales[kR];
@@ -428,9 +428,7 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kGroup;
   __m256 acc[kMaxTileTokens][kR];
-  for (size_t t = 0; t < n_tokens; ++t) {
-    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
-  }
+  zero_accumulators(acc, n_tokens);
   for (size_t g = 0; g < groups; ++g) {
     for (size_t r = 0; r < kR; ++r, wp += Weights::kRepackedBytes) {
       // The stream runs from DRAM in decode: asking for it this far ahead kept the memory

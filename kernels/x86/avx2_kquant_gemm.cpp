@@ -132,9 +132,7 @@ void tile_with_q8_k(const void* w_rows, size_t w_stride, const void* x_rows, siz
   const size_t nb = n / kQK_K;
   // acc[t][j], lane r: the dot's accumulator lane j for row r and token t.
   __m256 acc[kMaxTileTokens][8];
-  for (size_t t = 0; t < n_tokens; ++t) {
-    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
-  }
+  zero_accumulators(acc, n_tokens);
   Unpacked u[kR];
   for (size_t b = 0; b < nb; ++b) {
     for (size_t r = 0; r < kR; ++r) {

@@ -199,9 +199,7 @@ void repacked_q4_k_n(const void* w, const void* x_rows, size_t x_stride, size_t 
   };
   const size_t nb = n / kQK_K;
   __m256 acc[kMaxTileTokens][8];
-  for (size_t t = 0; t < n_tokens; ++t) {
-    for (__m256& a : acc[t]) a = _mm256_setzero_ps();
-  }
+  zero_accumulators(acc, n_tokens);
   const __m256i m4 = _mm256_set1_epi8(0x0F), high_nibble_down = _mm256_set1_epi16(1 << 12);
   for (size_t b = 0; b < nb; ++b) {
     const auto* bytes = columns + b * sizeof(Q4KColumn);
