@@ -291,7 +291,7 @@ TEST_P(SimdOps, AttentionSoftcappedMatchesReference) {
 
 TEST_P(SimdOps, AttentionOnlineSoftmaxMatchesReference) {
   for (bool f16 : {false, true}) {
-    for (size_t D : {8, 17, 64, 80}) {
+    for (size_t D : {8, 17, 40, 64, 80, 128}) {
       for (size_t n_keys : {1, 5, 63, 64, 65, 200, 1000}) {
         for (int kind = 0; kind < 3; ++kind) {  // scores ~1, scores ~±50, increasing scores
           const size_t heads = 3, g = 1, elem = f16 ? 2 : 4;

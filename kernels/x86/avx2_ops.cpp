@@ -234,19 +234,25 @@ void dot_q8_0(const float* q, const uint8_t* const* rows, size_t D, __m256* acc)
 }
 
 // out = corr · out + Σ_j p_j v_j over n ≤ 64 Q8_0 rows, block by block with the weights
-// w_j = p_j · (row j's block scale) formed once per block.
+// w_j = p_j · (row j's block scale) formed once per block. The block's 4 vectors of out are
+// independent FMA chains (each element still sums its keys in order).
 void add_values_q8_0(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
                      size_t D) {
+  constexpr size_t kVecs = kQK8_0 / kL;
   alignas(32) float w[64];
   for (size_t b = 0; b < D; b += kQK8_0) {
     for (size_t j = 0; j < n; ++j) w[j] = p[j] * q8_scale(rows[j], b);
-    for (size_t d = b; d < b + kQK8_0; d += kL) {
-      __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(out + d), _mm256_set1_ps(corr));
-      for (size_t j = 0; j < n; ++j) {
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), q8_lanes(rows[j], d), acc);
-      }
-      _mm256_storeu_ps(out + d, acc);
+    __m256 acc[kVecs];
+    for (size_t c = 0; c < kVecs; ++c) {
+      acc[c] = _mm256_mul_ps(_mm256_loadu_ps(out + b + c * kL), _mm256_set1_ps(corr));
     }
+    for (size_t j = 0; j < n; ++j) {
+      const __m256 wj = _mm256_set1_ps(w[j]);
+      for (size_t c = 0; c < kVecs; ++c) {
+        acc[c] = _mm256_fmadd_ps(wj, q8_lanes(rows[j], b + c * kL), acc[c]);
+      }
+    }
+    for (size_t c = 0; c < kVecs; ++c) _mm256_storeu_ps(out + b + c * kL, acc[c]);
   }
 }
 
@@ -264,10 +270,69 @@ __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
   }
 }
 
-// One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
-// running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
-// out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
-// overflows, and no n_keys-long score row is needed.
+// p[i] = scale · (q · k_i) for kKeys rows (1, 4 or 8): kKeys independent accumulators share
+// q's loads; each group of 4 reduces with two hadds. A key's sum is the same in any group.
+template <KvFormat kFormat, size_t kKeys>
+void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scale, float* p) {
+  __m256 a[kKeys];
+  for (__m256& x : a) x = _mm256_setzero_ps();
+  if constexpr (kFormat == KvFormat::kQ8_0) {
+    dot_q8_0<kKeys>(q, rows, D, a);
+  } else {
+    // Whole vectors, then the tail (left < 8 only there: no branch per load).
+    const auto add_products = [&](size_t d, size_t left) {
+      const __m256 qd = load(q + d, left);
+      for (size_t i = 0; i < kKeys; ++i) {
+        a[i] = _mm256_fmadd_ps(qd, load_kv<kFormat>(rows[i], d, left), a[i]);
+      }
+    };
+    size_t d = 0;
+    for (; d + kL <= D; d += kL) add_products(d, kL);
+    if (d < D) add_products(d, D - d);
+  }
+  if constexpr (kKeys == 1) {
+    p[0] = hsum(a[0]) * scale;
+  } else {
+    for (size_t i = 0; i < kKeys; i += 4) {
+      // [Σa_i Σa_i+1 Σa_i+2 Σa_i+3] per 128-bit half; then the halves.
+      const __m256 h =
+          _mm256_hadd_ps(_mm256_hadd_ps(a[i], a[i + 1]), _mm256_hadd_ps(a[i + 2], a[i + 3]));
+      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      _mm_storeu_ps(p + i, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+    }
+  }
+}
+
+// out[0, kVecs · 8) = corr · out + Σ_j p_j v_j[d0, …) over n F32/F16 rows (kVecs = 1 may be a
+// masked tail): out stays in kVecs registers, independent
+// FMA chains, while the keys stream; each element sums its keys in order.
+template <KvFormat kFormat, size_t kVecs>
+void add_values_span(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
+                     size_t d0, size_t D) {
+  const size_t left = kVecs > 1 ? kL : D - d0;  // a constant for the whole spans: no tail code
+  __m256 acc[kVecs];
+  for (size_t c = 0; c < kVecs; ++c) {
+    acc[c] = _mm256_mul_ps(load(out + c * kL, left), _mm256_set1_ps(corr));
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    for (size_t c = 0; c < kVecs; ++c) {
+      acc[c] = _mm256_fmadd_ps(pj, load_kv<kFormat>(rows[j], d0 + c * kL, left), acc[c]);
+    }
+  }
+  for (size_t c = 0; c < kVecs; ++c) store(out + c * kL, left, acc[c]);
+}
+
+// add_values_span over a whole head: 64 elements at a time, then 32, then 8 (masked tail).
+template <KvFormat kFormat>
+void add_values(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
+                size_t D) {
+  size_t d = 0;
+  for (; d + 8 * kL <= D; d += 8 * kL) add_values_span<kFormat, 8>(out + d, corr, p, rows, n, d, D);
+  for (; d + 4 * kL <= D; d += 4 * kL) add_values_span<kFormat, 4>(out + d, corr, p, rows, n, d, D);
+  for (; d < D; d += kL) add_values_span<kFormat, 1>(out + d, corr, p, rows, n, d, D);
+}
+
 // In place over n ≤ 64 scores: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
 // (absolute error ≈ 1e-7 · cap, where e^(2|y|) overflows the quotient is 0 and tanh 1).
 void softcap_scores(float* p, size_t n, float cap) {
@@ -284,6 +349,10 @@ void softcap_scores(float* p, size_t n, float cap) {
   }
 }
 
+// One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
+// running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
+// out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
+// overflows, and no n_keys-long score row is needed.
 // cap > 0: scores soft-capped (attention_softcapped). kFormat: the cache's element type.
 template <KvFormat kFormat>
 void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
@@ -298,39 +367,12 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     const size_t nb = std::min(kBlock, n_keys - j0);
     k.rows(j0, nb, krow);
     v.rows(j0, nb, vrow);
+    // Q8_0 keys go 4 at a time: 8 would need 16 accumulators and spill.
+    constexpr size_t kGroup = kFormat == KvFormat::kQ8_0 ? 4 : 8;
     size_t j = 0;
-    for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      if constexpr (kFormat == KvFormat::kQ8_0) {
-        __m256 a[4] = {a0, a0, a0, a0};
-        dot_q8_0<4>(q, krow + j, D, a);
-        a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-      } else {
-        for (size_t d = 0; d < D; d += kL) {
-          const __m256 qd = load(q + d, D - d);
-          a0 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j], d, D - d), a0);
-          a1 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 1], d, D - d), a1);
-          a2 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 2], d, D - d), a2);
-          a3 = _mm256_fmadd_ps(qd, load_kv<kFormat>(krow[j + 3], d, D - d), a3);
-        }
-      }
-      // hadd twice: [Σa0 Σa1 Σa2 Σa3] per 128-bit half; then the halves.
-      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-      _mm_storeu_ps(p + j, _mm_mul_ps(sums, _mm_set1_ps(scale)));
-    }
-    for (; j < nb; ++j) {
-      __m256 acc = _mm256_setzero_ps();
-      if constexpr (kFormat == KvFormat::kQ8_0) {
-        dot_q8_0<1>(q, krow + j, D, &acc);
-      } else {
-        for (size_t d = 0; d < D; d += kL) {
-          const size_t m = D - d;  // elements left
-          acc = _mm256_fmadd_ps(load(q + d, m), load_kv<kFormat>(krow[j], d, D - d), acc);
-        }
-      }
-      p[j] = hsum(acc) * scale;
-    }
+    for (; j + kGroup <= nb; j += kGroup) key_scores<kFormat, kGroup>(q, krow + j, D, scale, p + j);
+    for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4>(q, krow + j, D, scale, p + j);
+    for (; j < nb; ++j) key_scores<kFormat, 1>(q, krow + j, D, scale, p + j);
     if (cap > 0) softcap_scores(p, nb, cap);
     const float m_new = std::fmax(m_run, max_of(p, nb));
     const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
@@ -347,14 +389,7 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     if constexpr (kFormat == KvFormat::kQ8_0) {
       add_values_q8_0(out, corr, p, vrow, nb, D);
     } else {
-      for (size_t d = 0; d < D; d += kL) {
-        const size_t m = D - d;  // elements left
-        __m256 acc = _mm256_mul_ps(load(out + d, m), _mm256_set1_ps(corr));
-        for (size_t j = 0; j < nb; ++j) {
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load_kv<kFormat>(vrow[j], d, D - d), acc);
-        }
-        store(out + d, m, acc);
-      }
+      add_values<kFormat>(out, corr, p, vrow, nb, D);
     }
   }
   const __m256 inv = _mm256_set1_ps(1.0f / l_run);
