@@ -79,6 +79,7 @@ struct Product {
   GemmTileFn tile = nullptr;        // null: one dot per element
   const uint8_t* tile_x = nullptr;  // the activation rows as `tile` reads them
   size_t tile_x_bytes = 0;
+  size_t tile_tokens = kMaxTileTokens;  // at most this many per call of `tile`
 
   int64_t blocks() const { return int64_t((rows + kRowBlock - 1) / kRowBlock); }
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
@@ -91,13 +92,13 @@ struct Product {
       }
     }
   }
-  // Rows [r0, r1) of Y for every token: tiles of kTileRows rows x up to kMaxTileTokens tokens,
+  // Rows [r0, r1) of Y for every token: tiles of kTileRows rows x up to tile_tokens tokens,
   // dots for the rows left over. A tile gives each element bit-identically to a dot.
   void rows_range(size_t r0, size_t r1, size_t n_tokens) const {
     if (tile == nullptr) return dots(r0, r1, n_tokens);
     const size_t tile_r1 = r0 + (r1 - r0) / kTileRows * kTileRows;
-    for (size_t t = 0; t < n_tokens; t += kMaxTileTokens) {
-      const size_t chunk = std::min(kMaxTileTokens, n_tokens - t);
+    for (size_t t = 0; t < n_tokens; t += tile_tokens) {
+      const size_t chunk = std::min(tile_tokens, n_tokens - t);
       for (size_t r = r0; r < tile_r1; r += kTileRows) {
         tile(w + r * w_bytes, w_bytes, tile_x + t * tile_x_bytes, tile_x_bytes, chunk, cols,
              y + t * y_stride + r, y_stride);
@@ -165,7 +166,9 @@ struct SharedJob {
                      act,
                      tile,
                      pack ? act->packed : act->rows,
-                     pack ? act->packed_bytes : act->row_bytes};
+                     pack ? act->packed_bytes : act->row_bytes,
+                     o.layout == WeightLayout::kRepackedTiles ? kRepackedTileTokens
+                                                              : kMaxTileTokens};
       first_block[p + 1] = first_block[p] + products[p].blocks();
     }
   }
