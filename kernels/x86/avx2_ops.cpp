@@ -270,25 +270,30 @@ __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
   }
 }
 
+// a[i] += q[d, d + left) · k_i[d, d + left) for kKeys rows (left ≤ 8).
+template <KvFormat kFormat, size_t kKeys>
+[[gnu::always_inline]] inline void add_key_products(const float* q, const uint8_t* const* rows,
+                                                    size_t d, size_t left, __m256* a) {
+  const __m256 qd = load(q + d, left);
+  for (size_t i = 0; i < kKeys; ++i) {
+    a[i] = _mm256_fmadd_ps(qd, load_kv<kFormat>(rows[i], d, left), a[i]);
+  }
+}
+
 // p[i] = scale · (q · k_i) for kKeys rows (1, 4 or 8): kKeys independent accumulators share
 // q's loads; each group of 4 reduces with two hadds. A key's sum is the same in any group.
 template <KvFormat kFormat, size_t kKeys>
 void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scale, float* p) {
   __m256 a[kKeys];
+#pragma GCC unroll 8  // unrolled, not a memset: a stays in registers
   for (__m256& x : a) x = _mm256_setzero_ps();
   if constexpr (kFormat == KvFormat::kQ8_0) {
     dot_q8_0<kKeys>(q, rows, D, a);
   } else {
     // Whole vectors, then the tail (left < 8 only there: no branch per load).
-    const auto add_products = [&](size_t d, size_t left) {
-      const __m256 qd = load(q + d, left);
-      for (size_t i = 0; i < kKeys; ++i) {
-        a[i] = _mm256_fmadd_ps(qd, load_kv<kFormat>(rows[i], d, left), a[i]);
-      }
-    };
     size_t d = 0;
-    for (; d + kL <= D; d += kL) add_products(d, kL);
-    if (d < D) add_products(d, D - d);
+    for (; d + kL <= D; d += kL) add_key_products<kFormat, kKeys>(q, rows, d, kL, a);
+    if (d < D) add_key_products<kFormat, kKeys>(q, rows, d, D - d, a);
   }
   if constexpr (kKeys == 1) {
     p[0] = hsum(a[0]) * scale;
