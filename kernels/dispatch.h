@@ -42,8 +42,9 @@ constexpr size_t kTileRows = 8;
 constexpr size_t kMaxTileTokens = 64;
 // matmul hands a repacked run's tile (TileRepacking) at most this many tokens at a time. Such a
 // tile reads each token's activations once per row and group of blocks: 16 tokens' (5 KB) stay in
-// L1 beside their accumulators, 64 tokens' do not (BM_Matmul q4_0 repacked pp512 at 2048 x 5632:
-// 87 -> 108-131 GFLOP/s). A plain tile unpacks each weight block once per call, so it keeps 64.
+// L1 beside their accumulators, 64 tokens' do not (BM_Matmul q4_0 repacked pp512 at 2048 x 5632,
+// 1 thread: 87 -> 108-137 GFLOP/s). A plain tile unpacks each weight block once per call, so it
+// keeps 64.
 constexpr size_t kRepackedTileTokens = 16;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
 size_t packed_q8_0_bytes(size_t n);

@@ -309,8 +309,8 @@ void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scal
 }
 
 // out[0, kVecs · 8) = corr · out + Σ_j p_j v_j[d0, …) over n F32/F16 rows (kVecs = 1 may be a
-// masked tail): out stays in kVecs registers, independent
-// FMA chains, while the keys stream; each element sums its keys in order.
+// masked tail): out stays in kVecs registers, independent FMA chains, while the keys stream;
+// each element sums its keys in order.
 template <KvFormat kFormat, size_t kVecs>
 void add_values_span(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
                      size_t d0, size_t D) {
