@@ -49,7 +49,8 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
   }
   const size_t E = size_t(c_.n_embd), q_dim = size_t(c_.n_head) * c_.head_dim;
   const size_t kv_dim = size_t(c_.n_head_kv) * c_.head_dim, F = size_t(c_.n_ff);
-  if (n > capacity_tokens_) {
+  const bool grows = n > capacity_tokens_;
+  if (grows) {
     capacity_tokens_ = n;
     for (auto* buf : {&x_, &xn_, &out_}) buf->resize(n * E);
     for (auto* buf : {&q_, &attn_}) buf->resize(n * q_dim);
@@ -71,10 +72,9 @@ void Decoder::reserve(size_t n, size_t max_positions, int threads) {
       expert_first_.resize(size_t(c_.n_expert) + 1);
     }
   }
-  if (capacity_tokens_ > act_tokens_ || threads > act_team_) {
-    act_tokens_ = capacity_tokens_;
+  if (grows || threads > act_team_) {
     act_team_ = std::max(act_team_, threads);
-    act_.resize(activation_bytes(act_tokens_, act_team_));
+    act_.resize(activation_bytes(capacity_tokens_, act_team_));
   }
   scores_.resize(std::max(scores_.size(), max_positions * size_t(threads)));
 }

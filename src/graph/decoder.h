@@ -81,8 +81,7 @@ class Decoder {
   // Scratch, grown when a batch is larger than any before and never shrunk, so decoding one
   // token at a time allocates nothing. scores_ holds one row of cache capacity per thread.
   size_t capacity_tokens_ = 0;
-  size_t act_tokens_ = 0;  // act_ holds the matmuls' scratch for this many tokens and threads
-  int act_team_ = 0;
+  int act_team_ = 0;  // act_ holds the matmuls' scratch for capacity_tokens_ in a team this large
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
   std::vector<uint8_t> act_;
