@@ -49,6 +49,17 @@ inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 // at full bandwidth, near enough to stay in L1/L2.
 constexpr size_t kPrefetchBytes = 4096;
 
+// Asks for the kBytes that lie kPrefetchBytes after p, into L1: a decode kernel calls it for
+// every piece of its weight stream as it reaches it, so the requests keep pace with the reads.
+// Every piece must ask: the tail groups of a repacked Q4_0 run once did not, and at 151936 x 896
+// (4 of a tile's 7 groups are tail groups) the stream ran a third slower.
+template <size_t kBytes>
+[[gnu::always_inline]] inline void prefetch_ahead(const uint8_t* p) {
+  for (size_t c = 0; c < kBytes; c += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + c), _MM_HINT_T0);
+  }
+}
+
 inline __m256i load_256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }

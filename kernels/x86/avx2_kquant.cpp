@@ -69,8 +69,7 @@ template <typename W, Lanes (*Sums)(const W&, const BlockQ8_K&), bool kHasMin>
       // Decode streams the rows from DRAM, one after another: asking for them this far ahead
       // keeps the memory busy (BM_Matmul q4_K_t1 at 32000 x 2048: 7.7 -> 10.8 GB/s, Q6_K
       // 7.8 -> 10.6, at 2 KB; 4 KB did better or as well for every type).
-      const auto* ahead = reinterpret_cast<const char*>(&w[j]) + kPrefetchBytes;
-      for (size_t c = 0; c < sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      prefetch_ahead<sizeof(W)>(reinterpret_cast<const uint8_t*>(&w[j]));
       const Lanes l = Sums(w[j], x[j]);
       isums[j] = l.isum;
       msums[j] = l.msum;
