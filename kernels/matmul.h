@@ -16,6 +16,12 @@ namespace slm {
 // thread's conversion.
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens, int team = 1);
 
+// The first bytes of every matmul scratch hold how the team shares out the rows. Before a
+// running team first calls matmul with a scratch buffer, these bytes must be zero (as in a new
+// std::vector<uint8_t>); each call leaves them ready for the next. A call outside a parallel
+// region clears them itself.
+constexpr size_t kMatmulScheduleBytes = 4096;
+
 // Y[t][r] = Σ_i W[r][i] · X[t][i]   for t < n_tokens, r < rows.
 // X is n_tokens rows of `cols` floats; Y rows are y_stride floats apart. Like ggml, X is first
 // converted to the weight type's activation format (e.g. Q8_0 blocks), then every weight row is

@@ -6,10 +6,12 @@
 // for any thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <numeric>
 #include <ostream>
 #include <random>
 #include <span>
@@ -415,9 +417,20 @@ TEST(GemmMatmul, SharedInputEqualsSeparateProducts) {
           }
           std::vector<uint8_t> scratch(scratch_bytes + 64, 0xA5);
           if (in_team) {
+            // A team needs the schedule zero at first (matmul.h), then leaves it for its next
+            // call: a second call, after the outputs are cleared, must give them all again.
+            std::fill_n(scratch.begin(), kMatmulScheduleBytes, 0);
 #pragma omp parallel num_threads(threads)
-            matmul_shared(shared, n, x.data(), tokens, scratch.data(), 1);
+            {
+              matmul_shared(shared, n, x.data(), tokens, scratch.data(), 1);
+#pragma omp single
+              for (size_t p = 0; p < count; ++p) std::fill(got[p].begin(), got[p].end(), -1.0f);
+              matmul_shared(shared, n, x.data(), tokens, scratch.data(), 1);
+            }
           } else {
+            // Outside a team, matmul clears the schedule itself: bytes that read as blocks
+            // left to take must not be taken.
+            std::iota(scratch.begin(), scratch.begin() + kMatmulScheduleBytes, uint8_t{0});
             matmul_shared(shared, n, x.data(), tokens, scratch.data(), threads);
           }
           for (size_t p = 0; p < count; ++p) {

@@ -84,6 +84,8 @@ class Decoder {
   int act_team_ = 0;  // act_ holds the matmuls' scratch for capacity_tokens_ in a team this large
   size_t work_per_token_ = 0;  // multiply-adds of the weight matrices, computed on first use
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, out_, rope_, scores_;
+  // Grown by resize, so its first kMatmulScheduleBytes are zero before the first matmul and left
+  // by each call for the next, as a team's matmuls need (kernels/matmul.h).
   std::vector<uint8_t> act_;
   // The pass's rows: token, position, sequence cache, and whether it rotates with LongRoPE's long
   // factors (decided per sequence); the rows whose logits are wanted, in order; and the stride of
