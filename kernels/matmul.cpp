@@ -46,7 +46,8 @@ bool converts_per_thread(size_t n_tokens, int team) { return n_tokens == 1 && te
 size_t matmul_shared_scratch_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t n_tokens,
                                    int team) {
   const size_t bytes = conversion_bytes(outs, cols, n_tokens);
-  return kMatmulScheduleBytes + (converts_per_thread(n_tokens, team) ? bytes * size_t(team) : bytes);
+  return kMatmulScheduleBytes +
+         (converts_per_thread(n_tokens, team) ? bytes * size_t(team) : bytes);
 }
 
 size_t matmul_scratch_bytes(DType type, size_t cols, size_t n_tokens, int team) {
