@@ -131,10 +131,10 @@ const bool kRegistered = [] {
                                      WeightLayout::kRows)
             ->Apply(prefill_shapes);
       }
-      // The layout the model loader gives Q8_0, Q4_0, Q5_0 and Q4_K where the kernel set repacks
-      // them.
+      // The layout the model loader gives Q8_0, Q4_0, Q5_0, Q4_K and Q6_K where the kernel set
+      // repacks them.
       if (type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ5_0 ||
-          type == DType::kQ4_K) {
+          type == DType::kQ4_K || type == DType::kQ6_K) {
         const std::string repacked = name + "_repacked";
         benchmark::RegisterBenchmark(repacked.c_str(), BM_Matmul, type, threads,
                                      WeightLayout::kRepackedTiles)

@@ -17,7 +17,7 @@ void add_avx2_kquant_kernels(KernelSet& k);
 void add_avx2_gemm_tiles(KernelSet& k);
 // kernels/x86/avx2_kquant_gemm.cpp: K-quant prefill tiles (called by add_avx2_kernels).
 void add_avx2_kquant_tiles(KernelSet& k);
-void add_avx2_kquant_repacking(KernelSet& k);  // kernels/x86/avx2_kquant_repack.cpp: Q4_K
+void add_avx2_kquant_repacking(KernelSet& k);  // kernels/x86/avx2_kquant_repack.cpp: Q4_K, Q6_K
 void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by add_avx512_kernels)
 #endif
 #if defined(__aarch64__)

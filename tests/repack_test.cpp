@@ -148,7 +148,7 @@ INSTANTIATE_TEST_SUITE_P(Types, RepackedModel,
 INSTANTIATE_TEST_SUITE_P(Types, RepackedAtLoad,
                          testing::Values(DType::kQ8_0, DType::kQ4_0, DType::kQ4_K), type_name);
 
-// A Q4_K_M file (Q4_K matrices, repacked, beside Q6_K ones, which stay rows).
+// A Q4_K_M file (Q4_K and Q6_K matrices, both repacked).
 TEST(RepackedKQuants, Q4KMLogitsEqualTheFilesRowsBitForBit) {
   const std::string path = data_path(kLlamaGqa + "Q4_K_M.gguf").string();
   SLM_REQUIRE_DATA(path);
