@@ -269,6 +269,11 @@ void dequantize_repacked_q6_k(const void* run, size_t r, size_t n, float* y) {
   return _mm256_set1_epi32(v);
 }
 
+// A column's 8 fp16 scales (d, dmin), lane r for row r.
+__m256 fp16x8(const uint16_t* h) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
 // Q4_K: a column's scales and mins as vpmaddwd multipliers, lane r for row r: scale[g] holds
 // group g's scale as an int16 pair, min[k] the mins of groups 2k and 2k + 1 (to pair with their
 // bsums).
@@ -338,9 +343,6 @@ struct Q4K {
     return _mm256_sub_ps(
         term, _mm256_mul_ps(_mm256_mul_ps(fp16x8(c.dmin), vxd), _mm256_cvtepi32_ps(msum)));
   }
-  static __m256 fp16x8(const uint16_t* h) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
-  }
 };
 
 // Q6_K: scale[s] holds 16-element group s's scale as an int16 pair, lane r for row r; pairs[p]
@@ -402,8 +404,7 @@ struct Q6K {
           _mm256_add_epi32(offset, _mm256_madd_epi16(s.pairs[p], _mm256_set1_epi32(bsum_pair)));
     }
     isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offset, 5));
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.d)));
-    return _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(isum));
+    return _mm256_mul_ps(_mm256_mul_ps(fp16x8(c.d), _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(isum));
   }
 };
 
