@@ -239,12 +239,12 @@ uint64_t& schedule_word(void* scratch, int thread) {
 // it calls), then a barrier. Each thread owns a contiguous share, as a static schedule would
 // give it, so that its weights stream in one run, and takes it from the front; done with it, it
 // takes the others' last blocks, one at a time from the back, until none is left. On this
-// 2-core host a static split spent 3-8 % of each decode step with one thread waiting for the
-// other (whose stream ran slower this time: DRAM, the host's other load); sharing the blocks
-// this way left 1-2 %. Every block is computed whole by one thread, so which thread does it
-// changes no result. A word as the team's previous call left it is empty (every block was
-// taken before that call's barrier), so a thread that looks at a share before its owner has
-// reset it for this call finds nothing to take.
+// 2-core host a static split left one thread waiting for the other 4-8 % of each decode step
+// (the longer wait of the two, per run; the other's stream ran slower that time: DRAM, the
+// host's other load); sharing the blocks this way left 1-3 %. Every block is computed whole by
+// one thread, so which thread does it changes no result. A word as the team's previous call
+// left it is empty (every block was taken before that call's barrier), so a thread that looks
+// at a share before its owner has reset it for this call finds nothing to take.
 void run_blocks(const SharedJob& job, void* scratch) {
   const int team = omp_get_num_threads(), me = omp_get_thread_num();
   const int64_t blocks = job.blocks();
