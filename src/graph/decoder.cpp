@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
@@ -25,6 +26,32 @@ size_t matrix_macs(const Matrix& m) { return size_t(m.rows) * size_t(m.cols); }
 
 MatmulOutput output_of(const Matrix& w, float* y) {
   return {w.type, w.data, size_t(w.rows), y, size_t(w.rows), w.layout};
+}
+
+// The calling thread's share of jobs [0, n) (cost(j) > 0), for a team whose every thread calls
+// this: contiguous ranges of about equal total cost, where an even split by count would not be
+// even in work (a causal pass's later tokens attend over more positions: on two threads, a
+// 512-token prompt's second half is 3x its first's).
+template <typename Cost>
+std::pair<int64_t, int64_t> share_of(int64_t n, Cost cost) {
+  const int team = omp_get_num_threads(), me = omp_get_thread_num();
+  double total = 0;
+  for (int64_t j = 0; j < n; ++j) total += cost(j);
+  // Job j goes to the thread whose share holds the middle of j's cost.
+  const auto owner = [&](double at) { return std::min(team - 1, int(at * team / total)); };
+  int64_t begin = n, end = n;
+  double before = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double c = cost(j);
+    const int t = owner(before + c / 2);
+    if (t == me && begin == n) begin = j;
+    if (t > me) {
+      end = j;
+      break;
+    }
+    before += c;
+  }
+  return {std::min(begin, end), end};
 }
 }  // namespace
 
@@ -385,21 +412,27 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
   const float scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0f / std::sqrt(float(D));
   const float cap = c_.attn_softcap;
   const int32_t window = c_.window(layer);
-  const auto jobs = static_cast<int64_t>(n * H);
-#pragma omp for schedule(static)
-  for (int64_t job = 0; job < jobs; ++job) {
+  const auto key_count = [&](size_t i) {
+    const int32_t pos = rows_[i].pos;
+    return size_t(pos + 1 - (window > 0 ? std::max(0, pos + 1 - window) : 0));
+  };
+  // A job's cost: its keys, plus a few keys' worth for the call itself. Shared by cost rather than
+  // count: SmolLM2-135M pp512 596 -> 686 t/s on 2 threads.
+  const auto [begin, end] =
+      share_of(int64_t(n * H), [&](int64_t job) { return double(key_count(size_t(job) / H) + 8); });
+  for (int64_t job = begin; job < end; ++job) {
     const size_t i = size_t(job) / H, h = size_t(job) % H, g = h / (H / KV);
     const KvCache& cache = *rows_[i].cache;
     const int32_t pos = rows_[i].pos;
     const KvElement element = cache.element();
     const bool f16 = element == KvElement::kF16;
     const size_t head_bytes = kv_row_bytes(element, D);
-    const int32_t first = window > 0 ? std::max(0, pos + 1 - window) : 0;
+    const size_t n_keys = key_count(i);
+    const auto first = int32_t(size_t(pos + 1) - n_keys);
     float* scores = &scores_[size_t(omp_get_thread_num()) * scores_stride_];
     ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
     keys.offset += g * head_bytes;
     values.offset += g * head_bytes;
-    const size_t n_keys = size_t(pos + 1 - first);
     float* out = &attn_[(i * H + h) * D];
     if (element == KvElement::kQ8_0) {
       ops.attention_q8_0(&q_[(i * H + h) * D], keys, values, n_keys, D, scale, cap, scores, out);
@@ -410,6 +443,7 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
       ops.attention(&q_[(i * H + h) * D], keys, values, f16, n_keys, D, scale, scores, out);
     }
   }
+#pragma omp barrier
   matmul(L.wo, attn_.data(), n, out_.data());
   if (L.bo) add_rows(out_.data(), L.bo, n, size_t(c_.n_embd));
 }
