@@ -15,10 +15,8 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/isa_kernels.h"
-#include "kernels/ref/quant.h"
 
 namespace slm::isa {
 namespace {
