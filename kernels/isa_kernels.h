@@ -19,6 +19,8 @@ void add_avx2_gemm_tiles(KernelSet& k);
 void add_avx2_kquant_tiles(KernelSet& k);
 void add_avx2_kquant_repacking(KernelSet& k);  // kernels/x86/avx2_kquant_repack.cpp: Q4_K, Q6_K
 void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by add_avx512_kernels)
+// kernels/x86/avx512_gemm.cpp: VNNI tiles over repacked Q8_0, Q4_0, Q5_0 (add_avx512_kernels).
+void add_avx512_repacking(KernelSet& k);
 #endif
 #if defined(__aarch64__)
 void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD

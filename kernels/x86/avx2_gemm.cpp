@@ -32,6 +32,7 @@
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "kernels/x86/avx2_common.h"
+#include "kernels/x86/packed_q8_0.h"
 
 namespace slm::isa {
 namespace {
@@ -283,11 +284,7 @@ __m256i quant_sums(const __m256i* x) {
   return _mm256_madd_epi16(fold_halves<_mm256_add_epi16>(p[0], p[1]), _mm256_set1_epi16(1));
 }
 
-// A packed group (see KernelSet::pack_q8_0): interleaved quants, float scales, int32 quant sums.
-constexpr size_t kScalesAt = kGroup * kQK8_0;
-constexpr size_t kSumsAt = kScalesAt + kGroup * sizeof(float);
-constexpr size_t kGroupBytes = kSumsAt + kGroup * sizeof(int32_t);
-
+// Into the layout of packed_q8_0.h.
 void pack_q8_0(const void* x_row, size_t n, void* dst) {
   const auto* x = static_cast<const BlockQ8_0*>(x_row);
   auto* out = static_cast<uint8_t*>(dst);

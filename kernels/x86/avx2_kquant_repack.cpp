@@ -46,6 +46,7 @@
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "kernels/x86/avx2_common.h"
+#include "kernels/x86/columns.h"
 
 namespace slm::isa {
 namespace {
@@ -73,33 +74,6 @@ static_assert(sizeof(Q6KColumn) == kR * sizeof(BlockQ6_K), "repacking keeps the 
 
 // Where row r's scale of 16-element group s (of pair s / 2) lies in Q6KColumn::scales[s / 2].
 constexpr size_t q6k_scale_at(size_t s, size_t r) { return r / 4 * 8 + s % 2 * 4 + r % 4; }
-
-// Repacking works on 8 bytes at a time, as 64-bit words: byte by byte, `slm bench -p 0 -n 1` on
-// TinyLlama Q4_K_M (its Q4_K and Q6_K repacked at load) took 1.0-1.3 s, word by word 0.37-0.39 s.
-constexpr uint64_t kBytes(uint8_t b) { return b * 0x0101010101010101ull; }
-uint64_t load64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// A group's 32 quants of row r (element order; their low 4 bits) into its 4 nibble vectors:
-// vector k's bytes 4r..4r+3 take operand 2k (elements 8k..8k+3) in their low nibbles and operand
-// 2k + 1 (8k+4..8k+7) in their high nibbles.
-void store_nibbles(const uint8_t* q, size_t r, uint8_t (*v)[32]) {
-  for (size_t k = 0; k < 4; ++k) {
-    const uint64_t low = load64(q + 8 * k) & kBytes(0x0F);
-    const auto packed = static_cast<uint32_t>(low | (low >> 32) << 4);
-    std::memcpy(&v[k][4 * r], &packed, sizeof(packed));
-  }
-}
-
-// The nibbles of group g's 4 vectors as their byte of (row r, element e < 32 of the group):
-// vector (e / 8), byte 4r + e % 4, low nibble for e % 8 < 4.
-struct NibbleAt {
-  size_t k, byte, shift;
-  NibbleAt(size_t r, size_t e) : k(e / 8), byte(4 * r + e % 4), shift(e % 8 < 4 ? 0 : 4) {}
-};
 
 // The 256 quants (0..15) of a block in element order.
 void block_quants(const BlockQ4_K& b, uint8_t* q) {
@@ -249,30 +223,6 @@ void dequantize_repacked_q6_k(const void* run, size_t r, size_t n, float* y) {
     q6k_block_store(q, block);
     ref::dequantize_row(DType::kQ6_K, &block, y, kQK_K);
   }
-}
-
-// The 8 operands of a column's group from its 4 nibble vectors (unsigned, 0..15).
-[[gnu::always_inline]] inline void nibble_operands(const uint8_t (*v)[32], __m256i* q) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), high_nibble_down = _mm256_set1_epi16(1 << 12);
-  for (size_t k = 0; k < 4; ++k) {
-    const __m256i bytes = load_256(v[k]);
-    q[2 * k] = _mm256_and_si256(bytes, m4);
-    // The high nibbles moved down by a multiply (x * 2^12 >> 16) rather than a shift: the
-    // shuffle and shift pipes are this loop's bottleneck, the multiply pipes are not.
-    q[2 * k + 1] = _mm256_mulhi_epu16(_mm256_andnot_si256(m4, bytes), high_nibble_down);
-  }
-}
-
-// Activation bytes 4j .. 4j + 3 of x in every lane.
-[[gnu::always_inline]] inline __m256i broadcast4(const int8_t* x, size_t j) {
-  int32_t v;
-  std::memcpy(&v, x + 4 * j, sizeof(v));
-  return _mm256_set1_epi32(v);
-}
-
-// A column's 8 fp16 scales (d, dmin), lane r for row r.
-__m256 fp16x8(const uint16_t* h) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
 // Q4_K: a column's scales and mins as vpmaddwd multipliers, lane r for row r: scale[g] holds

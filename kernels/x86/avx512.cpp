@@ -2,10 +2,11 @@
 // them over the AVX2 set (this ISA implies AVX2) only on CPUs that have all of them. Everything
 // lives in an anonymous namespace, for the reason given in avx2.cpp.
 //
-// Quantized weights keep the AVX2 kernels: their repacked tiles (decode and prefill) equal the
-// AVX2 row dots bit for bit. 16-lane VNNI row dots for Q8_0 and Q4_0 once stood here, and with
-// them weights stayed rows, as no tile equalled those dots: on a 16-core Xeon with AVX-512 VNNI,
-// SmolLM2-135M Q4_0 decoded at 191 t/s with them against 289 with the AVX2 set (tg64, 2 threads).
+// Quantized weights keep the AVX2 row dots and plain-row tiles; Q8_0, Q4_0 and Q5_0 weights
+// repacked at load get VNNI tiles (avx512_gemm.cpp) equal to those dots bit for bit. 16-lane
+// VNNI row dots for Q8_0 and Q4_0 once stood here, and with them weights stayed rows, as no tile
+// equalled those dots: on a 16-core Xeon with AVX-512 VNNI, SmolLM2-135M Q4_0 decoded at 191 t/s
+// with them against 289 with the AVX2 set (tg64, 2 threads).
 // GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*() values, which its
 // uninitialized-use analysis flags inside the headers (a compiler bug, not ours).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -71,6 +72,7 @@ float dot_f16(const void* w_row, const void* x_row, size_t n) {
 
 void add_avx512_kernels(KernelSet& k) {
   add_avx512_ops(k.ops);
+  add_avx512_repacking(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
 }

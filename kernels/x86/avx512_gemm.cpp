@@ -1,0 +1,327 @@
+// AVX-512 VNNI tiles over Q8_0, Q4_0 and Q5_0 weights repacked at load (KernelSet::repacked,
+// TileRepacking), for decode and prefill alike. They read the activations as the AVX2 set packs
+// them (packed_q8_0.h) and give every (row, token) bit-identically the AVX2 row dot the AVX-512
+// set keeps (dot_with_q8_0 in avx2.cpp; Q5_0's in avx2_kquant.cpp).
+//
+// The AVX2 tiles (avx2_gemm.cpp) interleave 8 blocks of one row so that a vector's lanes hold 8
+// blocks, and spend as much on forming and folding int16 sums as on the multiplies. Here the
+// weights are columns (columns.h): block b of the tile's 8 rows, lane r for row r. One vpdpbusd
+// multiplies 4 unsigned weight bytes of each row by 4 activation bytes broadcast from memory and
+// adds the 4 products into the row's int32 lane, so a block's 8 rows cost 8 vpdpbusd, and its sums
+// come out one row per lane, ready for the float step.
+//
+// vpdpbusd takes one operand unsigned, so the weights are kept as q + offset >= 0 and the offset
+// is taken out through the activation block's sum of quants (packed with it): sum((q - o) x) =
+// sum(q x) - o sum(x), exact in int32. Q4_0: nibbles q, o = 8; Q5_0: q in [0, 31], o = 16; Q8_0:
+// w + 128 (its bytes with the sign bit flipped), o = 128.
+//
+// Each block's term float(sumi) * (d_w * d_x) is formed by the row dot's float operations and
+// added, as there, into the accumulator of lane b mod 8 over full groups of 8 blocks (one vector
+// per lane and token, a row per vector lane), reduced in hsum_ps's order (hsum_ps_lanes), plus a
+// sequential sum of the remaining blocks' terms. No FMA (-ffp-contract=off).
+//
+// GCC 12's AVX-512 headers trip its uninitialized-use analysis (see avx512.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
+#include "kernels/ref/quant.h"
+#include "kernels/x86/avx2_common.h"
+#include "kernels/x86/columns.h"
+#include "kernels/x86/packed_q8_0.h"
+
+namespace slm::isa {
+namespace {
+
+constexpr size_t kR = kTileRows;
+static_assert(kR == 8, "the rows of a tile fill the 8 lanes of a vector");
+constexpr size_t kQuantDwords = kQK8_0 / 4;  // a block's operands
+constexpr size_t kTokenStep = 4;             // tokens whose sums a tile forms side by side
+
+// The inverse of store_nibbles: row r's 32 quants (0..15) in element order.
+void load_nibbles(const uint8_t (*v)[32], size_t r, uint8_t* q) {
+  for (size_t e = 0; e < kQK8_0; ++e) {
+    const NibbleAt at(r, e);
+    q[e] = (v[at.k][at.byte] >> at.shift) & 0x0F;
+  }
+}
+
+// A block's 32 quants in element order (bytes) <-> the block, for each weight type: unsigned
+// (q + offset), as the columns hold them.
+struct Q4_0 {
+  using Block = BlockQ4_0;
+  static constexpr DType kType = DType::kQ4_0;
+  static constexpr int kOffsetShift = 3;  // offset 8
+  struct Column {
+    uint16_t d[kR];
+    uint8_t nibbles[4][32];
+  };
+  static void quants(const Block& b, uint8_t* q) {
+    for (size_t i = 0; i < 16; ++i) {
+      q[i] = b.qs[i] & 0x0F;
+      q[i + 16] = b.qs[i] >> 4;
+    }
+  }
+  static void store(const uint8_t* q, Block& b) {
+    for (size_t i = 0; i < 16; ++i) b.qs[i] = static_cast<uint8_t>(q[i] | q[i + 16] << 4);
+  }
+  static void put(const uint8_t* q, size_t r, Column& c) { store_nibbles(q, r, c.nibbles); }
+  static void get(const Column& c, size_t r, uint8_t* q) { load_nibbles(c.nibbles, r, q); }
+  static void operands(const Column& c, __m256i* q) { nibble_operands(c.nibbles, q); }
+};
+
+// Q5_0 columns add to Q4_0's nibbles one vector whose bit m of byte 4r + i is the 5th bit of
+// operand m's byte 4r + i.
+struct Q5_0 {
+  using Block = BlockQ5_0;
+  static constexpr DType kType = DType::kQ5_0;
+  static constexpr int kOffsetShift = 4;  // offset 16
+  struct Column {
+    uint16_t d[kR];
+    uint8_t nibbles[4][32];
+    uint8_t high[32];
+  };
+  static void quants(const Block& b, uint8_t* q) {
+    const uint32_t qh = load_u32_le(b.qh);
+    for (size_t i = 0; i < 16; ++i) {
+      q[i] = static_cast<uint8_t>((b.qs[i] & 0x0F) | ((qh >> i) & 1) << 4);
+      q[i + 16] = static_cast<uint8_t>((b.qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+    }
+  }
+  static void store(const uint8_t* q, Block& b) {
+    uint32_t qh = 0;
+    for (size_t e = 0; e < kQK8_0; ++e) qh |= static_cast<uint32_t>(q[e] >> 4) << e;
+    std::memcpy(b.qh, &qh, sizeof(qh));  // little-endian, as the format stores it
+    for (size_t i = 0; i < 16; ++i) {
+      b.qs[i] = static_cast<uint8_t>((q[i] & 0x0F) | (q[i + 16] & 0x0F) << 4);
+    }
+  }
+  static void put(const uint8_t* q, size_t r, Column& c) {
+    store_nibbles(q, r, c.nibbles);
+    for (size_t e = 0; e < kQK8_0; ++e) {
+      c.high[4 * r + e % 4] |= static_cast<uint8_t>((q[e] >> 4) << (e / 4));
+    }
+  }
+  static void get(const Column& c, size_t r, uint8_t* q) {
+    load_nibbles(c.nibbles, r, q);
+    for (size_t e = 0; e < kQK8_0; ++e) {
+      q[e] = static_cast<uint8_t>(q[e] | ((c.high[4 * r + e % 4] >> (e / 4)) & 1) << 4);
+    }
+  }
+  static void operands(const Column& c, __m256i* q) {
+    nibble_operands(c.nibbles, q);
+    const __m256i high = load_256(c.high);
+    for (size_t m = 0; m < kQuantDwords; ++m) {
+      // Bit m of each byte to bit 4: a 16-bit shift, then the mask keeps only bits that stayed
+      // within their byte.
+      const __m256i moved = m <= 4 ? _mm256_slli_epi16(high, static_cast<int>(4 - m))
+                                   : _mm256_srli_epi16(high, static_cast<int>(m - 4));
+      q[m] = _mm256_or_si256(q[m], _mm256_and_si256(moved, _mm256_set1_epi8(0x10)));
+    }
+  }
+};
+
+// Q8_0 columns: operand m's vector, bytes 4r + i: byte 4m + i of row r's block, sign bit flipped.
+struct Q8_0 {
+  using Block = BlockQ8_0;
+  static constexpr DType kType = DType::kQ8_0;
+  static constexpr int kOffsetShift = 7;  // offset 128
+  struct Column {
+    uint16_t d[kR];
+    uint8_t q[kQuantDwords][32];
+  };
+  static void quants(const Block& b, uint8_t* q) {
+    for (size_t e = 0; e < kQK8_0; ++e) q[e] = static_cast<uint8_t>(b.qs[e] ^ 0x80);
+  }
+  static void store(const uint8_t* q, Block& b) {
+    for (size_t e = 0; e < kQK8_0; ++e) b.qs[e] = static_cast<int8_t>(q[e] ^ 0x80);
+  }
+  static void put(const uint8_t* q, size_t r, Column& c) {
+    for (size_t m = 0; m < kQuantDwords; ++m) std::memcpy(&c.q[m][4 * r], q + 4 * m, 4);
+  }
+  static void get(const Column& c, size_t r, uint8_t* q) {
+    for (size_t m = 0; m < kQuantDwords; ++m) std::memcpy(q + 4 * m, &c.q[m][4 * r], 4);
+  }
+  static void operands(const Column& c, __m256i* q) {
+    for (size_t m = 0; m < kQuantDwords; ++m) q[m] = load_256(c.q[m]);
+  }
+};
+
+template <typename W>
+void repack(const void* rows, size_t n, void* dst) {
+  using Block = typename W::Block;
+  using Column = typename W::Column;
+  static_assert(sizeof(Column) == kR * sizeof(Block), "repacking keeps the size");
+  const size_t nb = n / kQK8_0;
+  const auto* w = static_cast<const Block*>(rows);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (size_t b = 0; b < nb; ++b, out += sizeof(Column)) {
+    Column c{};
+    for (size_t r = 0; r < kR; ++r) {
+      const Block& block = w[r * nb + b];
+      c.d[r] = block.d;
+      uint8_t q[kQK8_0];
+      W::quants(block, q);
+      W::put(q, r, c);
+    }
+    std::memcpy(out, &c, sizeof(c));
+  }
+}
+
+// Row r of a repacked run, dequantized: its blocks rebuilt, then the reference's dequantize.
+template <typename W>
+void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
+  using Column = typename W::Column;
+  const auto* columns = static_cast<const uint8_t*>(run);
+  for (size_t b = 0; b < n / kQK8_0; ++b, y += kQK8_0) {
+    Column c;
+    std::memcpy(&c, columns + b * sizeof(Column), sizeof(c));
+    typename W::Block block;
+    block.d = c.d[r];
+    uint8_t q[kQK8_0];
+    W::get(c, r, q);
+    W::store(q, block);
+    ref::dequantize_row(W::kType, &block, y, kQK8_0);
+  }
+}
+
+// sum + in each 32-bit lane, the 4 unsigned bytes of q there times the 4 signed bytes at x:
+// vpdpbusd with x broadcast from memory ({1to8}), one instruction. GCC 12 does not form that from
+// _mm256_set1_epi32 but loads the broadcast apart, and the tiles then ran ~10 % slower
+// (BM_Matmul q4_0_t1_repacked_pp512: 213-224 -> 237-247 GFLOP/s).
+[[gnu::always_inline]] inline __m256i dpbusd_broadcast(__m256i sum, __m256i q, const uint8_t* x) {
+  asm("vpdpbusd %2%{1to8%}, %1, %0"
+      : "+v"(sum)
+      : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
+  return sum;
+}
+
+// Lane r of sums[i]: sum((q - offset) x) over a block for row r and token i < kT (offset =
+// 2^kOffsetShift), given the block's operands q, and each token's activation sum and dwords:
+// operand m meets dword m, at x[i] + (m % 4) * kStride + (m / 4) * 16 (a packed group
+// interleaves them, 32 bytes apart; a plain block does not, 4 bytes apart). The tokens' chains
+// are interleaved: one chain of 8 dependent vpdpbusd leaves the multipliers idle most of the time.
+template <typename W, size_t kStride, size_t kT>
+[[gnu::always_inline]] inline void block_sums(const __m256i* q, const uint8_t* const* x,
+                                              const int32_t* x_sum, __m256i* sums) {
+  for (size_t i = 0; i < kT; ++i) sums[i] = _mm256_setzero_si256();
+  for (size_t m = 0; m < kQuantDwords; ++m) {
+    for (size_t i = 0; i < kT; ++i) {
+      sums[i] = dpbusd_broadcast(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
+    }
+  }
+  for (size_t i = 0; i < kT; ++i) {
+    sums[i] =
+        _mm256_sub_epi32(sums[i], _mm256_slli_epi32(_mm256_set1_epi32(x_sum[i]), W::kOffsetShift));
+  }
+}
+
+// acc + float(sumi) * (d_w * d_x), lane by lane, as the row dot forms its terms.
+[[gnu::always_inline]] inline __m256 add_term(__m256 acc, __m256i sumi, __m256 d_w, float d_x) {
+  const __m256 dd = _mm256_mul_ps(d_w, _mm256_set1_ps(d_x));
+  return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dd));
+}
+
+// Block j of packed group g for tokens t .. t + kT - 1: their terms added to acc[t + i][j].
+template <typename W, size_t kT>
+[[gnu::always_inline]] inline void group_block_terms(const __m256i* q, __m256 d_w,
+                                                     const uint8_t* x_packed, size_t x_stride,
+                                                     size_t g, size_t j, size_t t,
+                                                     __m256 (*acc)[kPackGroup]) {
+  const uint8_t* x[kT];
+  int32_t x_sum[kT];
+  float d_x[kT];
+  for (size_t i = 0; i < kT; ++i) {
+    const uint8_t* group = x_packed + (t + i) * x_stride + g * kGroupBytes;
+    x[i] = group + packed_dword_at(j, 0);
+    std::memcpy(&x_sum[i], group + kSumsAt + j * sizeof(int32_t), sizeof(int32_t));
+    std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
+  }
+  __m256i sums[kT];
+  block_sums<W, 32, kT>(q, x, x_sum, sums);
+  for (size_t i = 0; i < kT; ++i) acc[t + i][j] = add_term(acc[t + i][j], sums[i], d_w, d_x[i]);
+}
+
+// kTokens > 0: that many tokens, known to the compiler (decode's one token: accumulators in
+// registers).
+template <typename W, size_t kTokens>
+void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_t tokens, size_t n,
+                     float* y, size_t y_stride) {
+  using Column = typename W::Column;
+  const size_t n_tokens = kTokens > 0 ? kTokens : tokens;
+  const auto* columns = static_cast<const uint8_t*>(w);
+  const auto* xp = static_cast<const uint8_t*>(x_packed);
+  const size_t nb = n / kQK8_0, groups = nb / kPackGroup;
+  __m256 acc[kMaxTileTokens][kPackGroup];
+  zero_accumulators(acc, n_tokens);
+  const auto column = [&](size_t b) -> const Column& {
+    const auto* bytes = columns + b * sizeof(Column);
+    // The run streams from DRAM in decode: ask for it ahead, as the AVX2 tiles do.
+    prefetch_ahead<sizeof(Column)>(bytes);
+    return *reinterpret_cast<const Column*>(bytes);
+  };
+  for (size_t g = 0; g < groups; ++g) {
+#pragma GCC unroll 8
+    for (size_t j = 0; j < kPackGroup; ++j) {
+      const Column& c = column(g * kPackGroup + j);
+      __m256i q[kQuantDwords];
+      W::operands(c, q);
+      const __m256 d_w = fp16x8(c.d);
+      size_t t = 0;
+      for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
+        group_block_terms<W, kTokenStep>(q, d_w, xp, x_stride, g, j, t, acc);
+      }
+      for (; t < n_tokens; ++t) group_block_terms<W, 1>(q, d_w, xp, x_stride, g, j, t, acc);
+    }
+  }
+  // The remaining blocks, plain BlockQ8_0 after the groups: lane r sums row r's terms in block
+  // order from 0.0f, as the row dot's tail does.
+  __m256 tails[kMaxTileTokens];
+  for (size_t t = 0; t < n_tokens; ++t) tails[t] = _mm256_setzero_ps();
+  for (size_t b = groups * kPackGroup; b < nb; ++b) {
+    const Column& c = column(b);
+    __m256i q[kQuantDwords];
+    W::operands(c, q);
+    const __m256 d_w = fp16x8(c.d);
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const auto& x = reinterpret_cast<const BlockQ8_0*>(
+          xp + t * x_stride + groups * kGroupBytes)[b - groups * kPackGroup];
+      const int32_t x_sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), load_256(x.qs)));
+      const auto* x_qs = reinterpret_cast<const uint8_t*>(x.qs);
+      __m256i sumi;
+      block_sums<W, 4, 1>(q, &x_qs, &x_sum, &sumi);
+      tails[t] = add_term(tails[t], sumi, d_w, half_to_float(x.d));
+    }
+  }
+  for (size_t t = 0; t < n_tokens; ++t) {
+    _mm256_storeu_ps(y + t * y_stride, _mm256_add_ps(hsum_ps_lanes(acc[t]), tails[t]));
+  }
+}
+
+template <typename W>
+void repacked_tile(const void* w, size_t /*w_stride*/, const void* x_packed, size_t x_stride,
+                   size_t n_tokens, size_t n, float* y, size_t y_stride) {
+  if (n_tokens == 1) return repacked_tile_n<W, 1>(w, x_packed, x_stride, 1, n, y, y_stride);
+  repacked_tile_n<W, 0>(w, x_packed, x_stride, n_tokens, n, y, y_stride);
+}
+
+template <typename W>
+constexpr TileRepacking kRepacking = {repack<W>, repacked_tile<W>, dequantize_repacked_row<W>};
+
+}  // namespace
+
+void add_avx512_repacking(KernelSet& k) {
+  k.repacked[static_cast<size_t>(DType::kQ8_0)] = kRepacking<Q8_0>;
+  k.repacked[static_cast<size_t>(DType::kQ4_0)] = kRepacking<Q4_0>;
+  k.repacked[static_cast<size_t>(DType::kQ5_0)] = kRepacking<Q5_0>;
+}
+
+}  // namespace slm::isa
