@@ -126,5 +126,24 @@ inline __m256i bit_mask32(const uint8_t* qh) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
 
+// The inverse of nibbles32: element-order nibbles (< 16) back into a block's 16 bytes.
+inline void store_nibbles32(__m256i q, uint8_t* qs) {
+  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+}
+
+// A Q5_0 block's quants as unsigned bytes in element order: q in [0, 31] (nibble | 5th bit << 4).
+inline __m256i q5_0_quants(const uint8_t* qs, const uint8_t* qh) {
+  return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bit_mask32(qh), _mm256_set1_epi8(0x10)));
+}
+
+// The inverse of q5_0_quants.
+inline void store_q5_0_quants(__m256i q, uint8_t* qs, uint8_t* qh) {
+  store_nibbles32(_mm256_and_si256(q, _mm256_set1_epi8(0x0F)), qs);
+  // Bit 4 of each byte up to its sign bit, where vpmovmskb reads it.
+  const auto bits = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q, 3)));
+  std::memcpy(qh, &bits, sizeof(bits));  // little-endian, as the format stores it
+}
+
 }  // namespace
 }  // namespace slm::isa

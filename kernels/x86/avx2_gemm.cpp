@@ -42,12 +42,6 @@ constexpr size_t kGroup = kPackGroup;  // blocks per group, 8 as in the row dot
 
 __m256i load_q8_0(const BlockQ8_0& b) { return load_256(b.qs); }
 
-// The inverse of nibbles32: element-order nibbles (< 16) back into 16 bytes.
-void store_nibbles(__m256i q, uint8_t* qs) {
-  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
-}
-
 // Interleaves 8 blocks' 32 quant bytes b[0..7] (dwords d0..d7 each): out[m] for m < 4 holds dword
 // m of blocks 0-3 in its low 128 bits and dword m + 4 of blocks 0-3 in its high 128 bits; out[4 +
 // m] the same for blocks 4-7. Every byte lands in the 32-bit lane of its block (mod 4), so a
@@ -119,7 +113,7 @@ struct Q4_0Weights {
   }
   static const __m256i* quants(const Operands& ops) { return ops.q; }
   // A block's quants from their element-order vector (as unpack reads them).
-  static void store(__m256i q, Block& b) { store_nibbles(q, b.qs); }
+  static void store(__m256i q, Block& b) { store_nibbles32(q, b.qs); }
   // 8 block sums of q . x.
   static __m256i sums(const Operands& w, const __m256i* x) {
     __m256i p[2];
@@ -140,10 +134,7 @@ struct Q5_0Weights {
   using Block = BlockQ5_0;
   static constexpr DType kType = DType::kQ5_0;
   static constexpr int32_t kOffset = 16;
-  static __m256i unsigned_quants(const Block& b) {
-    return _mm256_or_si256(nibbles32(b.qs),
-                           _mm256_and_si256(bit_mask32(b.qh), _mm256_set1_epi8(0x10)));
-  }
+  static __m256i unsigned_quants(const Block& b) { return q5_0_quants(b.qs, b.qh); }
   static __m256i load(const Block& b) {  // as int8, q - 16
     return _mm256_sub_epi8(unsigned_quants(b), _mm256_set1_epi8(16));
   }
@@ -198,12 +189,7 @@ struct Q5_0Weights {
   }
   static const __m256i* quants(const Operands& ops) { return ops.q; }
   // A block's quants from their element-order vector (as unpack reads them).
-  static void store(__m256i q, Block& b) {
-    store_nibbles(_mm256_and_si256(q, _mm256_set1_epi8(0x0F)), b.qs);
-    // Bit 4 of each byte up to its sign bit, where vpmovmskb reads it.
-    const auto bits = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q, 3)));
-    std::memcpy(b.qh, &bits, sizeof(bits));  // little-endian, as the format stores it
-  }
+  static void store(__m256i q, Block& b) { store_q5_0_quants(q, b.qs, b.qh); }
   // 8 block sums of q . x.
   static __m256i sums(const Operands& w, const __m256i* x) {
     const __m256i ones = _mm256_set1_epi16(1);

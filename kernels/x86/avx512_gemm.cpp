@@ -46,6 +46,12 @@ static_assert(kR == 8, "the rows of a tile fill the 8 lanes of a vector");
 constexpr size_t kQuantDwords = kQK8_0 / 4;  // a block's operands
 constexpr size_t kTokenStep = 4;             // tokens whose sums a tile forms side by side
 
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
 // The inverse of store_nibbles: row r's 32 quants (0..15) in element order.
 void load_nibbles(const uint8_t (*v)[32], size_t r, uint8_t* q) {
   for (size_t e = 0; e < kQK8_0; ++e) {
@@ -54,8 +60,8 @@ void load_nibbles(const uint8_t (*v)[32], size_t r, uint8_t* q) {
   }
 }
 
-// A block's 32 quants in element order (bytes) <-> the block, for each weight type: unsigned
-// (q + offset), as the columns hold them.
+// For each weight type: a block's 32 quants in element order (bytes), unsigned (q + offset) as
+// the columns hold them, and back; a row's quants in and out of a column.
 struct Q4_0 {
   using Block = BlockQ4_0;
   static constexpr DType kType = DType::kQ4_0;
@@ -64,15 +70,8 @@ struct Q4_0 {
     uint16_t d[kR];
     uint8_t nibbles[4][32];
   };
-  static void quants(const Block& b, uint8_t* q) {
-    for (size_t i = 0; i < 16; ++i) {
-      q[i] = b.qs[i] & 0x0F;
-      q[i + 16] = b.qs[i] >> 4;
-    }
-  }
-  static void store(const uint8_t* q, Block& b) {
-    for (size_t i = 0; i < 16; ++i) b.qs[i] = static_cast<uint8_t>(q[i] | q[i + 16] << 4);
-  }
+  static __m256i quants(const Block& b) { return nibbles32(b.qs); }
+  static void store(__m256i q, Block& b) { store_nibbles32(q, b.qs); }
   static void put(const uint8_t* q, size_t r, Column& c) { store_nibbles(q, r, c.nibbles); }
   static void get(const Column& c, size_t r, uint8_t* q) { load_nibbles(c.nibbles, r, q); }
   static void operands(const Column& c, __m256i* q) { nibble_operands(c.nibbles, q); }
@@ -89,31 +88,22 @@ struct Q5_0 {
     uint8_t nibbles[4][32];
     uint8_t high[32];
   };
-  static void quants(const Block& b, uint8_t* q) {
-    const uint32_t qh = load_u32_le(b.qh);
-    for (size_t i = 0; i < 16; ++i) {
-      q[i] = static_cast<uint8_t>((b.qs[i] & 0x0F) | ((qh >> i) & 1) << 4);
-      q[i + 16] = static_cast<uint8_t>((b.qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
-    }
-  }
-  static void store(const uint8_t* q, Block& b) {
-    uint32_t qh = 0;
-    for (size_t e = 0; e < kQK8_0; ++e) qh |= static_cast<uint32_t>(q[e] >> 4) << e;
-    std::memcpy(b.qh, &qh, sizeof(qh));  // little-endian, as the format stores it
-    for (size_t i = 0; i < 16; ++i) {
-      b.qs[i] = static_cast<uint8_t>((q[i] & 0x0F) | (q[i + 16] & 0x0F) << 4);
-    }
-  }
+  static __m256i quants(const Block& b) { return q5_0_quants(b.qs, b.qh); }
+  static void store(__m256i q, Block& b) { store_q5_0_quants(q, b.qs, b.qh); }
+  // Word by word: operand m's bytes 4r .. 4r + 3 give their bit 4 to bit m of the same bytes.
   static void put(const uint8_t* q, size_t r, Column& c) {
     store_nibbles(q, r, c.nibbles);
-    for (size_t e = 0; e < kQK8_0; ++e) {
-      c.high[4 * r + e % 4] |= static_cast<uint8_t>((q[e] >> 4) << (e / 4));
-    }
+    uint32_t high = 0;
+    for (size_t m = 0; m < kQuantDwords; ++m)
+      high |= ((load_u32(q + 4 * m) >> 4) & 0x01010101u) << m;
+    std::memcpy(&c.high[4 * r], &high, sizeof(high));
   }
   static void get(const Column& c, size_t r, uint8_t* q) {
     load_nibbles(c.nibbles, r, q);
-    for (size_t e = 0; e < kQK8_0; ++e) {
-      q[e] = static_cast<uint8_t>(q[e] | ((c.high[4 * r + e % 4] >> (e / 4)) & 1) << 4);
+    const uint32_t high = load_u32(&c.high[4 * r]);
+    for (size_t m = 0; m < kQuantDwords; ++m) {
+      const uint32_t v = load_u32(q + 4 * m) | ((high >> m) & 0x01010101u) << 4;
+      std::memcpy(q + 4 * m, &v, sizeof(v));
     }
   }
   static void operands(const Column& c, __m256i* q) {
@@ -138,11 +128,12 @@ struct Q8_0 {
     uint16_t d[kR];
     uint8_t q[kQuantDwords][32];
   };
-  static void quants(const Block& b, uint8_t* q) {
-    for (size_t e = 0; e < kQK8_0; ++e) q[e] = static_cast<uint8_t>(b.qs[e] ^ 0x80);
+  static __m256i quants(const Block& b) {
+    return _mm256_xor_si256(load_256(b.qs), _mm256_set1_epi8(static_cast<char>(0x80)));
   }
-  static void store(const uint8_t* q, Block& b) {
-    for (size_t e = 0; e < kQK8_0; ++e) b.qs[e] = static_cast<int8_t>(q[e] ^ 0x80);
+  static void store(__m256i q, Block& b) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs),
+                        _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
   }
   static void put(const uint8_t* q, size_t r, Column& c) {
     for (size_t m = 0; m < kQuantDwords; ++m) std::memcpy(&c.q[m][4 * r], q + 4 * m, 4);
@@ -168,8 +159,8 @@ void repack(const void* rows, size_t n, void* dst) {
     for (size_t r = 0; r < kR; ++r) {
       const Block& block = w[r * nb + b];
       c.d[r] = block.d;
-      uint8_t q[kQK8_0];
-      W::quants(block, q);
+      alignas(32) uint8_t q[kQK8_0];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q), W::quants(block));
       W::put(q, r, c);
     }
     std::memcpy(out, &c, sizeof(c));
@@ -188,7 +179,7 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
     block.d = c.d[r];
     uint8_t q[kQK8_0];
     W::get(c, r, q);
-    W::store(q, block);
+    W::store(load_256(q), block);
     ref::dequantize_row(W::kType, &block, y, kQK8_0);
   }
 }
