@@ -6,8 +6,11 @@
 // Agreement with the references (tests/simd_ops_test.cpp):
 //   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
 //   - rms_norm: the same double sum of exact squares in another order, then the same float ops;
-//   - softmax, swiglu, gelu, attention: exp is the approximation below, max relative error
-//     3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+//   - softmax, swiglu, gelu: exp is the approximation below, max relative error 3e-7 over its
+//     range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+// Attention stays the AVX2 set's: a 16-lane version that stood here (4 keys per score pass, one
+// FMA chain per output vector) ran slower on an AVX-512 Zen 4 (BM_Attention/f16/512, 32 heads:
+// 108-119 M head-keys/s against 153 M for AVX2's; SmolLM2-135M Q4_0 pp512 +5-10 % without it).
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which its uninitialized-use
 // analysis flags inside the headers (a compiler bug, not ours).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -49,8 +52,6 @@ __m512 exp_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(p, n);
 }
-
-float exp_scalar(float x) { return _mm512_cvtss_f32(exp_ps(_mm512_set1_ps(x))); }
 
 void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
   __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -156,100 +157,6 @@ void add(float* y, const float* x, size_t n) {
   }
 }
 
-// The horizontal sums of four vectors, as one vector [Σa0, Σa1, Σa2, Σa3].
-__m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  // Per 128-bit lane: interleave and add pairs, then pairs of pairs: [a0 a1 a2 a3] partial sums.
-  const __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-  const __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512 s = _mm512_add_ps(
-      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))),
-      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))));
-  // Then the four lanes.
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-template <bool kF16>
-__m512 load_kv(const uint8_t* row, size_t d, __mmask16 m) {
-  if constexpr (kF16) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + d));
-  } else {
-    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + d);
-  }
-}
-
-// One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
-// running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
-// out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
-// overflows, and no n_keys-long score row is needed.
-template <bool kF16>
-void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
-                 size_t D, float scale, float* out) {
-  constexpr size_t kBlock = 64;
-  const uint8_t* krow[kBlock];
-  const uint8_t* vrow[kBlock];
-  alignas(64) float p[kBlock];
-  float m_run = -INFINITY, l_run = 0;
-  for (size_t d = 0; d < D; d += kL) _mm512_mask_storeu_ps(out + d, tail_mask(D - d), _mm512_setzero_ps());
-  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
-    const size_t nb = std::min(kBlock, n_keys - j0);
-    k.rows(j0, nb, krow);
-    v.rows(j0, nb, vrow);
-    size_t j = 0;
-    for (; j + 4 <= nb; j += 4) {  // four keys at a time share q's loads and one reduction
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (size_t d = 0; d < D; d += kL) {
-        const __mmask16 m = tail_mask(D - d);
-        const __m512 qd = _mm512_maskz_loadu_ps(m, q + d);
-        a0 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j], d, m), a0);
-        a1 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 1], d, m), a1);
-        a2 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 2], d, m), a2);
-        a3 = _mm512_fmadd_ps(qd, load_kv<kF16>(krow[j + 3], d, m), a3);
-      }
-      _mm_storeu_ps(p + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), _mm_set1_ps(scale)));
-    }
-    for (; j < nb; ++j) {
-      __m512 acc = _mm512_setzero_ps();
-      for (size_t d = 0; d < D; d += kL) {
-        const __mmask16 m = tail_mask(D - d);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_kv<kF16>(krow[j], d, m), acc);
-      }
-      p[j] = _mm512_reduce_add_ps(acc) * scale;
-    }
-    const float m_new = std::fmax(m_run, max_of(p, nb));
-    const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
-    __m512 sum = _mm512_setzero_ps();
-    for (size_t j = 0; j < nb; j += kL) {
-      const __mmask16 m = tail_mask(nb - j);
-      const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), _mm512_set1_ps(m_new))));
-      _mm512_mask_storeu_ps(p + j, m, e);
-      sum = _mm512_add_ps(sum, e);
-    }
-    l_run = l_run * corr + _mm512_reduce_add_ps(sum);
-    m_run = m_new;
-    for (size_t d = 0; d < D; d += kL) {
-      const __mmask16 m = tail_mask(D - d);
-      __m512 acc = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), _mm512_set1_ps(corr));
-      for (size_t j = 0; j < nb; ++j) {
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load_kv<kF16>(vrow[j], d, m), acc);
-      }
-      _mm512_mask_storeu_ps(out + d, m, acc);
-    }
-  }
-  const __m512 inv = _mm512_set1_ps(1.0f / l_run);
-  for (size_t d = 0; d < D; d += kL) {
-    const __mmask16 m = tail_mask(D - d);
-    _mm512_mask_storeu_ps(out + d, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + d), inv));
-  }
-}
-
-void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
-               size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
-  if (kv_is_f16) attention_t<true>(q, k, v, n_keys, head_dim, scale, out);
-  else attention_t<false>(q, k, v, n_keys, head_dim, scale, out);
-}
-
 }  // namespace
 
 void add_avx512_ops(OpsSet& ops) {
@@ -260,7 +167,6 @@ void add_avx512_ops(OpsSet& ops) {
   ops.swiglu = swiglu;
   ops.gelu = gelu;
   ops.add = add;
-  ops.attention = attention;
 }
 
 }  // namespace slm::isa
