@@ -195,23 +195,19 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
   return sum;
 }
 
-// Lane r of sums[i]: sum((q - offset) x) over a block for row r and token i < kT (offset =
-// 2^kOffsetShift), given the block's operands q, and each token's activation sum and dwords:
+// Lane r of sums[i]: sum((q - offset) x) over a block for row r and token i < kT, given the
+// block's operands q, and for each token -offset sum(x) (start) and its activation dwords:
 // operand m meets dword m, at x[i] + (m % 4) * kStride + (m / 4) * 16 (a packed group
 // interleaves them, 32 bytes apart; a plain block does not, 4 bytes apart). The tokens' chains
 // are interleaved: one chain of 8 dependent vpdpbusd leaves the multipliers idle most of the time.
-template <typename W, size_t kStride, size_t kT>
+template <size_t kStride, size_t kT>
 [[gnu::always_inline]] inline void block_sums(const __m256i* q, const uint8_t* const* x,
-                                              const int32_t* x_sum, __m256i* sums) {
-  for (size_t i = 0; i < kT; ++i) sums[i] = _mm256_setzero_si256();
+                                              const int32_t* start, __m256i* sums) {
+  for (size_t i = 0; i < kT; ++i) sums[i] = _mm256_set1_epi32(start[i]);
   for (size_t m = 0; m < kQuantDwords; ++m) {
     for (size_t i = 0; i < kT; ++i) {
       sums[i] = dpbusd_broadcast(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
     }
-  }
-  for (size_t i = 0; i < kT; ++i) {
-    sums[i] =
-        _mm256_sub_epi32(sums[i], _mm256_slli_epi32(_mm256_set1_epi32(x_sum[i]), W::kOffsetShift));
   }
 }
 
@@ -222,22 +218,24 @@ template <typename W, size_t kStride, size_t kT>
 }
 
 // Block j of packed group g for tokens t .. t + kT - 1: their terms added to acc[t + i][j].
-template <typename W, size_t kT>
+// starts[t][j]: -offset sum(x) of token t's block j.
+template <size_t kT>
 [[gnu::always_inline]] inline void group_block_terms(const __m256i* q, __m256 d_w,
                                                      const uint8_t* x_packed, size_t x_stride,
                                                      size_t g, size_t j, size_t t,
+                                                     const int32_t (*starts)[kPackGroup],
                                                      __m256 (*acc)[kPackGroup]) {
   const uint8_t* x[kT];
-  int32_t x_sum[kT];
+  int32_t start[kT];
   float d_x[kT];
   for (size_t i = 0; i < kT; ++i) {
     const uint8_t* group = x_packed + (t + i) * x_stride + g * kGroupBytes;
     x[i] = group + packed_dword_at(j, 0);
-    std::memcpy(&x_sum[i], group + kSumsAt + j * sizeof(int32_t), sizeof(int32_t));
+    start[i] = starts[t + i][j];
     std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
   }
   __m256i sums[kT];
-  block_sums<W, 32, kT>(q, x, x_sum, sums);
+  block_sums<32, kT>(q, x, start, sums);
   for (size_t i = 0; i < kT; ++i) acc[t + i][j] = add_term(acc[t + i][j], sums[i], d_w, d_x[i]);
 }
 
@@ -259,7 +257,15 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
     prefetch_ahead<sizeof(Column)>(bytes);
     return *reinterpret_cast<const Column*>(bytes);
   };
+  alignas(32) int32_t starts[kMaxTileTokens][kPackGroup];
   for (size_t g = 0; g < groups; ++g) {
+    // Each token's -offset sum(x) for the group's 8 blocks, once for all of its columns.
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const __m256i sums = load_256(xp + t * x_stride + g * kGroupBytes + kSumsAt);
+      _mm256_store_si256(
+          reinterpret_cast<__m256i*>(starts[t]),
+          _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, W::kOffsetShift)));
+    }
 #pragma GCC unroll 8
     for (size_t j = 0; j < kPackGroup; ++j) {
       const Column& c = column(g * kPackGroup + j);
@@ -268,9 +274,9 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
       const __m256 d_w = fp16x8(c.d);
       size_t t = 0;
       for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
-        group_block_terms<W, kTokenStep>(q, d_w, xp, x_stride, g, j, t, acc);
+        group_block_terms<kTokenStep>(q, d_w, xp, x_stride, g, j, t, starts, acc);
       }
-      for (; t < n_tokens; ++t) group_block_terms<W, 1>(q, d_w, xp, x_stride, g, j, t, acc);
+      for (; t < n_tokens; ++t) group_block_terms<1>(q, d_w, xp, x_stride, g, j, t, starts, acc);
     }
   }
   // The remaining blocks, plain BlockQ8_0 after the groups: lane r sums row r's terms in block
@@ -286,9 +292,10 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
       const auto& x = reinterpret_cast<const BlockQ8_0*>(
           xp + t * x_stride + groups * kGroupBytes)[b - groups * kPackGroup];
       const int32_t x_sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), load_256(x.qs)));
+      const int32_t start = -x_sum * (1 << W::kOffsetShift);
       const auto* x_qs = reinterpret_cast<const uint8_t*>(x.qs);
       __m256i sumi;
-      block_sums<W, 4, 1>(q, &x_qs, &x_sum, &sumi);
+      block_sums<4, 1>(q, &x_qs, &start, &sumi);
       tails[t] = add_term(tails[t], sumi, d_w, half_to_float(x.d));
     }
   }
