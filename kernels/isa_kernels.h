@@ -21,6 +21,8 @@ void add_avx2_kquant_repacking(KernelSet& k);  // kernels/x86/avx2_kquant_repack
 void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by add_avx512_kernels)
 // kernels/x86/avx512_gemm.cpp: VNNI tiles over repacked Q8_0, Q4_0, Q5_0 (add_avx512_kernels).
 void add_avx512_repacking(KernelSet& k);
+// kernels/x86/avx512_kquant_repack.cpp: the Q4_K, Q6_K repacked tiles with VNNI (the same).
+void add_avx512_kquant_repacking(KernelSet& k);
 #endif
 #if defined(__aarch64__)
 void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD

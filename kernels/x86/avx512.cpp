@@ -73,6 +73,7 @@ float dot_f16(const void* w_row, const void* x_row, size_t n) {
 void add_avx512_kernels(KernelSet& k) {
   add_avx512_ops(k.ops);
   add_avx512_repacking(k);
+  add_avx512_kquant_repacking(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
   k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
 }
