@@ -118,9 +118,13 @@ BENCHMARK_CAPTURE(BM_Rope, half_split, false);
 // One decode step's attention for one layer: 32 query heads over `positions` cached rows of
 // 4 kv heads (GQA), the cache in the decoder's layout, stored as F32, F16 or Q8_0. Bytes: the K
 // and V rows read (each kv head is read by 8 query heads; counted once per query head, as the
-// kernel reads it).
-void BM_Attention(benchmark::State& state, DType type) {
+// kernel reads it). heads_together: the 8 query heads of each kv head in one attention_heads
+// call, as the decoder makes it (where the set has one).
+void BM_Attention(benchmark::State& state, DType type, bool heads_together = false) {
   const OpsSet& o = ops(state);
+  if (heads_together && o.attention_heads == nullptr) {
+    return state.SkipWithError("this kernel set has no attention_heads");
+  }
   const auto positions = size_t(state.range(0));
   const size_t row = kKvHeads * kHeadDim, row_b = row_bytes(type, row);
   const size_t head_b = row_bytes(type, kHeadDim);
@@ -135,9 +139,16 @@ void BM_Attention(benchmark::State& state, DType type) {
   const float scale = 0.125f;
   const uint8_t* k_page = k.data();
   const uint8_t* v_page = v.data();
+  constexpr size_t kGroup = kHeads / kKvHeads;
   for (auto _ : state) {
-    for (size_t h = 0; h < kHeads; ++h) {
-      const size_t g = h / (kHeads / kKvHeads);
+    for (size_t g = 0; heads_together && g < kKvHeads; ++g) {
+      const ref::KvRows keys{&k_page, positions, row_b, g * head_b, 0};
+      const ref::KvRows values{&v_page, positions, row_b, g * head_b, 0};
+      o.attention_heads(&q[g * kGroup * kHeadDim], kGroup, keys, values, type == DType::kF16,
+                        positions, kHeadDim, scale, &out[g * kGroup * kHeadDim]);
+    }
+    for (size_t h = 0; !heads_together && h < kHeads; ++h) {
+      const size_t g = h / kGroup;
       const ref::KvRows keys{&k_page, positions, row_b, g * head_b, 0};
       const ref::KvRows values{&v_page, positions, row_b, g * head_b, 0};
       float* o_h = &out[h * kHeadDim];
@@ -156,6 +167,10 @@ void BM_Attention(benchmark::State& state, DType type) {
 BENCHMARK_CAPTURE(BM_Attention, f32, DType::kF32)->Arg(128)->Arg(512)->Arg(2048);
 BENCHMARK_CAPTURE(BM_Attention, f16, DType::kF16)->Arg(128)->Arg(512)->Arg(2048);
 BENCHMARK_CAPTURE(BM_Attention, q8_0, DType::kQ8_0)->Arg(128)->Arg(512)->Arg(2048);
+BENCHMARK_CAPTURE(BM_Attention, f16_heads_together, DType::kF16, true)
+    ->Arg(128)
+    ->Arg(512)
+    ->Arg(2048);
 
 }  // namespace
 }  // namespace slm

@@ -69,10 +69,10 @@ struct TileRepacking {
   void (*dequantize_row)(const void* run, size_t r, size_t n, float* y) = nullptr;
 };
 
-// The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry is
-// always set: the scalar references by default, replaced by an ISA's version where it has one.
-// SIMD versions agree with the references to float rounding (and, for exp/tanh, to the stated
-// error of their approximations; tests/simd_ops_test.cpp checks the bounds).
+// The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry but
+// attention_heads is always set: the scalar references by default, replaced by an ISA's version
+// where it has one. SIMD versions agree with the references to float rounding (and, for exp/tanh,
+// to the stated error of their approximations; tests/simd_ops_test.cpp checks the bounds).
 struct OpsSet {
   void (*rms_norm)(const float* x, const float* w, float eps, float* y, size_t n) = ref::rms_norm;
   void (*layer_norm)(const float* x, const float* w, const float* b, float eps, float* y,
@@ -89,6 +89,13 @@ struct OpsSet {
   void (*attention)(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                     size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
+  // attention() for n_heads query heads that read the same key and value
+  // rows (grouped-query attention), q and out holding the heads one after another, each head's
+  // result bit-identical to attention()'s: SIMD versions load each row once for several heads.
+  // Null in a set without one; the caller then calls attention() per head.
+  void (*attention_heads)(const float* q, size_t n_heads, const ref::KvRows& k,
+                          const ref::KvRows& v, bool kv_is_f16, size_t n_keys, size_t head_dim,
+                          float scale, float* out) = nullptr;
   // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
   void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
   void (*attention_softcapped)(const float* q, const ref::KvRows& k, const ref::KvRows& v,

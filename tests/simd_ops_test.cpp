@@ -369,6 +369,37 @@ TEST_P(SimdOps, AttentionOverPagesEqualsContiguous) {
   }
 }
 
+// Query heads that share a kv head, in one attention_heads call, get bit for bit what each gets
+// from attention() alone (odd counts and head sizes, several blocks of keys, rows over pages).
+TEST_P(SimdOps, AttentionHeadsEqualsOneHeadAtATime) {
+  if (ops().attention_heads == nullptr)
+    GTEST_SKIP() << isa_name(GetParam()) << " has no attention_heads";
+  const size_t kv_heads = 2, g = 1, page_rows = 16, first = 3;
+  for (bool f16 : {false, true}) {
+    for (size_t D : {17, 64, 80}) {
+      for (size_t n_keys : {1, 7, 64, 130}) {
+        for (size_t n_heads : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{16}}) {
+          const size_t elem = f16 ? 2 : 4, total = first + n_keys;
+          const KvData kv = make_kv(rng_, total, kv_heads, D, f16, 2.0f, false);
+          const test::ShuffledPages k_pages(kv.k.data(), total, kv.stride, page_rows, rng_);
+          const test::ShuffledPages v_pages(kv.v.data(), total, kv.stride, page_rows, rng_);
+          const ref::KvRows k = k_pages.view(g * D * elem, first);
+          const ref::KvRows v = v_pages.view(g * D * elem, first);
+          const auto q = random(n_heads * D, 1.0f);
+          std::vector<float> scores(n_keys), alone(n_heads * D), together(n_heads * D + 1, -7.0f);
+          for (size_t h = 0; h < n_heads; ++h) {
+            ops().attention(&q[h * D], k, v, f16, n_keys, D, 0.125f, scores.data(), &alone[h * D]);
+          }
+          ops().attention_heads(q.data(), n_heads, k, v, f16, n_keys, D, 0.125f, together.data());
+          ASSERT_EQ(std::memcmp(alone.data(), together.data(), n_heads * D * sizeof(float)), 0)
+              << "f16 " << f16 << " D " << D << " keys " << n_keys << " heads " << n_heads;
+          EXPECT_EQ(together[n_heads * D], -7.0f);
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), test::isa_label);
 
 }  // namespace

@@ -270,72 +270,107 @@ __m256 load_kv(const uint8_t* row, size_t d, size_t left) {
   }
 }
 
-// a[i] += q[d, d + left) · k_i[d, d + left) for kKeys rows (left ≤ 8).
-template <KvFormat kFormat, size_t kKeys>
-[[gnu::always_inline]] inline void add_key_products(const float* q, const uint8_t* const* rows,
-                                                    size_t d, size_t left, __m256* a) {
-  const __m256 qd = load(q + d, left);
+constexpr size_t kBlock = 64;  // keys per block of the online softmax (attention_t)
+
+// a[h · kKeys + i] += q_h[d, d + left) · k_i[d, d + left) for kKeys rows and kHeads query heads
+// (q_h = q + h · D; left ≤ 8): each key vector is loaded (and converted) once for the heads.
+template <KvFormat kFormat, size_t kKeys, size_t kHeads>
+[[gnu::always_inline]] inline void add_key_products(const float* q, size_t D,
+                                                    const uint8_t* const* rows, size_t d,
+                                                    size_t left, __m256* a) {
+  __m256 qd[kHeads];
+  for (size_t h = 0; h < kHeads; ++h) qd[h] = load(q + h * D + d, left);
   for (size_t i = 0; i < kKeys; ++i) {
-    a[i] = _mm256_fmadd_ps(qd, load_kv<kFormat>(rows[i], d, left), a[i]);
+    const __m256 kv = load_kv<kFormat>(rows[i], d, left);
+    for (size_t h = 0; h < kHeads; ++h) {
+      a[h * kKeys + i] = _mm256_fmadd_ps(qd[h], kv, a[h * kKeys + i]);
+    }
   }
 }
 
-// p[i] = scale · (q · k_i) for kKeys rows (1, 4 or 8): kKeys independent accumulators share
-// q's loads; each group of 4 reduces with two hadds. A key's sum is the same in any group.
-template <KvFormat kFormat, size_t kKeys>
+// p[h · kBlock + i] = scale · (q_h · k_i) for kKeys rows (1, 4 or 8) and kHeads query heads:
+// kHeads · kKeys independent accumulators share the loads; each group of 4 reduces with two
+// hadds. A key's sum is the same in any group and for any number of heads.
+template <KvFormat kFormat, size_t kKeys, size_t kHeads = 1>
 void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scale, float* p) {
-  __m256 a[kKeys];
-#pragma GCC unroll 8  // unrolled, not a memset: a stays in registers
+  __m256 a[kHeads * kKeys];
+#pragma GCC unroll 16  // unrolled, not a memset: a stays in registers
   for (__m256& x : a) x = _mm256_setzero_ps();
   if constexpr (kFormat == KvFormat::kQ8_0) {
+    static_assert(kHeads == 1, "Q8_0 keys go one head at a time");
     dot_q8_0<kKeys>(q, rows, D, a);
   } else {
     // Whole vectors, then the tail (left < 8 only there: no branch per load).
     size_t d = 0;
-    for (; d + kL <= D; d += kL) add_key_products<kFormat, kKeys>(q, rows, d, kL, a);
-    if (d < D) add_key_products<kFormat, kKeys>(q, rows, d, D - d, a);
+    for (; d + kL <= D; d += kL) add_key_products<kFormat, kKeys, kHeads>(q, D, rows, d, kL, a);
+    if (d < D) add_key_products<kFormat, kKeys, kHeads>(q, D, rows, d, D - d, a);
   }
-  if constexpr (kKeys == 1) {
-    p[0] = hsum(a[0]) * scale;
-  } else {
-    for (size_t i = 0; i < kKeys; i += 4) {
-      // [Σa_i Σa_i+1 Σa_i+2 Σa_i+3] per 128-bit half; then the halves.
-      const __m256 h =
-          _mm256_hadd_ps(_mm256_hadd_ps(a[i], a[i + 1]), _mm256_hadd_ps(a[i + 2], a[i + 3]));
-      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-      _mm_storeu_ps(p + i, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+  for (size_t h = 0; h < kHeads; ++h) {
+    const __m256* ah = a + h * kKeys;
+    float* ph = p + h * kBlock;
+    if constexpr (kKeys == 1) {
+      ph[0] = hsum(ah[0]) * scale;
+    } else {
+      for (size_t i = 0; i < kKeys; i += 4) {
+        // [Σa_i Σa_i+1 Σa_i+2 Σa_i+3] per 128-bit half; then the halves.
+        const __m256 sum4 =
+            _mm256_hadd_ps(_mm256_hadd_ps(ah[i], ah[i + 1]), _mm256_hadd_ps(ah[i + 2], ah[i + 3]));
+        const __m128 sums =
+            _mm_add_ps(_mm256_castps256_ps128(sum4), _mm256_extractf128_ps(sum4, 1));
+        _mm_storeu_ps(ph + i, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+      }
     }
   }
 }
 
-// out[0, kVecs · 8) = corr · out + Σ_j p_j v_j[d0, …) over n F32/F16 rows (kVecs = 1 may be a
-// masked tail): out stays in kVecs registers, independent FMA chains, while the keys stream;
-// each element sums its keys in order.
-template <KvFormat kFormat, size_t kVecs>
-void add_values_span(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
-                     size_t d0, size_t D) {
+// out_h[0, kVecs · 8) = corr_h · out_h + Σ_j p_h,j v_j[d0, …) over n F32/F16 rows for kHeads
+// query heads (out_h = out + h · D, p_h = p + h · kBlock; kVecs = 1 may be a masked tail): out
+// stays in kHeads · kVecs registers, independent FMA chains, while the keys stream, each value
+// vector loaded once for the heads; each element sums its keys in order.
+template <KvFormat kFormat, size_t kVecs, size_t kHeads>
+void add_values_span(float* out, const float* corr, const float* p, const uint8_t* const* rows,
+                     size_t n, size_t d0, size_t D) {
   const size_t left = kVecs > 1 ? kL : D - d0;  // a constant for the whole spans: no tail code
-  __m256 acc[kVecs];
-  for (size_t c = 0; c < kVecs; ++c) {
-    acc[c] = _mm256_mul_ps(load(out + c * kL, left), _mm256_set1_ps(corr));
+  // acc[h · kVecs + c]: head h, vector c. Flat, fully unrolled loops keep it in registers (GCC
+  // stores a 2-D array, or partly unrolled nests, to memory on every key).
+  constexpr size_t kAcc = kHeads * kVecs;
+  __m256 acc[kAcc];
+#pragma GCC unroll 16
+  for (size_t i = 0; i < kAcc; ++i) {
+    acc[i] = _mm256_mul_ps(load(out + i / kVecs * D + i % kVecs * kL, left),
+                           _mm256_set1_ps(corr[i / kVecs]));
   }
   for (size_t j = 0; j < n; ++j) {
-    const __m256 pj = _mm256_set1_ps(p[j]);
+    __m256 pj[kHeads];
+    for (size_t h = 0; h < kHeads; ++h) pj[h] = _mm256_set1_ps(p[h * kBlock + j]);
+#pragma GCC unroll 16
     for (size_t c = 0; c < kVecs; ++c) {
-      acc[c] = _mm256_fmadd_ps(pj, load_kv<kFormat>(rows[j], d0 + c * kL, left), acc[c]);
+      const __m256 vj = load_kv<kFormat>(rows[j], d0 + c * kL, left);
+#pragma GCC unroll 2
+      for (size_t h = 0; h < kHeads; ++h) {
+        acc[h * kVecs + c] = _mm256_fmadd_ps(pj[h], vj, acc[h * kVecs + c]);
+      }
     }
   }
-  for (size_t c = 0; c < kVecs; ++c) store(out + c * kL, left, acc[c]);
+#pragma GCC unroll 16
+  for (size_t i = 0; i < kAcc; ++i) store(out + i / kVecs * D + i % kVecs * kL, left, acc[i]);
 }
 
-// add_values_span over a whole head: 64 elements at a time, then 32, then 8 (masked tail).
-template <KvFormat kFormat>
-void add_values(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
+// add_values_span over whole heads: 64 elements at a time for one head (32 for two), then 32,
+// then 8 (masked tail).
+template <KvFormat kFormat, size_t kHeads>
+void add_values(float* out, const float* corr, const float* p, const uint8_t* const* rows, size_t n,
                 size_t D) {
   size_t d = 0;
-  for (; d + 8 * kL <= D; d += 8 * kL) add_values_span<kFormat, 8>(out + d, corr, p, rows, n, d, D);
-  for (; d + 4 * kL <= D; d += 4 * kL) add_values_span<kFormat, 4>(out + d, corr, p, rows, n, d, D);
-  for (; d < D; d += kL) add_values_span<kFormat, 1>(out + d, corr, p, rows, n, d, D);
+  if constexpr (kHeads == 1) {
+    for (; d + 8 * kL <= D; d += 8 * kL) {
+      add_values_span<kFormat, 8, 1>(out + d, corr, p, rows, n, d, D);
+    }
+  }
+  for (; d + 4 * kL <= D; d += 4 * kL) {
+    add_values_span<kFormat, 4, kHeads>(out + d, corr, p, rows, n, d, D);
+  }
+  for (; d < D; d += kL) add_values_span<kFormat, 1, kHeads>(out + d, corr, p, rows, n, d, D);
 }
 
 // In place over n ≤ 64 scores: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
@@ -359,48 +394,62 @@ void softcap_scores(float* p, size_t n, float cap) {
 // out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
 // overflows, and no n_keys-long score row is needed.
 // cap > 0: scores soft-capped (attention_softcapped). kFormat: the cache's element type.
-template <KvFormat kFormat>
+// kHeads (1 or 2) query heads that read the same rows (q, out: one head after another) share
+// each key and value vector as it is loaded; each head's result is what it gets alone.
+template <KvFormat kFormat, size_t kHeads = 1>
 void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                  size_t D, float scale, float cap, float* out) {
-  constexpr size_t kBlock = 64;
   const uint8_t* krow[kBlock];
   const uint8_t* vrow[kBlock];
-  alignas(32) float p[kBlock];
-  float m_run = -INFINITY, l_run = 0;
-  for (size_t d = 0; d < D; d += kL) store(out + d, D - d, _mm256_setzero_ps());
+  alignas(32) float p[kHeads * kBlock];
+  float m_run[kHeads], l_run[kHeads], corr[kHeads];
+  for (size_t h = 0; h < kHeads; ++h) {
+    m_run[h] = -INFINITY, l_run[h] = 0;
+    for (size_t d = 0; d < D; d += kL) store(out + h * D + d, D - d, _mm256_setzero_ps());
+  }
   for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
     const size_t nb = std::min(kBlock, n_keys - j0);
     k.rows(j0, nb, krow);
     v.rows(j0, nb, vrow);
-    // Q8_0 keys go 4 at a time: 8 would need 16 accumulators and spill.
-    constexpr size_t kGroup = kFormat == KvFormat::kQ8_0 ? 4 : 8;
+    // Keys go 8 at a time for one head; Q8_0 keys, or two heads, 4 at a time: more would need
+    // 16 accumulators and spill.
+    constexpr size_t kGroup = kFormat == KvFormat::kQ8_0 || kHeads > 1 ? 4 : 8;
     size_t j = 0;
-    for (; j + kGroup <= nb; j += kGroup) key_scores<kFormat, kGroup>(q, krow + j, D, scale, p + j);
-    for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4>(q, krow + j, D, scale, p + j);
-    for (; j < nb; ++j) key_scores<kFormat, 1>(q, krow + j, D, scale, p + j);
-    if (cap > 0) softcap_scores(p, nb, cap);
-    const float m_new = std::fmax(m_run, max_of(p, nb));
-    const float corr = exp_scalar(m_run - m_new);  // m_run = −inf first: clamps to ~0, l = out = 0
-    __m256 sum = _mm256_setzero_ps();
-    for (size_t j = 0; j < nb; j += kL) {
-      const size_t m = nb - j;  // elements left
-      const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(load(p + j, m), _mm256_set1_ps(m_new))),
-                                     _mm256_castsi256_ps(tail_mask(m)));
-      store(p + j, m, e);
-      sum = _mm256_add_ps(sum, e);
+    for (; j + kGroup <= nb; j += kGroup) {
+      key_scores<kFormat, kGroup, kHeads>(q, krow + j, D, scale, p + j);
     }
-    l_run = l_run * corr + hsum(sum);
-    m_run = m_new;
+    for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4, kHeads>(q, krow + j, D, scale, p + j);
+    for (; j < nb; ++j) key_scores<kFormat, 1, kHeads>(q, krow + j, D, scale, p + j);
+    for (size_t h = 0; h < kHeads; ++h) {
+      float* ph = p + h * kBlock;
+      if (cap > 0) softcap_scores(ph, nb, cap);
+      const float m_new = std::fmax(m_run[h], max_of(ph, nb));
+      // m_run = −inf first: clamps to ~0, l = out = 0
+      corr[h] = exp_scalar(m_run[h] - m_new);
+      __m256 sum = _mm256_setzero_ps();
+      for (size_t i = 0; i < nb; i += kL) {
+        const size_t m = nb - i;  // elements left
+        const __m256 e =
+            _mm256_and_ps(exp_ps(_mm256_sub_ps(load(ph + i, m), _mm256_set1_ps(m_new))),
+                          _mm256_castsi256_ps(tail_mask(m)));
+        store(ph + i, m, e);
+        sum = _mm256_add_ps(sum, e);
+      }
+      l_run[h] = l_run[h] * corr[h] + hsum(sum);
+      m_run[h] = m_new;
+    }
     if constexpr (kFormat == KvFormat::kQ8_0) {
-      add_values_q8_0(out, corr, p, vrow, nb, D);
+      add_values_q8_0(out, corr[0], p, vrow, nb, D);
     } else {
-      add_values<kFormat>(out, corr, p, vrow, nb, D);
+      add_values<kFormat, kHeads>(out, corr, p, vrow, nb, D);
     }
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / l_run);
-  for (size_t d = 0; d < D; d += kL) {
-    const size_t m = D - d;  // elements left
-    store(out + d, m, _mm256_mul_ps(load(out + d, m), inv));
+  for (size_t h = 0; h < kHeads; ++h) {
+    const __m256 inv = _mm256_set1_ps(1.0f / l_run[h]);
+    for (size_t d = 0; d < D; d += kL) {
+      const size_t m = D - d;  // elements left
+      store(out + h * D + d, m, _mm256_mul_ps(load(out + h * D + d, m), inv));
+    }
   }
 }
 
@@ -408,6 +457,25 @@ void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool 
                size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
   if (kv_is_f16) attention_t<KvFormat::kF16>(q, k, v, n_keys, head_dim, scale, 0, out);
   else attention_t<KvFormat::kF32>(q, k, v, n_keys, head_dim, scale, 0, out);
+}
+
+// Pairs of heads, then the odd one alone.
+void attention_heads(const float* q, size_t n_heads, const ref::KvRows& k, const ref::KvRows& v,
+                     bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* out) {
+  const size_t D = head_dim;
+  size_t h = 0;
+  for (; h + 2 <= n_heads; h += 2) {
+    if (kv_is_f16)
+      attention_t<KvFormat::kF16, 2>(q + h * D, k, v, n_keys, D, scale, 0, out + h * D);
+    else
+      attention_t<KvFormat::kF32, 2>(q + h * D, k, v, n_keys, D, scale, 0, out + h * D);
+  }
+  if (h < n_heads) {
+    if (kv_is_f16)
+      attention_t<KvFormat::kF16>(q + h * D, k, v, n_keys, D, scale, 0, out + h * D);
+    else
+      attention_t<KvFormat::kF32>(q + h * D, k, v, n_keys, D, scale, 0, out + h * D);
+  }
 }
 
 void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRows& v,
@@ -434,6 +502,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.geglu = geglu;
   ops.add = add;
   ops.attention = attention;
+  ops.attention_heads = attention_heads;
   ops.attention_softcapped = attention_softcapped;
   ops.attention_q8_0 = attention_q8_0;
 }
