@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "slm/slm.h"
-#include "tests/test_data.h"
-
+#include "slm/synth.h"
+#include "src/format/gguf.h"
+#include "src/format/gguf_writer.h"
 #include "tests/allocation_counter.h"
+#include "tests/test_data.h"
 
 namespace slm {
 namespace {
@@ -110,6 +112,63 @@ TEST(Forward, LogitsBitIdenticalForAnyThreadCountGemmaFamily) {
                            "zoo/hf/granite", "zoo/hf/smollm3"}) {
     SLM_REQUIRE_DATA(data_path(path));
     expect_thread_count_invariant(data_path(path));
+  }
+}
+
+// Grouped-query attention (H query heads over KV kv heads, G = H / KV each) equals multi-head
+// attention with each kv head's K and V projections repeated for its G query heads: the second
+// file runs one head per call and never groups, so this checks which heads the decoder hands the
+// shared-row kernels (attention_heads, in pairs) against a path that has no groups at all. Odd
+// G, as in SmolLM2-135M (9 / 3) and Qwen2.5-0.5B (14 / 2, with k and v biases), leaves a head
+// without a partner. Every step is the same arithmetic in both, so the logits are bit-identical.
+std::string with_kv_heads_repeated(const std::string& path) {
+  const GgufFile src = GgufFile::open(path);
+  const std::string arch(src.require_string("general.architecture"));
+  const uint64_t H = src.require_uint(arch + ".attention.head_count");
+  const uint64_t KV = src.require_uint(arch + ".attention.head_count_kv");
+  GgufWriter out;
+  for (const GgufKv& kv : src.metadata()) out.set(kv.key, GgufMetaValue::from(kv.value));
+  out.set_u32(arch + ".attention.head_count_kv", uint32_t(H));
+  std::vector<std::vector<uint8_t>> repeated;  // outlives the writer's write()
+  for (const GgufTensor& t : src.tensors()) {
+    const bool kv_projection =
+        t.name.find("attn_k.") != std::string::npos || t.name.find("attn_v.") != std::string::npos;
+    if (!kv_projection) {
+      out.add_tensor_view(t.name, t.dims, t.type, {t.data, t.n_bytes});
+      continue;
+    }
+    // A weight's rows, or a bias's elements: kv head g is the g-th of KV equal slices.
+    const uint64_t slice = t.n_bytes / KV;
+    std::vector<uint8_t>& bytes = repeated.emplace_back();
+    for (uint64_t h = 0; h < H; ++h) {
+      const uint8_t* from = t.data + h / (H / KV) * slice;
+      bytes.insert(bytes.end(), from, from + slice);
+    }
+    std::vector<uint64_t> dims = t.dims;
+    dims.back() = dims.back() / KV * H;
+    out.add_tensor_view(t.name, dims, t.type, bytes);
+  }
+  const std::string copy = (test::temp_dir() / "kv-heads-repeated.gguf").string();
+  out.write(copy);
+  return copy;
+}
+
+TEST(Forward, GroupedQueryAttentionEqualsRepeatedKvHeads) {
+  for (const char* preset : {"smollm2-135m", "qwen2.5-0.5b"}) {
+    const std::string path = (test::temp_dir() / "gqa.gguf").string();
+    synthesize(path, {.preset = preset, .type = "q8_0", .layers = 1, .vocab_size = 512});
+    const Model grouped = Model::load(path);
+    const Model repeated = Model::load(with_kv_heads_repeated(path));
+    ASSERT_EQ(repeated.info().head_count_kv, repeated.info().head_count) << preset;
+    ASSERT_NE(grouped.info().head_count_kv, grouped.info().head_count) << preset;
+    for (KvType kv : {KvType::kF32, KvType::kF16}) {
+      for (int threads : {1, 2}) {
+        const std::vector<float> want = run(repeated, threads, kv), got = run(grouped, threads, kv);
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+            << preset << ", " << threads << " threads, kv " << (kv == KvType::kF16 ? "f16" : "f32");
+      }
+    }
   }
 }
 
