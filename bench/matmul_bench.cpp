@@ -97,6 +97,9 @@ void shapes(benchmark::internal::Benchmark* b) {
     b->Args({rows, cols, 64});  // prefill chunk
   }
   b->Args({32000, 2048, 1});
+  // A few tokens (batched decode, short prompts): where streaming the weights from DRAM stops
+  // being the limit.
+  for (int64_t tokens : {2, 4, 8}) b->Args({32000, 2048, tokens});
   b->Args({151936, 896, 1});
   b->Unit(benchmark::kMillisecond);
   // On a loaded machine the fastest of many short repetitions is the one the scheduler left

@@ -67,6 +67,8 @@ struct TileRepacking {
   // Row r (< kTileRows) of a repacked run as ref::dequantize_row gives the original row: the
   // embedding lookups of a matrix the output layer shares (tied embeddings).
   void (*dequantize_row)(const void* run, size_t r, size_t n, float* y) = nullptr;
+  // Optional: `tile` over two consecutive runs (2 · kTileRows rows) at once, the same bits.
+  GemmTileFn tile_pair = nullptr;
 };
 
 // The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry but

@@ -19,6 +19,13 @@ constexpr size_t kMinParallelWork = size_t{1} << 16;
 // dots, unless the weights were repacked for the tiles.
 constexpr size_t kMinTileTokens = 2;
 
+// TileRepacking::tile_pair reads two runs side by side. From DRAM one thread streams the pair at
+// about half the rate of one run, so calls with few tokens, which that stream limits, keep to one
+// run (BM_Matmul q4_0 / q8_0 _t1_repacked at 32000 x 2048, GFLOP/s one run -> pair: 1 token
+// 34 -> 17-19 GB/s; 2 tokens 85-152 -> 97-104 / 85-103 -> 65-73; 4 tokens 197-204 -> 156-166 /
+// 100-115 -> 121-123; 8 tokens 172 -> 196-211 / 108 -> 145-158).
+constexpr size_t kMinPairTokens = 8;
+
 namespace {
 
 // X converted for every distinct activation type of `outs`, n_tokens rows each.
@@ -83,6 +90,7 @@ struct Product {
   const uint8_t* tile_x = nullptr;  // the activation rows as `tile` reads them
   size_t tile_x_bytes = 0;
   size_t tile_tokens = kMaxTileTokens;  // at most this many per call of `tile`
+  GemmTileFn tile_pair = nullptr;       // optional: `tile` over two consecutive tiles at once
 
   int64_t blocks() const { return int64_t((rows + kRowBlock - 1) / kRowBlock); }
   // Rows [r0, r1) of Y for every token, one dot per element. Weight rows outer, tokens inner:
@@ -102,7 +110,13 @@ struct Product {
     const size_t tile_r1 = r0 + (r1 - r0) / kTileRows * kTileRows;
     for (size_t t = 0; t < n_tokens; t += tile_tokens) {
       const size_t chunk = std::min(tile_tokens, n_tokens - t);
-      for (size_t r = r0; r < tile_r1; r += kTileRows) {
+      size_t r = r0;
+      for (; tile_pair != nullptr && chunk >= kMinPairTokens && r + 2 * kTileRows <= tile_r1;
+           r += 2 * kTileRows) {
+        tile_pair(w + r * w_bytes, w_bytes, tile_x + t * tile_x_bytes, tile_x_bytes, chunk, cols,
+                  y + t * y_stride + r, y_stride);
+      }
+      for (; r < tile_r1; r += kTileRows) {
         tile(w + r * w_bytes, w_bytes, tile_x + t * tile_x_bytes, tile_x_bytes, chunk, cols,
              y + t * y_stride + r, y_stride);
       }
@@ -158,20 +172,21 @@ struct SharedJob {
       }
       const bool pack = tile != nullptr && act->packed != nullptr;
       act->pack = act->pack || pack;
-      products[p] = {k,
-                     o.type,
-                     static_cast<const uint8_t*>(o.w),
-                     cols,
-                     row_bytes(o.type, cols),
-                     o.rows,
-                     o.y_stride,
-                     o.y,
-                     act,
-                     tile,
-                     pack ? act->packed : act->rows,
-                     pack ? act->packed_bytes : act->row_bytes,
-                     o.layout == WeightLayout::kRepackedTiles ? kRepackedTileTokens
-                                                              : kMaxTileTokens};
+      products[p] = {
+          k,
+          o.type,
+          static_cast<const uint8_t*>(o.w),
+          cols,
+          row_bytes(o.type, cols),
+          o.rows,
+          o.y_stride,
+          o.y,
+          act,
+          tile,
+          pack ? act->packed : act->rows,
+          pack ? act->packed_bytes : act->row_bytes,
+          o.layout == WeightLayout::kRepackedTiles ? kRepackedTileTokens : kMaxTileTokens,
+          o.layout == WeightLayout::kRepackedTiles ? k->repacked[id].tile_pair : nullptr};
       first_block[p + 1] = first_block[p] + products[p].blocks();
     }
   }

@@ -64,28 +64,32 @@ class GemmTiles : public testing::TestWithParam<Isa> {
   // Tiles of kTileRows rows of w against `tokens` rows of x (in the weight type's activation
   // type), written into a Y wider than the tile, checked element by element against the set's
   // dot and the reference. kRepackedTiles: the set's repacked tile over w as its repack
-  // rewrites it.
+  // rewrites it, or with `pair` its tile_pair over the first 2 · kTileRows rows.
   void expect_tile_equals_dots(DType wt, const std::vector<uint8_t>& w,
                                const std::vector<uint8_t>& x, size_t tokens, size_t n,
-                               WeightLayout layout = WeightLayout::kRows) const {
+                               WeightLayout layout = WeightLayout::kRows, bool pair = false) const {
     const DType at = ref::vec_dot_type(wt);
+    const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(at, n);
+    const size_t rows = pair ? 2 * kTileRows : kTileRows;
     GemmTileFn tile = tile_for(wt);
-    std::vector<uint8_t> tile_w = w;
+    std::vector<uint8_t> tile_w(w.begin(), w.begin() + long(rows * w_stride));
     if (layout == WeightLayout::kRepackedTiles) {
       const TileRepacking& repacking = k().repacked[static_cast<size_t>(wt)];
-      tile = repacking.tile;
-      tile_w.push_back(0xA5);  // a canary after the run: repacking keeps the size
-      repacking.repack(w.data(), n, tile_w.data());
-      EXPECT_EQ(tile_w.back(), 0xA5) << "repack wrote past its rows";
-      // Each row reads back as the original row dequantizes.
-      std::vector<float> got(n), want(n);
-      for (size_t r = 0; r < kTileRows; ++r) {
-        repacking.dequantize_row(tile_w.data(), r, n, got.data());
-        ref::dequantize_row(wt, w.data() + r * row_bytes(wt, n), want.data(), n);
-        EXPECT_EQ(got, want) << dtype_name(wt) << " n=" << n << " row " << r;
+      tile = pair ? repacking.tile_pair : repacking.tile;
+      tile_w.push_back(0xA5);  // a canary after the runs: repacking keeps the size
+      const size_t run_bytes = kTileRows * w_stride;
+      for (size_t run = 0; run < rows / kTileRows; ++run) {
+        repacking.repack(w.data() + run * run_bytes, n, tile_w.data() + run * run_bytes);
+        // Each row reads back as the original row dequantizes.
+        std::vector<float> got(n), want(n);
+        for (size_t r = 0; r < kTileRows; ++r) {
+          repacking.dequantize_row(tile_w.data() + run * run_bytes, r, n, got.data());
+          ref::dequantize_row(wt, w.data() + run * run_bytes + r * w_stride, want.data(), n);
+          EXPECT_EQ(got, want) << dtype_name(wt) << " n=" << n << " row " << r;
+        }
       }
+      EXPECT_EQ(tile_w.back(), 0xA5) << "repack wrote past its rows";
     }
-    const size_t w_stride = row_bytes(wt, n), x_stride = row_bytes(at, n);
     std::vector<uint8_t> tile_x = x;  // as quantized, or packed
     size_t tile_x_stride = x_stride;
     if (tile_activations_packed(at)) {
@@ -95,13 +99,13 @@ class GemmTiles : public testing::TestWithParam<Isa> {
         k().pack_q8_0(x.data() + t * x_stride, n, tile_x.data() + t * tile_x_stride);
       }
     }
-    const size_t y_stride = kTileRows + 3;
+    const size_t y_stride = rows + 3;
     std::vector<float> y(tokens * y_stride, -1.0f);
     tile(tile_w.data(), w_stride, tile_x.data(), tile_x_stride, tokens, n, y.data(), y_stride);
     for (size_t t = 0; t < tokens; ++t) {
       for (size_t r = 0; r < y_stride; ++r) {
         const float got = y[t * y_stride + r];
-        if (r >= kTileRows) {
+        if (r >= rows) {
           EXPECT_EQ(got, -1.0f) << "wrote outside the tile at t=" << t << " r=" << r;
           continue;
         }
@@ -109,7 +113,8 @@ class GemmTiles : public testing::TestWithParam<Isa> {
         const void* xt = x.data() + t * x_stride;
         const std::string where = std::string(dtype_name(wt)) + " n=" + std::to_string(n) +
                                   " tokens=" + std::to_string(tokens) + " r=" + std::to_string(r) +
-                                  " t=" + std::to_string(t) + " isa=" + std::string(k().name);
+                                  " t=" + std::to_string(t) + " isa=" + std::string(k().name) +
+                                  (pair ? " (pair)" : "");
         EXPECT_EQ(got, k().dot(wt, wr, xt, n)) << where;
         EXPECT_NEAR(got, ref::vec_dot(wt, wr, xt, n), 1e-6 * test::abs_dot(wt, wr, xt, n) + 1e-30)
             << where;
@@ -140,9 +145,9 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   if (tested == 0) GTEST_SKIP() << k().name << " has no GEMM tiles (matmul uses its dots)";
 }
 
-// Weights repacked at load (KernelSet::repacked) give every (row, token) of the repacked tile
-// bit-identically the set's dot of the original row, from one token (decode) up, and each row
-// back as the original row dequantizes.
+// Weights repacked at load (KernelSet::repacked) give every (row, token) of the repacked tile,
+// and of the tile over two runs where the set has one, bit-identically the set's dot of the
+// original row, from one token (decode) up, and each row back as the original row dequantizes.
 TEST_P(GemmTiles, RepackedTilesEqualDotsBitForBit) {
   std::mt19937 rng(78);
   size_t tested = 0;
@@ -155,10 +160,13 @@ TEST_P(GemmTiles, RepackedTilesEqualDotsBitForBit) {
     const DType at = ref::vec_dot_type(wt);
     for (size_t nb : kBlockCounts) {
       const size_t n = nb * traits(wt).block_elems;
-      const auto w = random_rows(rng, wt, kTileRows, n);
+      const auto w = random_rows(rng, wt, 2 * kTileRows, n);
       for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens}) {
-        expect_tile_equals_dots(wt, w, random_rows(rng, at, tokens, n), tokens, n,
-                                WeightLayout::kRepackedTiles);
+        const auto x = random_rows(rng, at, tokens, n);
+        expect_tile_equals_dots(wt, w, x, tokens, n, WeightLayout::kRepackedTiles);
+        if (k().repacked[static_cast<size_t>(wt)].tile_pair != nullptr) {
+          expect_tile_equals_dots(wt, w, x, tokens, n, WeightLayout::kRepackedTiles, true);
+        }
         ++tested;
       }
     }
@@ -175,9 +183,9 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   }
   constexpr uint16_t kFp16One = 0x3C00;
   constexpr size_t nb = 19, n = nb * kQK8_0, tokens = 3;
-  std::vector<BlockQ8_0> x(tokens * nb), w8(kTileRows * nb);
-  std::vector<BlockQ4_0> w4(kTileRows * nb);
-  std::vector<BlockQ5_0> w5(kTileRows * nb);
+  std::vector<BlockQ8_0> x(tokens * nb), w8(2 * kTileRows * nb);  // 2 runs for tile_pair
+  std::vector<BlockQ4_0> w4(2 * kTileRows * nb);
+  std::vector<BlockQ5_0> w5(2 * kTileRows * nb);
   for (size_t i = 0; i < x.size(); ++i) {
     x[i].d = kFp16One;
     for (size_t j = 0; j < kQK8_0; ++j)
@@ -203,8 +211,12 @@ TEST_P(GemmTiles, ExtremeQuantsAreExact) {
   const std::pair<DType, std::vector<uint8_t>> weights[] = {
       {DType::kQ8_0, bytes(w8)}, {DType::kQ4_0, bytes(w4)}, {DType::kQ5_0, bytes(w5)}};
   for (const auto& [type, w] : weights) {
-    if (k().repacked[static_cast<size_t>(type)].repack != nullptr) {
+    const TileRepacking& repacking = k().repacked[static_cast<size_t>(type)];
+    if (repacking.repack != nullptr) {
       expect_tile_equals_dots(type, w, bytes(x), tokens, n, WeightLayout::kRepackedTiles);
+    }
+    if (repacking.tile_pair != nullptr) {
+      expect_tile_equals_dots(type, w, bytes(x), tokens, n, WeightLayout::kRepackedTiles, true);
     }
   }
   for (size_t t = 0; t < tokens; ++t) {

@@ -184,47 +184,99 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
   }
 }
 
-// sum + in each 32-bit lane, the 4 unsigned bytes of q there times the 4 signed bytes at x:
-// vpdpbusd with x broadcast from memory ({1to8}), one instruction. GCC 12 does not form that from
-// _mm256_set1_epi32 but loads the broadcast apart, and the tiles then ran ~10 % slower
+// The vectors a tile pass works in: one tile's 8 rows in 256-bit vectors (Lanes8), or two
+// consecutive tiles' 16 rows in 512-bit ones (Lanes16; lanes 8..15 for the second run). Every
+// lane does the same operations either way, so both give the same bits.
+//
+// dpbusd: sum + in each 32-bit lane, the 4 unsigned bytes of q there times the 4 signed bytes at
+// x: vpdpbusd with x broadcast from memory ({1to8} / {1to16}), one instruction. GCC 12 does not
+// form that from a set1 but loads the broadcast apart, and the tiles then ran ~10 % slower
 // (BM_Matmul q4_0_t1_repacked_pp512: 213-224 -> 237-247 GFLOP/s).
-[[gnu::always_inline]] inline __m256i dpbusd_broadcast(__m256i sum, __m256i q, const uint8_t* x) {
-  asm("vpdpbusd %2%{1to8%}, %1, %0"
-      : "+v"(sum)
-      : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
-  return sum;
-}
+struct Lanes8 {
+  static constexpr size_t kTiles = 1;
+  using I = __m256i;
+  using F = __m256;
+  [[gnu::always_inline]] static I dpbusd(I sum, I q, const uint8_t* x) {
+    asm("vpdpbusd %2%{1to8%}, %1, %0"
+        : "+v"(sum)
+        : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
+    return sum;
+  }
+  static I splat(int32_t v) { return _mm256_set1_epi32(v); }
+  static F splat(float v) { return _mm256_set1_ps(v); }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sum_lanes(const F* a) { return hsum_ps_lanes(a); }
+  static void store(float* y, F v) { _mm256_storeu_ps(y, v); }
+  // The tiles' 256-bit operands (and fp16 scales) as one vector.
+  static I join(const __m256i* q) { return q[0]; }
+  static F join(const __m256* d) { return d[0]; }
+};
+
+struct Lanes16 {
+  static constexpr size_t kTiles = 2;
+  using I = __m512i;
+  using F = __m512;
+  [[gnu::always_inline]] static I dpbusd(I sum, I q, const uint8_t* x) {
+    asm("vpdpbusd %2%{1to16%}, %1, %0"
+        : "+v"(sum)
+        : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
+    return sum;
+  }
+  static I splat(int32_t v) { return _mm512_set1_epi32(v); }
+  static F splat(float v) { return _mm512_set1_ps(v); }
+  static F zero() { return _mm512_setzero_ps(); }
+  static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  // hsum_ps_lanes's order, in each half.
+  static F sum_lanes(const F* a) {
+    return add(add(add(a[0], a[4]), add(a[2], a[6])), add(add(a[1], a[5]), add(a[3], a[7])));
+  }
+  static void store(float* y, F v) { _mm512_storeu_ps(y, v); }
+  static I join(const __m256i* q) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[1], 1);
+  }
+  static F join(const __m256* d) {  // through doubles: insertf32x8 would need AVX-512 DQ
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(d[0])),
+                                               _mm256_castps_pd(d[1]), 1));
+  }
+};
 
 // Lane r of sums[i]: sum((q - offset) x) over a block for row r and token i < kT, given the
 // block's operands q, and for each token -offset sum(x) (start) and its activation dwords:
 // operand m meets dword m, at x[i] + (m % 4) * kStride + (m / 4) * 16 (a packed group
 // interleaves them, 32 bytes apart; a plain block does not, 4 bytes apart). The tokens' chains
 // are interleaved: one chain of 8 dependent vpdpbusd leaves the multipliers idle most of the time.
-template <size_t kStride, size_t kT>
-[[gnu::always_inline]] inline void block_sums(const __m256i* q, const uint8_t* const* x,
-                                              const int32_t* start, __m256i* sums) {
-  for (size_t i = 0; i < kT; ++i) sums[i] = _mm256_set1_epi32(start[i]);
+template <typename V, size_t kStride, size_t kT>
+[[gnu::always_inline]] inline void block_sums(const typename V::I* q, const uint8_t* const* x,
+                                              const int32_t* start, typename V::I* sums) {
+  for (size_t i = 0; i < kT; ++i) sums[i] = V::splat(start[i]);
   for (size_t m = 0; m < kQuantDwords; ++m) {
     for (size_t i = 0; i < kT; ++i) {
-      sums[i] = dpbusd_broadcast(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
+      sums[i] = V::dpbusd(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
     }
   }
 }
 
 // acc + float(sumi) * (d_w * d_x), lane by lane, as the row dot forms its terms.
-[[gnu::always_inline]] inline __m256 add_term(__m256 acc, __m256i sumi, __m256 d_w, float d_x) {
-  const __m256 dd = _mm256_mul_ps(d_w, _mm256_set1_ps(d_x));
-  return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dd));
+template <typename V>
+[[gnu::always_inline]] inline typename V::F add_term(typename V::F acc, typename V::I sumi,
+                                                     typename V::F d_w, float d_x) {
+  const typename V::F dd = V::mul(d_w, V::splat(d_x));
+  return V::add(acc, V::mul(V::to_float(sumi), dd));
 }
 
 // Block j of packed group g for tokens t .. t + kT - 1: their terms added to acc[t + i][j].
 // starts[t][j]: -offset sum(x) of token t's block j.
-template <size_t kT>
-[[gnu::always_inline]] inline void group_block_terms(const __m256i* q, __m256 d_w,
+template <typename V, size_t kT>
+[[gnu::always_inline]] inline void group_block_terms(const typename V::I* q, typename V::F d_w,
                                                      const uint8_t* x_packed, size_t x_stride,
                                                      size_t g, size_t j, size_t t,
                                                      const int32_t (*starts)[kPackGroup],
-                                                     __m256 (*acc)[kPackGroup]) {
+                                                     typename V::F (*acc)[kPackGroup]) {
   const uint8_t* x[kT];
   int32_t start[kT];
   float d_x[kT];
@@ -234,29 +286,46 @@ template <size_t kT>
     start[i] = starts[t + i][j];
     std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
   }
-  __m256i sums[kT];
-  block_sums<32, kT>(q, x, start, sums);
-  for (size_t i = 0; i < kT; ++i) acc[t + i][j] = add_term(acc[t + i][j], sums[i], d_w, d_x[i]);
+  typename V::I sums[kT];
+  block_sums<V, 32, kT>(q, x, start, sums);
+  for (size_t i = 0; i < kT; ++i) acc[t + i][j] = add_term<V>(acc[t + i][j], sums[i], d_w, d_x[i]);
 }
 
-// kTokens > 0: that many tokens, known to the compiler (decode's one token: accumulators in
-// registers).
-template <typename W, size_t kTokens>
-void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_t tokens, size_t n,
-                     float* y, size_t y_stride) {
+// V::kTiles consecutive runs (run_bytes apart) over one pass of the activations. kTokens > 0:
+// that many tokens, known to the compiler (decode's one token: accumulators in registers).
+template <typename W, typename V, size_t kTokens>
+void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, size_t x_stride,
+                      size_t tokens, size_t n, float* y, size_t y_stride) {
   using Column = typename W::Column;
+  using I = typename V::I;
+  using F = typename V::F;
   const size_t n_tokens = kTokens > 0 ? kTokens : tokens;
-  const auto* columns = static_cast<const uint8_t*>(w);
+  const auto* runs = static_cast<const uint8_t*>(w);
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kPackGroup;
-  __m256 acc[kMaxTileTokens][kPackGroup];
-  zero_accumulators(acc, n_tokens);
+  F acc[kMaxTileTokens][kPackGroup];
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (F& a : acc[t]) a = V::zero();
+  }
   // No software prefetch, unlike the AVX2 tiles (which a Zen 3 streamed from DRAM half again as
   // fast with it): on this AVX-512 Zen 4 the hardware prefetcher alone streamed the columns faster
   // (BM_Matmul q4_0_t2_repacked, medians of 3 alternated runs: 32000 x 2048 55 -> 73 GB/s,
   // 151936 x 896 42 -> 58; q8_0 at 151936 x 896 38 -> 55).
-  const auto column = [&](size_t b) -> const Column& {
-    return *reinterpret_cast<const Column*>(columns + b * sizeof(Column));
+  // Block b's operands and scales, the runs' side by side.
+  const auto operands = [&](size_t b, I* q, F& d_w) {
+    __m256i q8[V::kTiles][kQuantDwords];
+    __m256 d8[V::kTiles];
+    for (size_t k = 0; k < V::kTiles; ++k) {
+      const auto& c = *reinterpret_cast<const Column*>(runs + k * run_bytes + b * sizeof(Column));
+      W::operands(c, q8[k]);
+      d8[k] = fp16x8(c.d);
+    }
+    for (size_t m = 0; m < kQuantDwords; ++m) {
+      __m256i qm[V::kTiles];
+      for (size_t k = 0; k < V::kTiles; ++k) qm[k] = q8[k][m];
+      q[m] = V::join(qm);
+    }
+    d_w = V::join(d8);
   };
   alignas(32) int32_t starts[kMaxTileTokens][kPackGroup];
   for (size_t g = 0; g < groups; ++g) {
@@ -269,51 +338,54 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
     }
 #pragma GCC unroll 8
     for (size_t j = 0; j < kPackGroup; ++j) {
-      const Column& c = column(g * kPackGroup + j);
-      __m256i q[kQuantDwords];
-      W::operands(c, q);
-      const __m256 d_w = fp16x8(c.d);
+      I q[kQuantDwords];
+      F d_w;
+      operands(g * kPackGroup + j, q, d_w);
       size_t t = 0;
       for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
-        group_block_terms<kTokenStep>(q, d_w, xp, x_stride, g, j, t, starts, acc);
+        group_block_terms<V, kTokenStep>(q, d_w, xp, x_stride, g, j, t, starts, acc);
       }
-      for (; t < n_tokens; ++t) group_block_terms<1>(q, d_w, xp, x_stride, g, j, t, starts, acc);
+      for (; t < n_tokens; ++t) group_block_terms<V, 1>(q, d_w, xp, x_stride, g, j, t, starts, acc);
     }
   }
   // The remaining blocks, plain BlockQ8_0 after the groups: lane r sums row r's terms in block
   // order from 0.0f, as the row dot's tail does.
-  __m256 tails[kMaxTileTokens];
-  for (size_t t = 0; t < n_tokens; ++t) tails[t] = _mm256_setzero_ps();
+  F tails[kMaxTileTokens];
+  for (size_t t = 0; t < n_tokens; ++t) tails[t] = V::zero();
   for (size_t b = groups * kPackGroup; b < nb; ++b) {
-    const Column& c = column(b);
-    __m256i q[kQuantDwords];
-    W::operands(c, q);
-    const __m256 d_w = fp16x8(c.d);
+    I q[kQuantDwords];
+    F d_w;
+    operands(b, q, d_w);
     for (size_t t = 0; t < n_tokens; ++t) {
       const auto& x = reinterpret_cast<const BlockQ8_0*>(
           xp + t * x_stride + groups * kGroupBytes)[b - groups * kPackGroup];
       const int32_t x_sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), load_256(x.qs)));
       const int32_t start = -x_sum * (1 << W::kOffsetShift);
       const auto* x_qs = reinterpret_cast<const uint8_t*>(x.qs);
-      __m256i sumi;
-      block_sums<4, 1>(q, &x_qs, &start, &sumi);
-      tails[t] = add_term(tails[t], sumi, d_w, half_to_float(x.d));
+      I sumi;
+      block_sums<V, 4, 1>(q, &x_qs, &start, &sumi);
+      tails[t] = add_term<V>(tails[t], sumi, d_w, half_to_float(x.d));
     }
   }
   for (size_t t = 0; t < n_tokens; ++t) {
-    _mm256_storeu_ps(y + t * y_stride, _mm256_add_ps(hsum_ps_lanes(acc[t]), tails[t]));
+    V::store(y + t * y_stride, V::add(V::sum_lanes(acc[t]), tails[t]));
   }
 }
 
-template <typename W>
-void repacked_tile(const void* w, size_t /*w_stride*/, const void* x_packed, size_t x_stride,
-                   size_t n_tokens, size_t n, float* y, size_t y_stride) {
-  if (n_tokens == 1) return repacked_tile_n<W, 1>(w, x_packed, x_stride, 1, n, y, y_stride);
-  repacked_tile_n<W, 0>(w, x_packed, x_stride, n_tokens, n, y, y_stride);
+// One run (w_stride: the bytes of one original row), or two consecutive ones.
+template <typename W, typename V>
+void repacked_tiles(const void* w, size_t w_stride, const void* x_packed, size_t x_stride,
+                    size_t n_tokens, size_t n, float* y, size_t y_stride) {
+  const size_t run_bytes = kR * w_stride;
+  if (n_tokens == 1) {
+    return repacked_tiles_n<W, V, 1>(w, run_bytes, x_packed, x_stride, 1, n, y, y_stride);
+  }
+  repacked_tiles_n<W, V, 0>(w, run_bytes, x_packed, x_stride, n_tokens, n, y, y_stride);
 }
 
 template <typename W>
-constexpr TileRepacking kRepacking = {repack<W>, repacked_tile<W>, dequantize_repacked_row<W>};
+constexpr TileRepacking kRepacking = {repack<W>, repacked_tiles<W, Lanes8>,
+                                      dequantize_repacked_row<W>, repacked_tiles<W, Lanes16>};
 
 }  // namespace
 
