@@ -91,10 +91,10 @@ struct OpsSet {
   void (*attention)(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                     size_t n_keys, size_t head_dim, float scale, float* scores,
                     float* out) = ref::attention;
-  // attention() for n_heads query heads that read the same key and value
-  // rows (grouped-query attention), q and out holding the heads one after another, each head's
-  // result bit-identical to attention()'s: SIMD versions load each row once for several heads.
-  // Null in a set without one; the caller then calls attention() per head.
+  // attention() for n_heads query heads that read the same key and value rows (grouped-query
+  // attention), q and out holding the heads one after another, each head's result bit-identical
+  // to attention()'s: SIMD versions load each row once for several heads. Null in a set without
+  // one; the caller then calls attention() per head.
   void (*attention_heads)(const float* q, size_t n_heads, const ref::KvRows& k,
                           const ref::KvRows& v, bool kv_is_f16, size_t n_keys, size_t head_dim,
                           float scale, float* out) = nullptr;
