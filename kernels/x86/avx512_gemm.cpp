@@ -39,6 +39,7 @@
 #include "kernels/ref/blocks.h"
 #include "kernels/ref/quant.h"
 #include "kernels/x86/avx2_common.h"
+#include "kernels/x86/avx512_common.h"
 #include "kernels/x86/columns.h"
 #include "kernels/x86/packed_q8_0.h"
 
@@ -191,30 +192,18 @@ void dequantize_repacked_row(const void* run, size_t r, size_t n, float* y) {
 // The vectors a tile pass works in: one tile's 8 rows in 256-bit vectors (Lanes8), or two
 // consecutive tiles' 16 rows in 512-bit ones (Lanes16; lanes 8..15 for the second run). Every
 // lane does the same operations either way, so both give the same bits.
-//
-// dpbusd: sum + in each 32-bit lane, the 4 unsigned bytes of q there times the 4 signed bytes at
-// x: vpdpbusd with x broadcast from memory ({1to8} / {1to16}), one instruction. GCC 12 does not
-// form that from a set1 but loads the broadcast apart, and the tiles then ran ~10 % slower
-// (BM_Matmul q4_0_t1_repacked_pp512: 213-224 -> 237-247 GFLOP/s).
 struct Lanes8 {
   static constexpr size_t kTiles = 1;
   using I = __m256i;
   using F = __m256;
-  [[gnu::always_inline]] static I dpbusd(I sum, I q, const uint8_t* x) {
-    asm("vpdpbusd %2%{1to8%}, %1, %0"
-        : "+v"(sum)
-        : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
-    return sum;
-  }
   static I splat(int32_t v) { return _mm256_set1_epi32(v); }
   static F splat(float v) { return _mm256_set1_ps(v); }
   static F zero() { return _mm256_setzero_ps(); }
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F sum_lanes(const F* a) { return hsum_ps_lanes(a); }
   static void store(float* y, F v) { _mm256_storeu_ps(y, v); }
-  // The tiles' 256-bit operands (and fp16 scales) as one vector.
+  // The runs' 256-bit operands (and fp16 scales) as one vector.
   static I join(const __m256i* q) { return q[0]; }
   static F join(const __m256* d) { return d[0]; }
 };
@@ -223,30 +212,15 @@ struct Lanes16 {
   static constexpr size_t kTiles = 2;
   using I = __m512i;
   using F = __m512;
-  [[gnu::always_inline]] static I dpbusd(I sum, I q, const uint8_t* x) {
-    asm("vpdpbusd %2%{1to16%}, %1, %0"
-        : "+v"(sum)
-        : "v"(q), "m"(*reinterpret_cast<const uint8_t(*)[4]>(x)));
-    return sum;
-  }
   static I splat(int32_t v) { return _mm512_set1_epi32(v); }
   static F splat(float v) { return _mm512_set1_ps(v); }
   static F zero() { return _mm512_setzero_ps(); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
-  // hsum_ps_lanes's order, in each half.
-  static F sum_lanes(const F* a) {
-    return add(add(add(a[0], a[4]), add(a[2], a[6])), add(add(a[1], a[5]), add(a[3], a[7])));
-  }
   static void store(float* y, F v) { _mm512_storeu_ps(y, v); }
-  static I join(const __m256i* q) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[1], 1);
-  }
-  static F join(const __m256* d) {  // through doubles: insertf32x8 would need AVX-512 DQ
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(d[0])),
-                                               _mm256_castps_pd(d[1]), 1));
-  }
+  static I join(const __m256i* q) { return isa::join(q[0], q[1]); }
+  static F join(const __m256* d) { return isa::join(d[0], d[1]); }
 };
 
 // Lane r of sums[i]: sum((q - offset) x) over a block for row r and token i < kT, given the
@@ -260,7 +234,7 @@ template <typename V, size_t kStride, size_t kT>
   for (size_t i = 0; i < kT; ++i) sums[i] = V::splat(start[i]);
   for (size_t m = 0; m < kQuantDwords; ++m) {
     for (size_t i = 0; i < kT; ++i) {
-      sums[i] = V::dpbusd(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
+      sums[i] = dpbusd_broadcast(sums[i], q[m], x[i] + (m % 4) * kStride + (m / 4) * 16);
     }
   }
 }
@@ -372,7 +346,7 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
     }
   }
   for (size_t t = 0; t < n_tokens; ++t) {
-    V::store(y + t * y_stride, V::add(V::sum_lanes(acc[t]), tails[t]));
+    V::store(y + t * y_stride, V::add(hsum_ps_lanes(acc[t]), tails[t]));
   }
 }
 
