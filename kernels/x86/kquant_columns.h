@@ -56,6 +56,7 @@
 // Set where the including file is compiled with AVX-512 VNNI (and VL, for its 256-bit form).
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define SLM_KQUANT_VNNI 1
+#include "kernels/x86/avx512_common.h"
 #else
 #define SLM_KQUANT_VNNI 0
 #endif
@@ -294,6 +295,15 @@ struct Q4K {
       p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[j], broadcast4(x, j)));
     return _mm256_madd_epi16(p, s.scale[g]);
   }
+#if SLM_KQUANT_VNNI
+  // The same for two columns at once (16 rows; b's in lanes 8..15).
+  static __m512i group_sums(const __m512i* q, const Scales& a, const Scales& b, size_t g,
+                            const int8_t* x) {
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t j = 0; j < 8; ++j) sum = dpbusd_broadcast(sum, q[j], x + 4 * j);
+    return _mm512_mullo_epi32(sum, join(a.scale[g], b.scale[g]));
+  }
+#endif
 
   // (d x.d) isum - (dmin x.d) msum, msum = sum_g m_g (bsum_2g + bsum_2g+1) for row r in lane r.
   static __m256 term(const Column& c, const Scales& s, __m256i isum, const BlockQ8_K& x) {
@@ -377,6 +387,19 @@ struct Q6K {
     }
     return sum;
   }
+#if SLM_KQUANT_VNNI
+  // The same for two columns at once (16 rows; b's in lanes 8..15).
+  static __m512i group_sums(const __m512i* q, const Scales& a, const Scales& b, size_t g,
+                            const int8_t* x) {
+    __m512i low = _mm512_setzero_si512(), high = low;
+    for (size_t j = 0; j < 4; ++j) {
+      low = dpbusd_broadcast(low, q[j], x + 4 * j);
+      high = dpbusd_broadcast(high, q[j + 4], x + 4 * (j + 4));
+    }
+    return _mm512_add_epi32(_mm512_mullo_epi32(low, join(a.scale[2 * g], b.scale[2 * g])),
+                            _mm512_mullo_epi32(high, join(a.scale[2 * g + 1], b.scale[2 * g + 1])));
+  }
+#endif
 
   // (d x.d) (isum - 32 sum_s sc_s bsum_s): the quants' offset of 32 taken out through the
   // bsums, as the row dot does.
@@ -442,9 +465,63 @@ void repacked_tile(const void* w, size_t /*w_stride*/, const void* x_rows, size_
   repacked_n<Format, 0>(w, x_rows, x_stride, n_tokens, n, y, y_stride);
 }
 
+#if SLM_KQUANT_VNNI
+// repacked_tile over two consecutive runs (TileRepacking::tile_pair) in 512-bit vectors: the
+// same integer sums, 16 rows per vpdpbusd; each run's term is formed as above, in 256-bit
+// halves, so every element keeps its bits.
+template <typename Format>
+void repacked_pair(const void* w, size_t w_stride, const void* x_rows, size_t x_stride,
+                   size_t n_tokens, size_t n, float* y, size_t y_stride) {
+  using Column = typename Format::Column;
+  const auto* runs = static_cast<const uint8_t*>(w);
+  const size_t run_bytes = kR * w_stride;
+  const auto* x = static_cast<const uint8_t*>(x_rows);
+  const auto x_block = [&](size_t t, size_t b) -> const BlockQ8_K& {
+    return reinterpret_cast<const BlockQ8_K*>(x + t * x_stride)[b];
+  };
+  const size_t nb = n / kQK_K;
+  __m512 acc[kMaxTileTokens][8];
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (__m512& a : acc[t]) a = _mm512_setzero_ps();
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    const auto& col_a = *reinterpret_cast<const Column*>(runs + b * sizeof(Column));
+    const auto& col_b = *reinterpret_cast<const Column*>(runs + run_bytes + b * sizeof(Column));
+    const typename Format::Scales scales_a(col_a), scales_b(col_b);
+    __m512i isum[kMaxTileTokens];
+    for (size_t t = 0; t < n_tokens; ++t) isum[t] = _mm512_setzero_si512();
+    for (size_t g = 0; g < kGroups; ++g) {
+      __m256i qa[8], qb[8];
+      Format::unpack(col_a, g, qa);
+      Format::unpack(col_b, g, qb);
+      __m512i q[8];
+      for (size_t j = 0; j < 8; ++j) q[j] = join(qa[j], qb[j]);
+      for (size_t t = 0; t < n_tokens; ++t) {
+        isum[t] = _mm512_add_epi32(
+            isum[t], Format::group_sums(q, scales_a, scales_b, g, x_block(t, b).qs + 32 * g));
+      }
+    }
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const BlockQ8_K& xb = x_block(t, b);
+      const __m256 term_a = Format::term(col_a, scales_a, _mm512_castsi512_si256(isum[t]), xb);
+      const __m256 term_b =
+          Format::term(col_b, scales_b, _mm512_extracti64x4_epi64(isum[t], 1), xb);
+      acc[t][b % 8] = _mm512_add_ps(acc[t][b % 8], join(term_a, term_b));
+    }
+  }
+  for (size_t t = 0; t < n_tokens; ++t) _mm512_storeu_ps(y + t * y_stride, hsum_ps_lanes(acc[t]));
+}
+#endif
+
 template <typename Format>
 constexpr TileRepacking kKQuantRepacking = {Format::repack, repacked_tile<Format>,
-                                            Format::dequantize};
+                                            Format::dequantize,
+#if SLM_KQUANT_VNNI
+                                            repacked_pair<Format>
+#else
+                                            nullptr
+#endif
+};
 
 }  // namespace
 }  // namespace slm::isa
