@@ -7,13 +7,10 @@
 // VNNI row dots for Q8_0 and Q4_0 once stood here, and with them weights stayed rows, as no tile
 // equalled those dots: on a 16-core Xeon with AVX-512 VNNI, SmolLM2-135M Q4_0 decoded at 191 t/s
 // with them against 289 with the AVX2 set (tg64, 2 threads).
-// GCC 12's AVX-512 headers build many intrinsics on _mm512_undefined_*() values, which its
-// uninitialized-use analysis flags inside the headers (a compiler bug, not ours).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+// First, to silence two warnings before any intrinsics header is read:
+// clang-format off
+#include "kernels/x86/avx512_intrinsics.h"
+// clang-format on
 
 #include <cstdint>
 

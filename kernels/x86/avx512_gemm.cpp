@@ -23,13 +23,10 @@
 // The same code also runs two consecutive tiles at once in 512-bit vectors (Lanes16,
 // TileRepacking::tile_pair): one broadcast and each float step then serve 16 rows, which on a
 // Zen 4 took prefill from 235-241 to 299-313 GFLOP/s per thread (docs/performance.md).
-//
-// GCC 12's AVX-512 headers trip its uninitialized-use analysis (see avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+// First, to silence two warnings before any intrinsics header is read:
+// clang-format off
+#include "kernels/x86/avx512_intrinsics.h"
+// clang-format on
 
 #include <cstddef>
 #include <cstdint>

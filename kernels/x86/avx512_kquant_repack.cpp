@@ -1,10 +1,9 @@
 // The AVX-512 set's Q4_K and Q6_K repacked tiles: kquant_columns.h compiled with the AVX-512
-// flags, so a group's integer sums come from vpdpbusd. GCC 12's AVX-512 headers trip its
-// uninitialized-use analysis (see avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// flags, so a group's integer sums come from vpdpbusd.
+// First, to silence two warnings before any intrinsics header is read:
+// clang-format off
+#include "kernels/x86/avx512_intrinsics.h"
+// clang-format on
 #include "kernels/x86/kquant_columns.h"
 
 static_assert(SLM_KQUANT_VNNI, "compiled with the AVX-512 VNNI flags");

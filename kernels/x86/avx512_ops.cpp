@@ -11,13 +11,10 @@
 // Attention stays the AVX2 set's: a 16-lane version that stood here (4 keys per score pass, one
 // FMA chain per output vector) ran slower on an AVX-512 Zen 4 (BM_Attention/f16/512, 32 heads:
 // 108-119 M head-keys/s against 153 M for AVX2's; SmolLM2-135M Q4_0 pp512 +5-10 % without it).
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which its uninitialized-use
-// analysis flags inside the headers (a compiler bug, not ours).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+// First, to silence two warnings before any intrinsics header is read:
+// clang-format off
+#include "kernels/x86/avx512_intrinsics.h"
+// clang-format on
 
 #include <algorithm>
 #include <cmath>
