@@ -23,6 +23,8 @@ void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by
 void add_avx512_repacking(KernelSet& k);
 // kernels/x86/avx512_kquant_repack.cpp: the Q4_K, Q6_K repacked tiles with VNNI (the same).
 void add_avx512_kquant_repacking(KernelSet& k);
+// kernels/x86/avx512_float.cpp: F16 and BF16 dots and tiles, summed in F32 (the same).
+void add_avx512_float_kernels(KernelSet& k);
 #endif
 #if defined(__aarch64__)
 void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD

@@ -33,11 +33,17 @@ namespace {
 // Block counts below, at and above one group of 8 blocks, with and without a remainder (the
 // K-quant dots also add their super-block terms in batches of 8).
 constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
-// Q8_0, Q4_0, Q5_0 and the K-quants have tiles on x86; Q4_1 has none anywhere (the fallback: one
-// dot per element).
-constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0,
-                                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
-                                  DType::kQ5_K, DType::kQ6_K, DType::kQ4_1};
+// Q8_0, Q4_0, Q5_0 and the K-quants have tiles on x86, F16 and BF16 with AVX-512; Q4_1 has none
+// anywhere (the fallback: one dot per element).
+constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ2_K,
+                                  DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                  DType::kQ4_1, DType::kF16,  DType::kBF16};
+
+// Row lengths for nb "blocks" of wt: float types (one element per block) take 37 elements per
+// block, so the lengths cross vector widths and the float tiles' 512-element passes.
+size_t row_length(DType wt, size_t nb) {
+  return traits(wt).block_elems == 1 ? nb * 37 : nb * traits(wt).block_elems;
+}
 constexpr DType kKQuants[] = {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // `rows` rows of n random values (normal, scaled per row by 10^[-2, 2]) quantized to `type`.
@@ -129,12 +135,13 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
   for (DType wt : kWeightTypes) {
     if (tile_for(wt) == nullptr) continue;
     const DType at = ref::vec_dot_type(wt);
-    ASSERT_TRUE(at == DType::kQ8_0 || at == DType::kQ8_K) << dtype_name(wt);
+    ASSERT_TRUE(at == DType::kQ8_0 || at == DType::kQ8_K || at == DType::kF16 || at == DType::kF32)
+        << dtype_name(wt);
     if (tile_activations_packed(at)) {
       ASSERT_NE(k().pack_q8_0, nullptr) << "a set with Q8_0 tiles packs activations";
     }
     for (size_t nb : kBlockCounts) {
-      const size_t n = nb * traits(wt).block_elems;
+      const size_t n = row_length(wt, nb);
       const auto w = random_rows(rng, wt, kTileRows, n);
       for (size_t tokens : {size_t{1}, size_t{2}, size_t{5}, kMaxTileTokens}) {
         expect_tile_equals_dots(wt, w, random_rows(rng, at, tokens, n), tokens, n);
@@ -310,7 +317,7 @@ void expect_matmul_equals_dots(std::mt19937& rng, DType wt, size_t rows, size_t 
                                WeightLayout layout) {
   const KernelSet& k = active_kernels();
   const DType at = ref::vec_dot_type(wt);
-  const size_t n = nb * traits(wt).block_elems, rb = row_bytes(wt, n);
+  const size_t n = row_length(wt, nb), rb = row_bytes(wt, n);
   const auto w = random_rows(rng, wt, rows, n);
   std::vector<uint8_t> w_laid_out = w;
   if (layout == WeightLayout::kRepackedTiles) {

@@ -6,7 +6,8 @@
 // repacked at load get VNNI tiles (avx512_gemm.cpp) equal to those dots bit for bit. 16-lane
 // VNNI row dots for Q8_0 and Q4_0 once stood here, and with them weights stayed rows, as no tile
 // equalled those dots: on a 16-core Xeon with AVX-512 VNNI, SmolLM2-135M Q4_0 decoded at 191 t/s
-// with them against 289 with the AVX2 set (tg64, 2 threads).
+// with them against 289 with the AVX2 set (tg64, 2 threads). F16 and BF16 weights get their own
+// dots and tiles (avx512_float.cpp); F32 ones keep the double-summing dot below.
 // First, to silence two warnings before any intrinsics header is read:
 // clang-format off
 #include "kernels/x86/avx512_intrinsics.h"
@@ -18,8 +19,6 @@
 
 namespace slm::isa {
 namespace {
-
-float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 // Float dots: exact products accumulated in double (as the reference), 4 x 8 lanes.
 float dot_f32(const void* w_row, const void* x_row, size_t n) {
@@ -41,38 +40,14 @@ float dot_f32(const void* w_row, const void* x_row, size_t n) {
   return static_cast<float>(sum);
 }
 
-float dot_f16(const void* w_row, const void* x_row, size_t n) {
-  const auto* a = static_cast<const uint16_t*>(w_row);
-  const auto* b = static_cast<const uint16_t*>(x_row);
-  __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
-                    _mm512_setzero_pd()};
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    for (size_t k = 0; k < 2; ++k) {
-      const __m512 va = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i + 16 * k)));
-      const __m512 vb = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i + 16 * k)));
-      const __m512 p = _mm512_mul_ps(va, vb);  // exact: 11-bit x 11-bit significands
-      acc[2 * k] = _mm512_add_pd(acc[2 * k], _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-      acc[2 * k + 1] = _mm512_add_pd(
-          acc[2 * k + 1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
-    }
-  }
-  double sum = _mm512_reduce_add_pd(
-      _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3])));
-  for (; i < n; ++i) {
-    sum += static_cast<double>(half_to_float(a[i])) * static_cast<double>(half_to_float(b[i]));
-  }
-  return static_cast<float>(sum);
-}
-
 }  // namespace
 
 void add_avx512_kernels(KernelSet& k) {
   add_avx512_ops(k.ops);
   add_avx512_repacking(k);
   add_avx512_kquant_repacking(k);
+  add_avx512_float_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
-  k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_f16;
 }
 
 }  // namespace slm::isa
