@@ -23,7 +23,9 @@ void add_avx512_ops(OpsSet& ops);       // kernels/x86/avx512_ops.cpp (called by
 void add_avx512_repacking(KernelSet& k);
 // kernels/x86/avx512_kquant_repack.cpp: the Q4_K, Q6_K repacked tiles with VNNI (the same).
 void add_avx512_kquant_repacking(KernelSet& k);
-// kernels/x86/avx512_float.cpp: F16 and BF16 dots and tiles, summed in F32 (the same).
+// kernels/x86/avx2_float.cpp, avx512_float.cpp: F16 and BF16 dots and tiles summed in F32
+// (float_tiles.h; called by add_avx2_kernels, add_avx512_kernels).
+void add_avx2_float_kernels(KernelSet& k);
 void add_avx512_float_kernels(KernelSet& k);
 #endif
 #if defined(__aarch64__)

@@ -65,8 +65,8 @@ float dot_with_q8_0(const void* w_row, const void* x_row, size_t n) {
   return hsum_ps(acc) + tail;
 }
 
-// Float dots: the products are exact in double (and in float for two halves), accumulated in
-// double like the reference, in 4 x 4 lanes.
+// F32 dots: the products are exact in double, accumulated in double like the reference, in 4 x 4
+// lanes. (F16 and BF16: avx2_float.cpp.)
 float dot_f32(const void* w_row, const void* x_row, size_t n) {
   const auto* a = static_cast<const float*>(w_row);
   const auto* b = static_cast<const float*>(x_row);
@@ -82,61 +82,6 @@ float dot_f32(const void* w_row, const void* x_row, size_t n) {
   }
   double sum = hsum_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
   for (; i < n; ++i) sum += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return static_cast<float>(sum);
-}
-
-__m256 load_f16(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-// BF16 is the top half of an F32: widen each u16 and shift it up.
-__m256 load_bf16(const uint16_t* p) {
-  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
-
-// F16 dots: the float product of two halves is exact (11-bit significands; barring overflow,
-// which no weight times activation reaches), summed in double like the reference, in 4 x 4
-// lanes. (Written for any 16-bit float type: `Load8` widens 8 of them.)
-template <__m256 (*Load8)(const uint16_t*), float (*ToFloat)(uint16_t)>
-float dot_half(const void* w_row, const void* x_row, size_t n) {
-  const auto* a = static_cast<const uint16_t*>(w_row);
-  const auto* b = static_cast<const uint16_t*>(x_row);
-  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
-                    _mm256_setzero_pd()};
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (size_t k = 0; k < 2; ++k) {
-      const __m256 p = _mm256_mul_ps(Load8(a + i + 8 * k), Load8(b + i + 8 * k));
-      acc[2 * k] = _mm256_add_pd(acc[2 * k], _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
-      acc[2 * k + 1] = _mm256_add_pd(acc[2 * k + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
-    }
-  }
-  double sum = hsum_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
-  for (; i < n; ++i) sum += static_cast<double>(ToFloat(a[i])) * static_cast<double>(ToFloat(b[i]));
-  return static_cast<float>(sum);
-}
-
-// BF16 weights dot F32 activations, like dot_f32: each BF16 widens exactly to F32 (a 16-bit
-// shift), the products are exact in double and summed in double in 4 x 4 lanes.
-float dot_bf16_f32(const void* w_row, const void* x_row, size_t n) {
-  const auto* a = static_cast<const uint16_t*>(w_row);
-  const auto* b = static_cast<const float*>(x_row);
-  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
-                    _mm256_setzero_pd()};
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (size_t k = 0; k < 2; ++k) {
-      const __m256 wa = load_bf16(a + i + 8 * k);
-      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(wa));
-      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(wa, 1));
-      acc[2 * k] = _mm256_fmadd_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(b + i + 8 * k)), acc[2 * k]);
-      acc[2 * k + 1] =
-          _mm256_fmadd_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(b + i + 8 * k + 4)), acc[2 * k + 1]);
-    }
-  }
-  double sum = hsum_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
-  for (; i < n; ++i) sum += static_cast<double>(bf16_to_fp32(a[i])) * static_cast<double>(b[i]);
   return static_cast<float>(sum);
 }
 
@@ -296,9 +241,8 @@ void add_avx2_kernels(KernelSet& k) {
   add_avx2_kquant_kernels(k);
   add_avx2_kquant_tiles(k);
   add_avx2_kquant_repacking(k);
+  add_avx2_float_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
-  k.vec_dot[static_cast<size_t>(DType::kF16)] = dot_half<load_f16, half_to_float>;
-  k.vec_dot[static_cast<size_t>(DType::kBF16)] = dot_bf16_f32;
   k.vec_dot[static_cast<size_t>(DType::kQ8_0)] = dot_with_q8_0<BlockQ8_0, load_q8_0>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_0)] = dot_with_q8_0<BlockQ4_0, load_q4_0>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/ref/blocks.h"
+
 namespace slm::isa {
 namespace {
 
