@@ -16,11 +16,10 @@ namespace slm {
 constexpr size_t kMinParallelWork = size_t{1} << 16;
 
 // Tiles over plain rows need at least two tokens to reuse anything; one token (decode) runs on
-// dots, unless the weights were repacked for the tiles, or are F16 or BF16: their dots are one
-// FMA chain (the order their tiles keep), which a tile's 8 rows run as independent chains
-// (BM_Matmul/f16_t2/32000/2048/1, GB/s: AVX2 27-28 -> 94-99, AVX-512 51-55 -> 74-78).
+// dots, unless the weights were repacked for the tiles. F16 and BF16 too: their dots are one FMA
+// chain, but each streams one row, and an 8-row tile's 8 streams were slower from DRAM (slm bench
+// tg32, one thread: SmolLM2-135M F16 98 t/s on dots, 40 on tiles; TinyLlama-1.1B F16 14.1, 9.6).
 constexpr size_t kMinTileTokens = 2;
-constexpr bool tiles_one_token(DType type) { return type == DType::kF16 || type == DType::kBF16; }
 
 // TileRepacking::tile_pair reads two runs side by side. From DRAM one thread streams the pair at
 // about half the rate of one run, so calls with few tokens, which that stream limits, keep to one
@@ -169,7 +168,7 @@ struct SharedJob {
       GemmTileFn tile = nullptr;
       if (o.layout == WeightLayout::kRepackedTiles) {
         tile = k->repacked[id].tile;  // every row is in a tile: rows_range calls no dot
-      } else if ((n >= kMinTileTokens || tiles_one_token(o.type)) && id < kDTypeSlots &&
+      } else if (n >= kMinTileTokens && id < kDTypeSlots &&
                  (act->packed == nullptr || k->pack_q8_0 != nullptr)) {
         tile = k->gemm_tile[id];
       }
