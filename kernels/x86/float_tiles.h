@@ -8,7 +8,7 @@
 // reference sums in double; F32 sums are within 2^-24 · (n / kL + log2 kL) · Σ|w x| of that
 // (kL lanes of n / kL terms, then a tree), far inside DESIGN.md's 1e-4 bound for F16 and BF16
 // weights. In exchange a tile keeps V::kRowStep x V::kTokenStep accumulators in registers, each
-// converted weight vector serving several tokens, and goes over its rows kChunk elements at a
+// converted weight vector serving several tokens, and goes over its rows kFloatChunk elements at a
 // time, so that the rows' part stays in L1 while every token goes by. AVX-512,
 // BM_Matmul/f16_t1/{2048/2048,5632/2048,2048/5632}/64, one thread, GFLOP/s: one double-summing
 // dot per element 13; these tiles over whole rows 43-45; in 512-element passes 83-87, 75 % of the
