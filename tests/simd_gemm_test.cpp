@@ -1,7 +1,7 @@
 // Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0 or on
-// Q8_K, F16 and F32 activations as quantized) and the matmul that uses them. Contract (kernels/dispatch.h): each
-// tile element is bit-identical to the same set's dot for that (row, token), so it agrees with the
-// scalar reference as the dots do
+// Q8_K, F16 and F32 activations as quantized) and the matmul that uses them. Contract
+// (kernels/dispatch.h): each tile element is bit-identical to the same set's dot for that (row,
+// token), so it agrees with the scalar reference as the dots do
 // (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
 // for any thread count.
 #include <gtest/gtest.h>
