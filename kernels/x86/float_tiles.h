@@ -11,7 +11,7 @@
 // converted weight vector serving several tokens, and goes over its rows kFloatChunk elements at a
 // time, so that the rows' part stays in L1 while every token goes by. AVX-512,
 // BM_Matmul/f16_t1/{2048/2048,5632/2048,2048/5632}/64, one thread, GFLOP/s: one double-summing
-// dot per element 13; these tiles over whole rows 43-45; in 512-element passes 83-87, 75 % of the
+// dot per element 13; these tiles over whole rows 44-45; in 512-element passes 83-88, 75 % of the
 // FMA peak (docs/performance.md).
 //
 // V: F (a vector of kL floats), zero(), fmadd(a, b, c) = a · b + c, sum(v) (a fixed order), and
