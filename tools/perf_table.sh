@@ -51,10 +51,11 @@ for preset in $PRESETS; do
     bw=$(bandwidth)
     llama="[]"
     if [[ -n "$LLAMA_BENCH" ]]; then
-      llama=$("$LLAMA_BENCH" -m "$model" -p "$P" -n "$N" -r "$R" -t "$T" -o json 2>/dev/null)
+      llama=$("$LLAMA_BENCH" -m "$model" -p "$P" -n "$N" -r "$R" -t "$T" -o json 2>/dev/null) ||
+        { echo "llama-bench failed on $model" >&2; llama="[]"; }
     fi
     out=$("$slm" bench -m "$model" -p "$P" -n "$N" -r "$R" -t "$T" $LOAD --json)
-    python3 - "$preset" "$type" "$model" "$bw" "$out" "$llama" <<'PY'
+    python3 - "$preset" "$type" "$model" "$bw" "$out" "$llama" "$LLAMA_BENCH" <<'PY'
 import json, os, sys
 preset, typ, model, bw, out = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
 llama = {"pp" if r["n_prompt"] else "tg": r for r in json.loads(sys.argv[6])}
@@ -69,7 +70,7 @@ tg = tests.get("tg")
 row = "| %s | %s | %.0f | %.0f | %s | %s | %.1f | %.1f | %s |" % (
     preset, typ, os.path.getsize(model) / 1e6, per_token / 1e6, fmt(tests.get("pp")), fmt(tg),
     bw, roof, "%.0f %%" % (100 * tg["tokens_per_s"] / roof) if tg else "-")
-if llama:
+if sys.argv[7]:  # a llama-bench was given: its columns, "-" where it gave nothing
     ll = lambda k: "%.2f ± %.2f" % (llama[k]["avg_ts"], llama[k]["stddev_ts"]) if k in llama else "-"
     ratio = lambda k: ("%.2f×" % (tests[k]["tokens_per_s"] / llama[k]["avg_ts"])
                        if k in llama and k in tests else "-")
