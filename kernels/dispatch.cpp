@@ -28,6 +28,10 @@ size_t packed_q8_0_bytes(size_t n) {
   return groups * group_bytes + (blocks - groups * kPackGroup) * sizeof(BlockQ8_0);
 }
 
+size_t packed_row_bytes(DType act_type, size_t n) {
+  return act_type == DType::kF16 ? n * sizeof(float) : packed_q8_0_bytes(n);
+}
+
 namespace {
 
 constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon};

@@ -32,10 +32,13 @@ using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
 // t < n_tokens (<= kMaxTileTokens), unpacking each weight block once for all those tokens. Every
 // Y element must be bit-identical to what the set's dot gives for that (row, token), so prefill
 // and decode, and any split of the work, agree. The tile reads the activation rows (X, in the
-// weight type's ref::vec_dot_type) in the form tile_activations_packed() says:
-//   - Q8_0: packed once per row by pack_q8_0 into groups of 8 blocks: the 8 x 32 quant bytes in
-//     an order of the ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums
-//     of quants as int32; the blocks after the last full group stay plain BlockQ8_0;
+// weight type's ref::vec_dot_type) as quantized, or packed once per row by the set's
+// KernelSet::pack[activation type] where it has one:
+//   - Q8_0: always packed, into groups of 8 blocks: the 8 x 32 quant bytes in an order of the
+//     ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums of quants as
+//     int32; the blocks after the last full group stay plain BlockQ8_0;
+//   - F16 (F16 weights): as quantized, or (AVX-512) widened to F32, exactly, so that the tiles
+//     convert only their weights;
 //   - Q8_K (K-quant weights): the rows as quantized (x_stride = their row bytes), since a
 //     BlockQ8_K already carries its float scale and its sums of 16 quants.
 constexpr size_t kTileRows = 8;
@@ -48,12 +51,15 @@ constexpr size_t kMaxTileTokens = 64;
 constexpr size_t kRepackedTileTokens = 16;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
 size_t packed_q8_0_bytes(size_t n);
+// Bytes of one packed activation row of n elements (activations_packable types).
+size_t packed_row_bytes(DType act_type, size_t n);
 using PackRowFn = void (*)(const void* x_row, size_t n, void* dst);
 using GemmTileFn = void (*)(const void* w, size_t w_stride, const void* x, size_t x_stride,
                             size_t n_tokens, size_t n, float* y, size_t y_stride);
-// True where tiles read activations of this type packed by KernelSet::pack_q8_0 (Q8_0), false
-// where they read them as quantized.
-constexpr bool tile_activations_packed(DType act_type) { return act_type == DType::kQ8_0; }
+// The activation types a set may pack for its tiles (KernelSet::pack).
+constexpr bool activations_packable(DType act_type) {
+  return act_type == DType::kQ8_0 || act_type == DType::kF16;
+}
 
 // Weights in WeightLayout::kRepackedTiles (kernels/dtype.h): every kTileRows consecutive rows
 // rewritten at load into one run of the same size, in an order of the set's choosing, so decode
@@ -120,8 +126,9 @@ struct KernelSet {
   std::array<VecDotFn, kDTypeSlots> vec_dot{};
   // quantize[activation type]: converts a float row (Q8_0, Q8_K, F16). Null: reference.
   std::array<QuantizeRowFn, kDTypeSlots> quantize{};
-  // Null in a set without tiles for Q8_0 activations; then those gemm_tile entries are null too.
-  PackRowFn pack_q8_0 = nullptr;
+  // pack[activation type], for activations_packable types: null where the set's tiles read the
+  // rows as quantized. A set with tiles for Q8_0 activations has pack[Q8_0].
+  std::array<PackRowFn, kDTypeSlots> pack{};
   // gemm_tile[weight type]: null where matmul must use one dot per element.
   std::array<GemmTileFn, kDTypeSlots> gemm_tile{};
   // repacked[weight type]: all three functions, or none (the type stays rows).

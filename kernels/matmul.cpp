@@ -40,9 +40,9 @@ size_t conversion_bytes(std::span<const MatmulOutput> outs, size_t cols, size_t 
                     [&](const MatmulOutput& o) { return ref::vec_dot_type(o.type) == act_type; });
     if (seen) continue;
     bytes += row_bytes(act_type, cols) * n_tokens;
-    // Room for the packed copy of Q8_0 activations, whether or not the set has tiles for the
-    // type (repacked weights use the tiles for one token too).
-    if (tile_activations_packed(act_type)) bytes += packed_q8_0_bytes(cols) * n_tokens;
+    // Room for a packed copy, whether or not the set packs the type (repacked weights use the
+    // tiles for one token too).
+    if (activations_packable(act_type)) bytes += packed_row_bytes(act_type, cols) * n_tokens;
   }
   return bytes;
 }
@@ -71,7 +71,7 @@ namespace {
 constexpr int64_t kRowBlock = 16;
 
 // X converted for one activation type: its rows as quantized and, where a product's tiles read
-// them so, their copy packed by pack_q8_0.
+// them so, their copy packed by KernelSet::pack.
 struct Activation {
   DType type = DType::kF32;
   size_t row_bytes = 0, packed_bytes = 0;  // per token
@@ -158,8 +158,8 @@ struct SharedJob {
         act->row_bytes = row_bytes(act_type, cols);
         act->rows = free;
         free += act->row_bytes * n;
-        if (tile_activations_packed(act_type)) {
-          act->packed_bytes = packed_q8_0_bytes(cols);
+        if (activations_packable(act_type) && k->pack[static_cast<size_t>(act_type)] != nullptr) {
+          act->packed_bytes = packed_row_bytes(act_type, cols);
           act->packed = free;
           free += act->packed_bytes * n;
         }
@@ -168,8 +168,7 @@ struct SharedJob {
       GemmTileFn tile = nullptr;
       if (o.layout == WeightLayout::kRepackedTiles) {
         tile = k->repacked[id].tile;  // every row is in a tile: rows_range calls no dot
-      } else if (n >= kMinTileTokens && id < kDTypeSlots &&
-                 (act->packed == nullptr || k->pack_q8_0 != nullptr)) {
+      } else if (n >= kMinTileTokens && id < kDTypeSlots) {
         tile = k->gemm_tile[id];
       }
       const bool pack = tile != nullptr && act->packed != nullptr;
@@ -204,7 +203,7 @@ struct SharedJob {
     const size_t t = size_t(i) % n_tokens;
     uint8_t* row = a.rows + t * a.row_bytes;
     k->quantize_row(a.type, x + t * cols, row, cols);
-    if (a.pack) k->pack_q8_0(row, cols, a.packed + t * a.packed_bytes);
+    if (a.pack) k->pack[static_cast<size_t>(a.type)](row, cols, a.packed + t * a.packed_bytes);
   }
   void row_block(int64_t b) const {
     size_t p = 0;

@@ -1,5 +1,5 @@
-// Prefill tiles (KernelSet::gemm_tile, on Q8_0 activations packed by KernelSet::pack_q8_0 or on
-// Q8_K, F16 and F32 activations as quantized) and the matmul that uses them. Contract
+// Prefill tiles (KernelSet::gemm_tile, on Q8_0 and F16 activations packed by KernelSet::pack or
+// on Q8_K and F32 activations as quantized) and the matmul that uses them. Contract
 // (kernels/dispatch.h): each tile element is bit-identical to the same set's dot for that (row,
 // token), so it agrees with the scalar reference as the dots do
 // (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
@@ -98,11 +98,12 @@ class GemmTiles : public testing::TestWithParam<Isa> {
     }
     std::vector<uint8_t> tile_x = x;  // as quantized, or packed
     size_t tile_x_stride = x_stride;
-    if (tile_activations_packed(at)) {
-      tile_x_stride = packed_q8_0_bytes(n);
+    if (k().pack[static_cast<size_t>(at)] != nullptr) {
+      tile_x_stride = packed_row_bytes(at, n);
       tile_x.assign(tokens * tile_x_stride, 0);
       for (size_t t = 0; t < tokens; ++t) {
-        k().pack_q8_0(x.data() + t * x_stride, n, tile_x.data() + t * tile_x_stride);
+        k().pack[static_cast<size_t>(at)](x.data() + t * x_stride, n,
+                                          tile_x.data() + t * tile_x_stride);
       }
     }
     const size_t y_stride = rows + 3;
@@ -137,8 +138,8 @@ TEST_P(GemmTiles, TilesEqualDotsBitForBit) {
     const DType at = ref::vec_dot_type(wt);
     ASSERT_TRUE(at == DType::kQ8_0 || at == DType::kQ8_K || at == DType::kF16 || at == DType::kF32)
         << dtype_name(wt);
-    if (tile_activations_packed(at)) {
-      ASSERT_NE(k().pack_q8_0, nullptr) << "a set with Q8_0 tiles packs activations";
+    if (at == DType::kQ8_0) {
+      ASSERT_NE(k().pack[static_cast<size_t>(at)], nullptr) << "a set with Q8_0 tiles packs";
     }
     for (size_t nb : kBlockCounts) {
       const size_t n = row_length(wt, nb);

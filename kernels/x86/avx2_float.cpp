@@ -16,9 +16,11 @@ namespace {
 struct Ymm {
   using F = __m256;
   static constexpr size_t kL = 8, kRowStep = 4, kTokenStep = 2;
+  static constexpr bool kWidenF16 = false;
   static F zero() { return _mm256_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static float sum(F v) { return hsum_ps(v); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   // The first `count` 16-bit values at p, the rest zero (no masked 16-bit loads in AVX2).
   static __m128i halves(const uint16_t* p, size_t count) {
     if (count == kL) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));

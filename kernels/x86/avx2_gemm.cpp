@@ -493,7 +493,7 @@ constexpr TileRepacking kRepacking = {repack_tile<Weights>, repacked_tile_with_q
 }  // namespace
 
 void add_avx2_gemm_tiles(KernelSet& k) {
-  k.pack_q8_0 = pack_q8_0;
+  k.pack[static_cast<size_t>(DType::kQ8_0)] = pack_q8_0;
   k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_with_q8_0<Q8_0Weights>;
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_with_q8_0<Q4_0Weights>;
   k.repacked[static_cast<size_t>(DType::kQ8_0)] = kRepacking<Q8_0Weights>;

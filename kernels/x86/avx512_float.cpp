@@ -17,9 +17,11 @@ namespace {
 struct Zmm {
   using F = __m512;
   static constexpr size_t kL = 16, kRowStep = 8, kTokenStep = 3;
+  static constexpr bool kWidenF16 = true;
   static F zero() { return _mm512_setzero_ps(); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(F v) { return _mm512_reduce_add_ps(v); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static __mmask16 first(size_t count) { return static_cast<__mmask16>((1u << count) - 1); }
   static F f16(const uint16_t* p, size_t count) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first(count), p));

@@ -14,7 +14,8 @@
 // dot per element 13; these tiles over whole rows 44-45; in 512-element passes 83-88, 75 % of the
 // FMA peak (docs/performance.md).
 //
-// V: F (a vector of kL floats), zero(), fmadd(a, b, c) = a · b + c, sum(v) (a fixed order), and
+// V: F (a vector of kL floats), kWidenF16 (whether its F16 tiles read widened activations),
+// zero(), fmadd(a, b, c) = a · b + c, sum(v) (a fixed order), store(p, v), and
 // f16 / bf16 / f32(p, count): the count (≤ kL) values at p as floats, the lanes past them zero
 // (which adds +0 to every lane alike). Include only from files compiled with V's ISA flags;
 // internal linkage, as in avx2_common.h.
@@ -23,6 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/dispatch.h"
 
@@ -35,6 +37,19 @@ struct F16Weights {
   using X = uint16_t;
   static typename V::F weights(const W* p, size_t count) { return V::f16(p, count); }
   static typename V::F activations(const X* p, size_t count) { return V::f16(p, count); }
+};
+
+// The tiles' F16 where V::kWidenF16: activations widened once per row by widen_f16
+// (KernelSet::pack), so that a tile converts only its weights. The widening is exact: the tiles
+// keep the dots' bits. BM_Matmul/f16_t1/{2048/2048,5632/2048,2048/5632}/64, one thread, GFLOP/s,
+// best of 3, alternated: AVX-512 83-84 / 81-83 / 80-86 -> 86-92 / 91-94 / 98-99; AVX2, where the
+// 4 x 2 tile converts fewer vectors per FMA, 80-87 -> 77-86, so AVX2 keeps F16 activations.
+template <typename V>
+struct F16TileWeights {
+  using W = uint16_t;
+  using X = float;
+  static typename V::F weights(const W* p, size_t count) { return V::f16(p, count); }
+  static typename V::F activations(const X* p, size_t count) { return V::f32(p, count); }
 };
 
 template <typename V>
@@ -129,12 +144,32 @@ void float_tile(const void* w, size_t w_stride, const void* x, size_t x_stride, 
   }
 }
 
+// F16 activations as F32, for the F16 tiles (a PackRowFn).
+template <typename V>
+void widen_f16(const void* x_row, size_t n, void* dst) {
+  const auto* x = static_cast<const uint16_t*>(x_row);
+  auto* y = static_cast<float*>(dst);
+  size_t i = 0;
+  for (; i + V::kL <= n; i += V::kL) V::store(y + i, V::f16(x + i, V::kL));
+  if (i < n) {
+    alignas(64) float tail[V::kL];
+    V::store(tail, V::f16(x + i, n - i));
+    std::memcpy(y + i, tail, (n - i) * sizeof(float));
+  }
+}
+
 // The set's F16 and BF16 entries.
 template <typename V>
 void add_float_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF16)] = float_dot<V, F16Weights<V>>;
   k.vec_dot[static_cast<size_t>(DType::kBF16)] = float_dot<V, BF16Weights<V>>;
-  k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16Weights<V>>;
+  if constexpr (V::kWidenF16) {
+    k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16TileWeights<V>>;
+    k.pack[static_cast<size_t>(DType::kF16)] = widen_f16<V>;
+  } else {
+    k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16Weights<V>>;
+    k.pack[static_cast<size_t>(DType::kF16)] = nullptr;  // a set built on another's
+  }
   k.gemm_tile[static_cast<size_t>(DType::kBF16)] = float_tile<V, BF16Weights<V>>;
 }
 

@@ -1,4 +1,4 @@
-// The x86 sets' packed Q8_0 activations (KernelSet::pack_q8_0, written by avx2_gemm.cpp's
+// The x86 sets' packed Q8_0 activations (KernelSet::pack[Q8_0], written by avx2_gemm.cpp's
 // pack_q8_0 and read by the AVX2 and AVX-512 tiles). A row's full groups of 8 blocks come first,
 // each group kGroupBytes: the 8 blocks' 32 quant bytes interleaved (interleave8 in
 // avx2_gemm.cpp), then their 8 scales as floats, then their 8 sums of quants as int32; the blocks
