@@ -25,31 +25,31 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 
 namespace slm::isa {
 namespace {
 
-template <typename V>
+// F16 weights, with activations as F16 (X = uint16_t: the dots, AVX2's tiles) or widened to F32
+// (X = float) once per row by widen_f16 (KernelSet::pack) where V::kWidenF16, so that a tile
+// converts only its weights. The widening is exact: the tiles keep the dots' bits.
+// BM_Matmul/f16_t1/{2048/2048,5632/2048,2048/5632}/64, one thread, GFLOP/s, best of 3,
+// alternated: AVX-512 83-84 / 81-83 / 80-86 -> 86-92 / 91-94 / 98-99; AVX2, where the 4 x 2 tile
+// converts fewer vectors per FMA, 80-87 -> 77-86, so AVX2 keeps F16 activations.
+template <typename V, typename Activation = uint16_t>
 struct F16Weights {
   using W = uint16_t;
-  using X = uint16_t;
+  using X = Activation;
   static typename V::F weights(const W* p, size_t count) { return V::f16(p, count); }
-  static typename V::F activations(const X* p, size_t count) { return V::f16(p, count); }
-};
-
-// The tiles' F16 where V::kWidenF16: activations widened once per row by widen_f16
-// (KernelSet::pack), so that a tile converts only its weights. The widening is exact: the tiles
-// keep the dots' bits. BM_Matmul/f16_t1/{2048/2048,5632/2048,2048/5632}/64, one thread, GFLOP/s,
-// best of 3, alternated: AVX-512 83-84 / 81-83 / 80-86 -> 86-92 / 91-94 / 98-99; AVX2, where the
-// 4 x 2 tile converts fewer vectors per FMA, 80-87 -> 77-86, so AVX2 keeps F16 activations.
-template <typename V>
-struct F16TileWeights {
-  using W = uint16_t;
-  using X = float;
-  static typename V::F weights(const W* p, size_t count) { return V::f16(p, count); }
-  static typename V::F activations(const X* p, size_t count) { return V::f32(p, count); }
+  static typename V::F activations(const X* p, size_t count) {
+    if constexpr (std::is_same_v<X, float>) {
+      return V::f32(p, count);
+    } else {
+      return V::f16(p, count);
+    }
+  }
 };
 
 template <typename V>
@@ -164,7 +164,7 @@ void add_float_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kF16)] = float_dot<V, F16Weights<V>>;
   k.vec_dot[static_cast<size_t>(DType::kBF16)] = float_dot<V, BF16Weights<V>>;
   if constexpr (V::kWidenF16) {
-    k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16TileWeights<V>>;
+    k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16Weights<V, float>>;
     k.pack[static_cast<size_t>(DType::kF16)] = widen_f16<V>;
   } else {
     k.gemm_tile[static_cast<size_t>(DType::kF16)] = float_tile<V, F16Weights<V>>;
