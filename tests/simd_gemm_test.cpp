@@ -1,5 +1,5 @@
-// Prefill tiles (KernelSet::gemm_tile, on Q8_0 and F16 activations packed by KernelSet::pack or
-// on Q8_K and F32 activations as quantized) and the matmul that uses them. Contract
+// Prefill tiles (KernelSet::gemm_tile, on activations packed by KernelSet::pack where the set
+// has it: Q8_0, and F16 on AVX-512; else as quantized) and the matmul that uses them. Contract
 // (kernels/dispatch.h): each tile element is bit-identical to the same set's dot for that (row,
 // token), so it agrees with the scalar reference as the dots do
 // (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
