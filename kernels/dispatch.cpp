@@ -25,7 +25,8 @@ void KernelSet::quantize_row(DType type, const float* src, void* dst, size_t n) 
 size_t packed_q8_0_bytes(size_t n) {
   const size_t blocks = n / kQK8_0, groups = blocks / kPackGroup;
   const size_t group_bytes = kPackGroup * (kQK8_0 + sizeof(float) + sizeof(int32_t));
-  return groups * group_bytes + (blocks - groups * kPackGroup) * sizeof(BlockQ8_0);
+  return groups * group_bytes +
+         (blocks - groups * kPackGroup) * (sizeof(BlockQ8_0) + sizeof(int32_t));
 }
 
 size_t packed_row_bytes(DType act_type, size_t n) {

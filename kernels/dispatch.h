@@ -36,7 +36,8 @@ using QuantizeRowFn = void (*)(const float* src, void* dst, size_t n);
 // KernelSet::pack[activation type] where it has one:
 //   - Q8_0: always packed, into groups of 8 blocks: the 8 x 32 quant bytes in an order of the
 //     ISA's choosing, then the 8 block scales as floats, then the 8 blocks' sums of quants as
-//     int32; the blocks after the last full group stay plain BlockQ8_0;
+//     int32; the blocks after the last full group stay plain BlockQ8_0, followed by their sums
+//     of quants as int32;
 //   - F16 (F16 weights): as quantized, or (AVX-512) widened to F32, exactly, so that the tiles
 //     convert only their weights;
 //   - Q8_K (K-quant weights): the rows as quantized (x_stride = their row bytes), since a

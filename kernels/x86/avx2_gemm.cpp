@@ -288,6 +288,11 @@ void pack_q8_0(const void* x_row, size_t n, void* dst) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kSumsAt), quant_sums(xq));
   }
   std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
+  out += (nb - i) * sizeof(BlockQ8_0);
+  for (; i < nb; ++i, out += sizeof(int32_t)) {
+    const int32_t sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), load_q8_0(x[i])));
+    std::memcpy(out, &sum, sizeof(sum));
+  }
 }
 
 // One token's packed group of activations, as every row's group terms use it.

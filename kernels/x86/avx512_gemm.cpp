@@ -244,6 +244,20 @@ template <typename V>
   return V::add(acc, V::mul(V::to_float(sumi), dd));
 }
 
+// A block's terms for kT tokens, given their activation dwords x (kStride as in block_sums),
+// -offset sum(x) (start) and scales: added to acc[i · acc_stride].
+template <typename V, size_t kStride, size_t kT>
+[[gnu::always_inline]] inline void add_block_terms(const typename V::I* q, typename V::F d_w,
+                                                   const uint8_t* const* x, const int32_t* start,
+                                                   const float* d_x, typename V::F* acc,
+                                                   size_t acc_stride) {
+  typename V::I sums[kT];
+  block_sums<V, kStride, kT>(q, x, start, sums);
+  for (size_t i = 0; i < kT; ++i) {
+    acc[i * acc_stride] = add_term<V>(acc[i * acc_stride], sums[i], d_w, d_x[i]);
+  }
+}
+
 // Block j of packed group g for tokens t .. t + kT - 1: their terms added to acc[t + i][j].
 // starts[t][j]: -offset sum(x) of token t's block j.
 template <typename V, size_t kT>
@@ -261,9 +275,29 @@ template <typename V, size_t kT>
     start[i] = starts[t + i][j];
     std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
   }
-  typename V::I sums[kT];
-  block_sums<V, 32, kT>(q, x, start, sums);
-  for (size_t i = 0; i < kT; ++i) acc[t + i][j] = add_term<V>(acc[t + i][j], sums[i], d_w, d_x[i]);
+  add_block_terms<V, 32, kT>(q, d_w, x, start, d_x, &acc[t][j], kPackGroup);
+}
+
+// Block k of the plain blocks after the groups (tail of them, at tail_at in each row, their sums
+// after them) for tokens t .. t + kT - 1: their terms added to tails[t + i].
+template <typename V, int kOffsetShift, size_t kT>
+[[gnu::always_inline]] inline void tail_block_terms(const typename V::I* q, typename V::F d_w,
+                                                    const uint8_t* x_packed, size_t x_stride,
+                                                    size_t tail_at, size_t tail, size_t k, size_t t,
+                                                    typename V::F* tails) {
+  const uint8_t* x[kT];
+  int32_t start[kT];
+  float d_x[kT];
+  for (size_t i = 0; i < kT; ++i) {
+    const uint8_t* row = x_packed + (t + i) * x_stride + tail_at;
+    const auto& block = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    x[i] = reinterpret_cast<const uint8_t*>(block.qs);
+    int32_t sum;
+    std::memcpy(&sum, row + tail * sizeof(BlockQ8_0) + k * sizeof(int32_t), sizeof(sum));
+    start[i] = -sum * (1 << kOffsetShift);
+    d_x[i] = half_to_float(block.d);
+  }
+  add_block_terms<V, 4, kT>(q, d_w, x, start, d_x, &tails[t], 1);
 }
 
 // V::kTiles consecutive runs (run_bytes apart) over one pass of the activations. kTokens > 0:
@@ -327,19 +361,18 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
   // order from 0.0f, as the row dot's tail does.
   F tails[kMaxTileTokens];
   for (size_t t = 0; t < n_tokens; ++t) tails[t] = V::zero();
-  for (size_t b = groups * kPackGroup; b < nb; ++b) {
+  const size_t tail = nb - groups * kPackGroup, tail_at = groups * kGroupBytes;
+  for (size_t k = 0; k < tail; ++k) {
     I q[kQuantDwords];
     F d_w;
-    operands(b, q, d_w);
-    for (size_t t = 0; t < n_tokens; ++t) {
-      const auto& x = reinterpret_cast<const BlockQ8_0*>(
-          xp + t * x_stride + groups * kGroupBytes)[b - groups * kPackGroup];
-      const int32_t x_sum = hsum_epi32(dot_u8x32(_mm256_set1_epi8(1), load_256(x.qs)));
-      const int32_t start = -x_sum * (1 << W::kOffsetShift);
-      const auto* x_qs = reinterpret_cast<const uint8_t*>(x.qs);
-      I sumi;
-      block_sums<V, 4, 1>(q, &x_qs, &start, &sumi);
-      tails[t] = add_term<V>(tails[t], sumi, d_w, half_to_float(x.d));
+    operands(groups * kPackGroup + k, q, d_w);
+    size_t t = 0;
+    for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
+      tail_block_terms<V, W::kOffsetShift, kTokenStep>(q, d_w, xp, x_stride, tail_at, tail, k, t,
+                                                       tails);
+    }
+    for (; t < n_tokens; ++t) {
+      tail_block_terms<V, W::kOffsetShift, 1>(q, d_w, xp, x_stride, tail_at, tail, k, t, tails);
     }
   }
   for (size_t t = 0; t < n_tokens; ++t) {

@@ -2,7 +2,7 @@
 // pack_q8_0 and read by the AVX2 and AVX-512 tiles). A row's full groups of 8 blocks come first,
 // each group kGroupBytes: the 8 blocks' 32 quant bytes interleaved (interleave8 in
 // avx2_gemm.cpp), then their 8 scales as floats, then their 8 sums of quants as int32; the blocks
-// after the last full group follow as plain BlockQ8_0.
+// after the last full group follow as plain BlockQ8_0, then their sums of quants as int32.
 #pragma once
 
 #include <cstddef>
