@@ -79,9 +79,10 @@ struct TileRepacking {
 };
 
 // The element-wise and row ops of a forward pass (formulas in kernels/ref/ops.h). Every entry but
-// attention_heads is always set: the scalar references by default, replaced by an ISA's version
-// where it has one. SIMD versions agree with the references to float rounding (and, for exp/tanh,
-// to the stated error of their approximations; tests/simd_ops_test.cpp checks the bounds).
+// attention_heads and attention_causal is always set: the scalar references by default, replaced
+// by an ISA's version where it has one. SIMD versions agree with the references to float rounding
+// (and, for exp/tanh, to the stated error of their approximations; tests/simd_ops_test.cpp checks
+// the bounds).
 struct OpsSet {
   void (*rms_norm)(const float* x, const float* w, float eps, float* y, size_t n) = ref::rms_norm;
   void (*layer_norm)(const float* x, const float* w, const float* b, float eps, float* y,
@@ -105,6 +106,15 @@ struct OpsSet {
   void (*attention_heads)(const float* q, size_t n_heads, const ref::KvRows& k,
                           const ref::KvRows& v, bool kv_is_f16, size_t n_keys, size_t head_dim,
                           float scale, float* out) = nullptr;
+  // Causal attention over one kv head for n_tokens consecutive positions of one sequence, n_heads
+  // query heads each (a prompt): token t sees the first n_keys0 + t rows of k and v; head h's q
+  // is at q + t · q_stride + h · head_dim and its result goes to out + t · out_stride + h ·
+  // head_dim, bit-identical to attention()'s with n_keys0 + t keys. SIMD versions convert each
+  // block of rows once for all the tokens. Null in a set without one.
+  void (*attention_causal)(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
+                           size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v,
+                           bool kv_is_f16, size_t head_dim, float scale, float* out,
+                           size_t out_stride) = nullptr;
   // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
   void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;
   void (*attention_softcapped)(const float* q, const ref::KvRows& k, const ref::KvRows& v,

@@ -400,6 +400,48 @@ TEST_P(SimdOps, AttentionHeadsEqualsOneHeadAtATime) {
   }
 }
 
+// A prompt's tokens in one attention_causal call get bit for bit what each gets from attention()
+// with its own key count (head sizes the SIMD version transposes and ones it hands on to
+// attention(), keys starting mid-block, blocks that some tokens see only in part, rows over
+// pages).
+TEST_P(SimdOps, AttentionCausalEqualsOneTokenAtATime) {
+  if (ops().attention_causal == nullptr)
+    GTEST_SKIP() << isa_name(GetParam()) << " has no attention_causal";
+  const size_t kv_heads = 2, g = 1, page_rows = 16, first = 3;
+  for (bool f16 : {false, true}) {
+    for (size_t D : {17, 64, 80, 128, 136}) {
+      for (size_t n_keys0 : {1, 7, 64, 100}) {
+        for (size_t n_tokens : {1, 3, 70}) {
+          for (size_t n_heads : {size_t{1}, size_t{3}}) {
+            const size_t elem = f16 ? 2 : 4, total = first + n_keys0 + n_tokens - 1;
+            const KvData kv = make_kv(rng_, total, kv_heads, D, f16, 2.0f, false);
+            const test::ShuffledPages k_pages(kv.k.data(), total, kv.stride, page_rows, rng_);
+            const test::ShuffledPages v_pages(kv.v.data(), total, kv.stride, page_rows, rng_);
+            const ref::KvRows k = k_pages.view(g * D * elem, first);
+            const ref::KvRows v = v_pages.view(g * D * elem, first);
+            // Token t's heads one after another, tokens q_stride apart (more than the heads).
+            const size_t q_stride = (n_heads + 1) * D, rows = n_tokens * q_stride;
+            const auto q = random(rows, 1.0f);
+            std::vector<float> scores(total), alone(rows, -7.0f), together(rows, -7.0f);
+            for (size_t t = 0; t < n_tokens; ++t) {
+              for (size_t h = 0; h < n_heads; ++h) {
+                const size_t at = t * q_stride + h * D;
+                ops().attention(&q[at], k, v, f16, n_keys0 + t, D, 0.125f, scores.data(),
+                                &alone[at]);
+              }
+            }
+            ops().attention_causal(q.data(), q_stride, n_heads, n_tokens, n_keys0, k, v, f16, D,
+                                   0.125f, together.data(), q_stride);
+            ASSERT_TRUE(bits_equal(alone, together))  // the gaps between tokens untouched too
+                << "f16 " << f16 << " D " << D << " keys " << n_keys0 << " tokens " << n_tokens
+                << " heads " << n_heads;
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, SimdOps, testing::ValuesIn(available_isas()), test::isa_label);
 
 }  // namespace

@@ -288,9 +288,19 @@ template <KvFormat kFormat, size_t kKeys, size_t kHeads>
   }
 }
 
+// Σ of a's lanes as ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)): the order the hadds of
+// key_scores's groups of 4 give each key.
+float hsum_pairs(__m256 a) {
+  const __m256 pairs = _mm256_hadd_ps(a, a);          // a0+a1, a2+a3 in each half's low lanes
+  const __m256 quads = _mm256_hadd_ps(pairs, pairs);  // (a0+a1)+(a2+a3) in lane 0, (a4+a5)+…
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(quads), _mm256_extractf128_ps(quads, 1)));
+}
+
 // p[h · kBlock + i] = scale · (q_h · k_i) for kKeys rows (1, 4 or 8) and kHeads query heads:
 // kHeads · kKeys independent accumulators share the loads; each group of 4 reduces with two
-// hadds. A key's sum is the same in any group and for any number of heads.
+// hadds, a single key with hsum_pairs. Lane l of a key's accumulator sums dimensions d ≡ l
+// (mod 8) in order, so a key's score is the same in any group, for any number of heads, and in
+// transposed_key_scores.
 template <KvFormat kFormat, size_t kKeys, size_t kHeads = 1>
 void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scale, float* p) {
   __m256 a[kHeads * kKeys];
@@ -309,7 +319,7 @@ void key_scores(const float* q, const uint8_t* const* rows, size_t D, float scal
     const __m256* ah = a + h * kKeys;
     float* ph = p + h * kBlock;
     if constexpr (kKeys == 1) {
-      ph[0] = hsum(ah[0]) * scale;
+      ph[0] = hsum_pairs(ah[0]) * scale;
     } else {
       for (size_t i = 0; i < kKeys; i += 4) {
         // [Σa_i Σa_i+1 Σa_i+2 Σa_i+3] per 128-bit half; then the halves.
@@ -389,6 +399,36 @@ void softcap_scores(float* p, size_t n, float cap) {
   }
 }
 
+// The online softmax's step over a block's nb scores p (soft-capped first if cap > 0): p becomes
+// e^(p − m_new) for the new running max m_new, l_run = l_run · corr + Σ p; returns corr =
+// e^(m_old − m_new), the factor the block's output sum is rescaled by.
+float softmax_step(float* p, size_t nb, float cap, float& m_run, float& l_run) {
+  if (cap > 0) softcap_scores(p, nb, cap);
+  const float m_new = std::fmax(m_run, max_of(p, nb));
+  // m_run = −inf first: clamps to ~0, l = out = 0
+  const float corr = exp_scalar(m_run - m_new);
+  __m256 sum = _mm256_setzero_ps();
+  for (size_t i = 0; i < nb; i += kL) {
+    const size_t m = nb - i;  // elements left
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(load(p + i, m), _mm256_set1_ps(m_new))),
+                                   _mm256_castsi256_ps(tail_mask(m)));
+    store(p + i, m, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  l_run = l_run * corr + hsum(sum);
+  m_run = m_new;
+  return corr;
+}
+
+// out[0, D) *= 1 / l: the softmax's normalisation, once at the end.
+void divide(float* out, size_t D, float l) {
+  const __m256 inv = _mm256_set1_ps(1.0f / l);
+  for (size_t d = 0; d < D; d += kL) {
+    const size_t m = D - d;  // elements left
+    store(out + d, m, _mm256_mul_ps(load(out + d, m), inv));
+  }
+}
+
 // One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
 // running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
 // out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
@@ -421,22 +461,7 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
     for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4, kHeads>(q, krow + j, D, scale, p + j);
     for (; j < nb; ++j) key_scores<kFormat, 1, kHeads>(q, krow + j, D, scale, p + j);
     for (size_t h = 0; h < kHeads; ++h) {
-      float* ph = p + h * kBlock;
-      if (cap > 0) softcap_scores(ph, nb, cap);
-      const float m_new = std::fmax(m_run[h], max_of(ph, nb));
-      // m_run = −inf first: clamps to ~0, l = out = 0
-      corr[h] = exp_scalar(m_run[h] - m_new);
-      __m256 sum = _mm256_setzero_ps();
-      for (size_t i = 0; i < nb; i += kL) {
-        const size_t m = nb - i;  // elements left
-        const __m256 e =
-            _mm256_and_ps(exp_ps(_mm256_sub_ps(load(ph + i, m), _mm256_set1_ps(m_new))),
-                          _mm256_castsi256_ps(tail_mask(m)));
-        store(ph + i, m, e);
-        sum = _mm256_add_ps(sum, e);
-      }
-      l_run[h] = l_run[h] * corr[h] + hsum(sum);
-      m_run[h] = m_new;
+      corr[h] = softmax_step(p + h * kBlock, nb, cap, m_run[h], l_run[h]);
     }
     if constexpr (kFormat == KvFormat::kQ8_0) {
       add_values_q8_0(out, corr[0], p, vrow, nb, D);
@@ -444,13 +469,7 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
       add_values<kFormat, kHeads>(out, corr, p, vrow, nb, D);
     }
   }
-  for (size_t h = 0; h < kHeads; ++h) {
-    const __m256 inv = _mm256_set1_ps(1.0f / l_run[h]);
-    for (size_t d = 0; d < D; d += kL) {
-      const size_t m = D - d;  // elements left
-      store(out + h * D + d, m, _mm256_mul_ps(load(out + h * D + d, m), inv));
-    }
-  }
+  for (size_t h = 0; h < kHeads; ++h) divide(out + h * D, D, l_run[h]);
 }
 
 void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
@@ -490,7 +509,169 @@ void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, 
   attention_t<KvFormat::kQ8_0>(q, k, v, n_keys, head_dim, scale, cap, out);
 }
 
+// Causal attention for a prompt (OpsSet::attention_causal). Token t's rows see t more keys than
+// token 0's; the keys are read a block of kBlock positions at a time, converted to F32 once for
+// every row of every token, and every row then takes attention_t's steps over the block: the
+// same scores (below), softmax_step and add_values, so the same bits. Converting once instead of
+// per row, and scoring several keys per vector without hadds, is what makes it faster.
+constexpr size_t kMaxCausalD = 128;     // larger heads go row by row through attention_t
+constexpr size_t kMaxCausalRows = 256;  // tokens × heads
+
+// r[l] lane i = r[i] lane l: an 8 × 8 transpose.
+void transpose8(__m256* r) {
+  __m256 t[kL], u[kL];
+  for (size_t i = 0; i < kL; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // r_i,0 r_i+1,0 r_i,1 r_i+1,1 | 4, 5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // 2, 3 | 6, 7
+  }
+  for (size_t i = 0; i < kL; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);          // rows i..i+3, lane 0 | lane 4
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);      // 1 | 5
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);  // 2 | 6
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);  // 3 | 7
+  }
+  for (size_t l = 0; l < 4; ++l) {
+    r[l] = _mm256_permute2f128_ps(u[l], u[l + 4], 0x20);
+    r[l + 4] = _mm256_permute2f128_ps(u[l], u[l + 4], 0x31);
+  }
+}
+
+// Keys [0, n) of a block as F32, in chunks of `width` keys (8 or 16): kt[(c · D + d) · width + i]
+// = element d of key c · width + i (0 for keys past n), so that one vector holds one dimension
+// of a chunk's keys.
+template <KvFormat kFormat>
+void transpose_keys(const uint8_t* const* rows, size_t n, size_t D, size_t width, float* kt) {
+  const size_t keys = (n + width - 1) / width * width;
+  for (size_t k0 = 0; k0 < keys; k0 += kL) {
+    float* chunk = kt + k0 / width * D * width + k0 % width;
+    for (size_t d = 0; d < D; d += kL) {
+      __m256 r[kL];
+      for (size_t i = 0; i < kL; ++i) {
+        r[i] = k0 + i < n ? load_kv<kFormat>(rows[k0 + i], d, kL) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+      for (size_t l = 0; l < kL; ++l) _mm256_storeu_ps(chunk + (d + l) * width, r[l]);
+    }
+  }
+}
+
+// p[0, n) = scale · (q · k_i) over transpose_keys's chunks of 8: lane i of a[l] sums dimensions
+// d ≡ l (mod 8) of key i in order, and the lanes are summed in hsum_pairs's order, as
+// key_scores sums a key's lanes; p is written in whole chunks (up to 7 floats past n).
+void key_scores_row(const float* q, const float* kt, size_t n, size_t D, float scale, float* p) {
+  for (size_t c = 0; c * kL < n; ++c, kt += D * kL) {
+    __m256 a[kL];
+    for (__m256& x : a) x = _mm256_setzero_ps();
+    for (size_t d = 0; d < D; d += kL) {
+#pragma GCC unroll 8
+      for (size_t l = 0; l < kL; ++l) {
+        a[l] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d + l), _mm256_load_ps(kt + (d + l) * kL),
+                               a[l]);
+      }
+    }
+    const __m256 low = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+    const __m256 high = _mm256_add_ps(_mm256_add_ps(a[4], a[5]), _mm256_add_ps(a[6], a[7]));
+    _mm256_storeu_ps(p + c * kL, _mm256_mul_ps(_mm256_add_ps(low, high), _mm256_set1_ps(scale)));
+  }
+}
+
+// Row by row: two rows would need 16 accumulators, all the registers there are.
+void transposed_key_scores(const float* const* q, size_t rows, const float* kt, size_t n, size_t D,
+                           float scale, float* const* p) {
+  for (size_t r = 0; r < rows; ++r) key_scores_row(q[r], kt, n, D, scale, p[r]);
+}
+
+void add_value_rows(float* const* out, size_t rows, const float* corr, const float* const* p,
+                    const size_t* n, const uint8_t* const* v, size_t D) {
+  for (size_t r = 0; r < rows; ++r)
+    add_values<KvFormat::kF32, 1>(out[r], &corr[r], p[r], v, n[r], D);
+}
+
+template <KvFormat kFormat>
+void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_stride, size_t n_heads,
+                        size_t n_tokens, size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v,
+                        size_t D, float scale, float* out, size_t out_stride) {
+  const auto row_q = [&](size_t t, size_t h) { return q + t * q_stride + h * D; };
+  const auto row_out = [&](size_t t, size_t h) { return out + t * out_stride + h * D; };
+  if (D % kL != 0 || D > kMaxCausalD || n_tokens * n_heads > kMaxCausalRows) {
+    for (size_t t = 0; t < n_tokens; ++t) {
+      for (size_t h = 0; h < n_heads; ++h) {
+        attention_t<kFormat>(row_q(t, h), k, v, n_keys0 + t, D, scale, 0, row_out(t, h));
+      }
+    }
+    return;
+  }
+  alignas(64) float kt[kBlock * kMaxCausalD];  // the block's keys, transposed
+  alignas(32) float vf[kBlock * kMaxCausalD];  // its values, row after row
+  alignas(32) float p[2 * kBlock];
+  const uint8_t* krow[kBlock];
+  const uint8_t* vrow[kBlock];
+  const uint8_t* vf_row[kBlock];
+  float m_run[kMaxCausalRows], l_run[kMaxCausalRows];
+  for (size_t r = 0; r < n_tokens * n_heads; ++r) {
+    m_run[r] = -INFINITY, l_run[r] = 0;
+    std::fill_n(row_out(r / n_heads, r % n_heads), D, 0.0f);
+  }
+  const size_t n_keys = n_keys0 + n_tokens - 1;  // the last token's
+  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+    const size_t nb_all = std::min(kBlock, n_keys - j0);
+    k.rows(j0, nb_all, krow);
+    v.rows(j0, nb_all, vrow);
+    transpose_keys<kFormat>(krow, nb_all, D, steps.width, kt);
+    for (size_t j = 0; j < nb_all; ++j) {
+      for (size_t d = 0; d < D; d += kL) {
+        _mm256_store_ps(vf + j * D + d, load_kv<kFormat>(vrow[j], d, kL));
+      }
+      vf_row[j] = reinterpret_cast<const uint8_t*>(vf + j * D);
+    }
+    // The tokens that see key j0 onwards (n_keys0 + t > j0), two at a time: each head of
+    // tokens t and t + 1 scored together over the keys the later one sees.
+    for (size_t t = j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; t < n_tokens; t += 2) {
+      const size_t rows = std::min<size_t>(2, n_tokens - t);
+      for (size_t h = 0; h < n_heads; ++h) {
+        const float* q_rows[2] = {row_q(t, h), row_q(t + rows - 1, h)};
+        float* p_rows[2] = {p, p + kBlock};
+        float* out_rows[2] = {row_out(t, h), row_out(t + rows - 1, h)};
+        size_t nb[2];
+        float corr[2];
+        for (size_t i = 0; i < rows; ++i) nb[i] = std::min(kBlock, n_keys0 + t + i - j0);
+        steps.scores(q_rows, rows, kt, nb[rows - 1], D, scale, p_rows);
+        for (size_t i = 0; i < rows; ++i) {
+          const size_t r = (t + i) * n_heads + h;
+          corr[i] = softmax_step(p_rows[i], nb[i], 0, m_run[r], l_run[r]);
+        }
+        steps.values(out_rows, rows, corr, p_rows, nb, vf_row, D);
+      }
+    }
+  }
+  for (size_t r = 0; r < n_tokens * n_heads; ++r) {
+    divide(row_out(r / n_heads, r % n_heads), D, l_run[r]);
+  }
+}
+
+void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
+                      size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+                      size_t head_dim, float scale, float* out, size_t out_stride) {
+  avx2_attention_causal({transposed_key_scores, kL, add_value_rows}, q, q_stride, n_heads, n_tokens,
+                        n_keys0, k, v, kv_is_f16, head_dim, scale, out, out_stride);
+}
+
 }  // namespace
+
+void avx2_attention_causal(const CausalSteps& steps, const float* q, size_t q_stride,
+                           size_t n_heads, size_t n_tokens, size_t n_keys0, const ref::KvRows& k,
+                           const ref::KvRows& v, bool kv_is_f16, size_t head_dim, float scale,
+                           float* out, size_t out_stride) {
+  if (kv_is_f16) {
+    attention_causal_t<KvFormat::kF16>(steps, q, q_stride, n_heads, n_tokens, n_keys0, k, v,
+                                       head_dim, scale, out, out_stride);
+  } else {
+    attention_causal_t<KvFormat::kF32>(steps, q, q_stride, n_heads, n_tokens, n_keys0, k, v,
+                                       head_dim, scale, out, out_stride);
+  }
+}
+
+namespace {}  // namespace
 
 void add_avx2_ops(OpsSet& ops) {
   ops.rms_norm = rms_norm;
@@ -503,6 +684,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.add = add;
   ops.attention = attention;
   ops.attention_heads = attention_heads;
+  ops.attention_causal = attention_causal;
   ops.attention_softcapped = attention_softcapped;
   ops.attention_q8_0 = attention_q8_0;
 }

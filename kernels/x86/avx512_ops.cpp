@@ -11,6 +11,9 @@
 // Attention stays the AVX2 set's: a 16-lane version that stood here (4 keys per score pass, one
 // FMA chain per output vector) ran slower on an AVX-512 Zen 4 (BM_Attention/f16/512, 32 heads:
 // 108-119 M head-keys/s against 153 M for AVX2's; SmolLM2-135M Q4_0 pp512 +5-10 % without it).
+// Only a prompt's (attention_causal) key scores and value sums are done here, 16 keys or
+// elements per vector for two rows at once, inside the AVX2 set's pass: with its rows converted
+// to F32 once, loads bound those steps, and these halve them.
 // First, to silence two warnings before any intrinsics header is read:
 // clang-format off
 #include "kernels/x86/avx512_intrinsics.h"
@@ -154,6 +157,118 @@ void add(float* y, const float* x, size_t n) {
   }
 }
 
+// CausalSteps::scores over chunks of 16 keys, for one or two rows: lane i of a[l] sums dimensions
+// d ≡ l (mod 8) of key i in order, then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), as
+// the AVX2 set's transposed_key_scores does over 8. Each 16-key operand serves both rows: one
+// load per FMA and a broadcast, which is what the loads allow.
+template <size_t kRows>
+void key_scores_rows(const float* const* q, const float* kt, size_t n, size_t D, float scale,
+                     float* const* p) {
+  constexpr size_t kResidues = 8;
+  for (size_t c = 0; c * kL < n; ++c, kt += D * kL) {
+    __m512 a[kRows][kResidues];
+    for (auto& row : a) {
+      for (__m512& x : row) x = _mm512_setzero_ps();
+    }
+    for (size_t d = 0; d < D; d += kResidues) {
+#pragma GCC unroll 8
+      for (size_t l = 0; l < kResidues; ++l) {
+        __m512 k = _mm512_load_ps(kt + (d + l) * kL);
+        asm("" : "+v"(k));  // one load for both rows (GCC would fold it into each FMA)
+        for (size_t r = 0; r < kRows; ++r) {
+          a[r][l] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][d + l]), k, a[r][l]);
+        }
+      }
+    }
+    for (size_t r = 0; r < kRows; ++r) {
+      const __m512 low =
+          _mm512_add_ps(_mm512_add_ps(a[r][0], a[r][1]), _mm512_add_ps(a[r][2], a[r][3]));
+      const __m512 high =
+          _mm512_add_ps(_mm512_add_ps(a[r][4], a[r][5]), _mm512_add_ps(a[r][6], a[r][7]));
+      _mm512_storeu_ps(p[r] + c * kL,
+                       _mm512_mul_ps(_mm512_add_ps(low, high), _mm512_set1_ps(scale)));
+    }
+  }
+}
+
+void transposed_key_scores(const float* const* q, size_t rows, const float* kt, size_t n, size_t D,
+                           float scale, float* const* p) {
+  if (rows == 2)
+    key_scores_rows<2>(q, kt, n, D, scale, p);
+  else
+    key_scores_rows<1>(q, kt, n, D, scale, p);
+}
+
+// CausalSteps::values, 16 elements per vector: each value vector loaded once for both rows
+// (the later row's last key, which the earlier one does not see, alone).
+template <size_t kRows, size_t kVecs>
+void add_values_span(float* const* out, const float* corr, const float* const* p, const size_t* n,
+                     const uint8_t* const* v, size_t d0, size_t D) {
+  const __mmask16 m = kVecs > 1 ? __mmask16(0xFFFF) : tail_mask(D - d0);
+  // acc[c · kRows + r]: row r, vector c. Flat, fully unrolled loops keep it in registers.
+  constexpr size_t kAcc = kRows * kVecs;
+  __m512 acc[kAcc];
+#pragma GCC unroll 8
+  for (size_t i = 0; i < kAcc; ++i) {
+    acc[i] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out[i % kRows] + d0 + i / kRows * kL),
+                           _mm512_set1_ps(corr[i % kRows]));
+  }
+  // Value vectors [0, kVecs) of key j, each loaded once (GCC would fold a load into each FMA).
+  const auto values = [&](size_t j, __m512* vj) {
+    const auto* row = reinterpret_cast<const float*>(v[j]) + d0;
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kVecs; ++c) {
+      vj[c] = _mm512_maskz_loadu_ps(m, row + c * kL);
+      asm("" : "+v"(vj[c]));
+    }
+  };
+  size_t j = 0;
+  for (; j < n[0]; ++j) {
+    __m512 vj[kVecs];
+    values(j, vj);
+#pragma GCC unroll 8
+    for (size_t i = 0; i < kAcc; ++i) {
+      acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(p[i % kRows][j]), vj[i / kRows], acc[i]);
+    }
+  }
+  for (; j < n[kRows - 1]; ++j) {  // the last row's keys that the others do not see
+    __m512 vj[kVecs];
+    values(j, vj);
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kVecs; ++c) {
+      const size_t i = c * kRows + kRows - 1;
+      acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(p[kRows - 1][j]), vj[c], acc[i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t i = 0; i < kAcc; ++i) {
+    _mm512_mask_storeu_ps(out[i % kRows] + d0 + i / kRows * kL, m, acc[i]);
+  }
+}
+
+template <size_t kRows>
+void add_values_rows(float* const* out, const float* corr, const float* const* p, const size_t* n,
+                     const uint8_t* const* v, size_t D) {
+  size_t d = 0;
+  for (; d + 4 * kL <= D; d += 4 * kL) add_values_span<kRows, 4>(out, corr, p, n, v, d, D);
+  for (; d < D; d += kL) add_values_span<kRows, 1>(out, corr, p, n, v, d, D);
+}
+
+void add_value_rows(float* const* out, size_t rows, const float* corr, const float* const* p,
+                    const size_t* n, const uint8_t* const* v, size_t D) {
+  if (rows == 2)
+    add_values_rows<2>(out, corr, p, n, v, D);
+  else
+    add_values_rows<1>(out, corr, p, n, v, D);
+}
+
+void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
+                      size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+                      size_t head_dim, float scale, float* out, size_t out_stride) {
+  avx2_attention_causal({transposed_key_scores, kL, add_value_rows}, q, q_stride, n_heads, n_tokens,
+                        n_keys0, k, v, kv_is_f16, head_dim, scale, out, out_stride);
+}
+
 }  // namespace
 
 void add_avx512_ops(OpsSet& ops) {
@@ -164,6 +279,7 @@ void add_avx512_ops(OpsSet& ops) {
   ops.swiglu = swiglu;
   ops.gelu = gelu;
   ops.add = add;
+  ops.attention_causal = attention_causal;
 }
 
 }  // namespace slm::isa

@@ -416,38 +416,28 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
     const int32_t pos = rows_[i].pos;
     return size_t(pos + 1 - (window > 0 ? std::max(0, pos + 1 - window) : 0));
   };
-  // One job per (token, run of query heads that read the same kv head). Where the set has
-  // attention_heads, runs are pairs (without soft-capping, over an F16 or F32 cache): the SIMD
-  // sets share each loaded row between two heads (SmolLM2-135M pp512: 30 % less time in
-  // attention). Larger runs would share no more and leave too few jobs for the threads in decode
-  // (SmolLM2: 9 heads, 3 kv heads). Otherwise runs are single heads. A job's cost: its keys, plus a
-  // few keys' worth for the call itself. Shared by cost rather than count: SmolLM2-135M pp512 596
-  // -> 686 t/s on 2 threads.
   const size_t G = H / KV;
-  const size_t run = ops.attention_heads != nullptr && cap == 0 ? std::min<size_t>(G, 2) : 1;
-  const size_t runs_per_kv = (G + run - 1) / run, runs = KV * runs_per_kv;
-  const auto run_heads = [&](size_t r) { return std::min(run, G - r % runs_per_kv * run); };
-  const auto [begin, end] = share_of(int64_t(n * runs), [&](int64_t job) {
-    return double((key_count(size_t(job) / runs) + 8) * run_heads(size_t(job) % runs));
-  });
-  for (int64_t job = begin; job < end; ++job) {
-    const size_t i = size_t(job) / runs, r = size_t(job) % runs, g = r / runs_per_kv;
-    const size_t h0 = g * G + r % runs_per_kv * run, heads = run_heads(r);
+  const auto kv_rows = [&](size_t i, size_t g) {
     const KvCache& cache = *rows_[i].cache;
-    const int32_t pos = rows_[i].pos;
-    const KvElement element = cache.element();
+    const size_t head_bytes = kv_row_bytes(cache.element(), D);
+    const auto first = int32_t(size_t(rows_[i].pos + 1) - key_count(i));
+    std::pair rows{cache.k_rows(layer, first), cache.v_rows(layer, first)};
+    rows.first.offset += g * head_bytes;
+    rows.second.offset += g * head_bytes;
+    return rows;
+  };
+  // Token i's query heads [h0, h0 + heads), all reading kv head g.
+  const size_t run = ops.attention_heads != nullptr && cap == 0 ? std::min<size_t>(G, 2) : 1;
+  const auto attend = [&](size_t i, size_t g, size_t h0, size_t heads) {
+    const KvElement element = rows_[i].cache->element();
     const bool f16 = element == KvElement::kF16;
-    const size_t head_bytes = kv_row_bytes(element, D);
     const size_t n_keys = key_count(i);
-    const auto first = int32_t(size_t(pos + 1) - n_keys);
     float* scores = &scores_[size_t(omp_get_thread_num()) * scores_stride_];
-    ref::KvRows keys = cache.k_rows(layer, first), values = cache.v_rows(layer, first);
-    keys.offset += g * head_bytes;
-    values.offset += g * head_bytes;
+    const auto [keys, values] = kv_rows(i, g);
     if (heads > 1 && element != KvElement::kQ8_0) {
       ops.attention_heads(&q_[(i * H + h0) * D], heads, keys, values, f16, n_keys, D, scale,
                           &attn_[(i * H + h0) * D]);
-      continue;
+      return;
     }
     for (size_t h = h0; h < h0 + heads; ++h) {
       const float* q = &q_[(i * H + h) * D];
@@ -459,6 +449,69 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
       } else {
         ops.attention(q, keys, values, f16, n_keys, D, scale, scores, out);
       }
+    }
+  };
+  const auto job_cost = [&](size_t i, size_t heads) { return double((key_count(i) + 8) * heads); };
+
+  // A prompt (F16 or F32 cache, no window or soft-capping): one job per (tile of kCausalTile
+  // tokens, kv head), whose runs of consecutive positions of one sequence go to
+  // attention_causal, which converts each key and value row once for all their tokens and heads
+  // (SmolLM2-135M Q4_0 pp512 on 2 threads: 1557-1580 -> 1742-1773 t/s). Shorter runs, which
+  // would convert rows for few rows' use, go token by token, and so does a batch that is mostly
+  // other sequences' single tokens (decode).
+  constexpr size_t kCausalTile = 16, kMinCausalTokens = 4;
+  size_t continuing = 0;  // tokens that follow the one before in the same sequence
+  for (size_t i = 1; i < n; ++i) {
+    continuing += rows_[i].cache == rows_[i - 1].cache && rows_[i].pos == rows_[i - 1].pos + 1;
+  }
+  if (ops.attention_causal != nullptr && cap == 0 && window == 0 && 2 * continuing >= n) {
+    const size_t tiles = (n + kCausalTile - 1) / kCausalTile;
+    const auto tile_tokens = [&](size_t tile) {
+      return std::pair{tile * kCausalTile, std::min(n, (tile + 1) * kCausalTile)};
+    };
+    const auto [begin, end] = share_of(int64_t(tiles * KV), [&](int64_t job) {
+      const auto [i0, i1] = tile_tokens(size_t(job) / KV);
+      double cost = 0;
+      for (size_t i = i0; i < i1; ++i) cost += job_cost(i, G);
+      return cost;
+    });
+    for (int64_t job = begin; job < end; ++job) {
+      const size_t g = size_t(job) % KV;
+      const auto [i0, i1] = tile_tokens(size_t(job) / KV);
+      for (size_t i = i0, next; i < i1; i = next) {
+        const KvCache* cache = rows_[i].cache;
+        for (next = i + 1;
+             next < i1 && rows_[next].cache == cache && rows_[next].pos == rows_[next - 1].pos + 1;
+             ++next) {
+        }
+        if (next - i < kMinCausalTokens || cache->element() == KvElement::kQ8_0) {
+          for (size_t t = i; t < next; ++t) {
+            for (size_t h0 = 0; h0 < G; h0 += run) attend(t, g, g * G + h0, std::min(run, G - h0));
+          }
+          continue;
+        }
+        const auto [keys, values] = kv_rows(i, g);
+        ops.attention_causal(&q_[(i * H + g * G) * D], H * D, G, next - i, key_count(i), keys,
+                             values, cache->element() == KvElement::kF16, D, scale,
+                             &attn_[(i * H + g * G) * D], H * D);
+      }
+    }
+  } else {
+    // One job per (token, run of query heads that read the same kv head). Where the set has
+    // attention_heads, runs are pairs (without soft-capping, over an F16 or F32 cache): the SIMD
+    // sets share each loaded row between two heads (SmolLM2-135M pp512: 30 % less time in
+    // attention). Larger runs would share no more and leave too few jobs for the threads in
+    // decode (SmolLM2: 9 heads, 3 kv heads). Otherwise runs are single heads. A job's cost: its
+    // keys, plus a few keys' worth for the call itself. Shared by cost rather than count:
+    // SmolLM2-135M pp512 596 -> 686 t/s on 2 threads.
+    const size_t runs_per_kv = (G + run - 1) / run, runs = KV * runs_per_kv;
+    const auto run_heads = [&](size_t r) { return std::min(run, G - r % runs_per_kv * run); };
+    const auto [begin, end] = share_of(int64_t(n * runs), [&](int64_t job) {
+      return job_cost(size_t(job) / runs, run_heads(size_t(job) % runs));
+    });
+    for (int64_t job = begin; job < end; ++job) {
+      const size_t i = size_t(job) / runs, r = size_t(job) % runs, g = r / runs_per_kv;
+      attend(i, g, g * G + r % runs_per_kv * run, run_heads(r));
     }
   }
 #pragma omp barrier
