@@ -21,6 +21,9 @@ struct CausalSteps {
   void (*scores)(const float* const* q, size_t rows, const float* kt, size_t n, size_t D,
                  float scale, float* const* p);
   size_t width;
+  // The online softmax's step over one row's n scores p: p = e^(p − m_new) for the new running
+  // max m_new, l_run = l_run · corr + Σ p; returns corr = e^(m_old − m_new).
+  float (*softmax)(float* p, size_t n, float& m_run, float& l_run);
   // out[r] = corr[r] · out[r] + Σ_{j < n[r]} p[r][j] v_j over F32 rows v_j (n[0] ≤ n[1]).
   void (*values)(float* const* out, size_t rows, const float* corr, const float* const* p,
                  const size_t* n, const uint8_t* const* v, size_t D);

@@ -581,6 +581,10 @@ void transposed_key_scores(const float* const* q, size_t rows, const float* kt, 
   for (size_t r = 0; r < rows; ++r) key_scores_row(q[r], kt, n, D, scale, p[r]);
 }
 
+float causal_softmax(float* p, size_t n, float& m_run, float& l_run) {
+  return softmax_step(p, n, 0, m_run, l_run);
+}
+
 void add_value_rows(float* const* out, size_t rows, const float* corr, const float* const* p,
                     const size_t* n, const uint8_t* const* v, size_t D) {
   for (size_t r = 0; r < rows; ++r)
@@ -638,7 +642,7 @@ void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_strid
         steps.scores(q_rows, rows, kt, nb[rows - 1], D, scale, p_rows);
         for (size_t i = 0; i < rows; ++i) {
           const size_t r = (t + i) * n_heads + h;
-          corr[i] = softmax_step(p_rows[i], nb[i], 0, m_run[r], l_run[r]);
+          corr[i] = steps.softmax(p_rows[i], nb[i], m_run[r], l_run[r]);
         }
         steps.values(out_rows, rows, corr, p_rows, nb, vf_row, D);
       }
@@ -652,8 +656,9 @@ void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_strid
 void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                       size_t head_dim, float scale, float* out, size_t out_stride) {
-  avx2_attention_causal({transposed_key_scores, kL, add_value_rows}, q, q_stride, n_heads, n_tokens,
-                        n_keys0, k, v, kv_is_f16, head_dim, scale, out, out_stride);
+  avx2_attention_causal({transposed_key_scores, kL, causal_softmax, add_value_rows}, q, q_stride,
+                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, out,
+                        out_stride);
 }
 
 }  // namespace

@@ -199,6 +199,31 @@ void transposed_key_scores(const float* const* q, size_t rows, const float* kt, 
     key_scores_rows<1>(q, kt, n, D, scale, p);
 }
 
+// CausalSteps::softmax: avx2_ops.cpp's softmax_step (without soft-capping), the same bits, 16
+// scores per vector: the same exp per element, the sum still formed 8 lanes at a time in order
+// and reduced in hsum's order there.
+float causal_softmax(float* p, size_t n, float& m_run, float& l_run) {
+  const float m_new = std::fmax(m_run, max_of(p, n));
+  // m_run = −inf first: clamps to ~0, l = out = 0
+  const float corr = _mm512_cvtss_f32(exp_ps(_mm512_set1_ps(m_run - m_new)));
+  __m256 sum = _mm256_setzero_ps();
+  for (size_t i = 0; i < n; i += kL) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(
+        m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + i), _mm512_set1_ps(m_new))));
+    _mm512_mask_storeu_ps(p + i, m, e);
+    sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e));
+    if (n - i > kL / 2)
+      sum = _mm256_add_ps(sum, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+  }
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  l_run = l_run * corr + _mm_cvtss_f32(s);
+  m_run = m_new;
+  return corr;
+}
+
 // CausalSteps::values, 16 elements per vector: each value vector loaded once for both rows
 // (the later row's last key, which the earlier one does not see, alone).
 template <size_t kRows, size_t kVecs>
@@ -265,8 +290,9 @@ void add_value_rows(float* const* out, size_t rows, const float* corr, const flo
 void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
                       size_t head_dim, float scale, float* out, size_t out_stride) {
-  avx2_attention_causal({transposed_key_scores, kL, add_value_rows}, q, q_stride, n_heads, n_tokens,
-                        n_keys0, k, v, kv_is_f16, head_dim, scale, out, out_stride);
+  avx2_attention_causal({transposed_key_scores, kL, causal_softmax, add_value_rows}, q, q_stride,
+                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, out,
+                        out_stride);
 }
 
 }  // namespace
