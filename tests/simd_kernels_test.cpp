@@ -154,8 +154,9 @@ TEST_P(SimdKernels, ActivationQuantizersGiveReferenceBytes) {
 }
 
 // Blocks that stress the Q8 quantizers: all zero, ties (amax 127 gives d = 1, so k + 0.5 is an
-// exact tie that roundf sends away from zero), a sign-flipped max, infinities.
+// exact tie that roundf sends away from zero), a sign-flipped max, infinities, NaNs.
 TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
+  std::mt19937 rng(7);
   for (DType t : {DType::kQ8_0, DType::kQ8_1, DType::kQ8_K}) {
     const size_t block = traits(t).block_elems;
     std::vector<float> x(3 * block, 0.0f);  // block 0 all zero
@@ -172,6 +173,9 @@ TEST_P(SimdKernels, Q8QuantizerEdgeBlocks) {
   std::vector<float> inf(32, 1.0f);
   inf[3] = std::numeric_limits<float>::infinity();
   expect_same_bytes(k(), DType::kQ8_0, inf);
+  std::vector<float> nan = random_row(rng, 64, 1.0f);  // skipped by the max, then -127
+  nan[5] = nan[40] = std::numeric_limits<float>::quiet_NaN();
+  expect_same_bytes(k(), DType::kQ8_0, nan);
   expect_same_bytes(k(), DType::kQ8_1, inf);
   std::vector<float> inf_k(256, -2.0f);
   inf_k[200] = -std::numeric_limits<float>::infinity();

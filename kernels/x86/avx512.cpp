@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/ref/blocks.h"
 
 namespace slm::isa {
 namespace {
@@ -40,6 +41,37 @@ float dot_f32(const void* w_row, const void* x_row, size_t n) {
   return static_cast<float>(sum);
 }
 
+// Q8_0 activations (ggml quantize_row_q8_0_ref), a block in two vectors, the same operations
+// as avx2.cpp's quantize_block_int8 per element (the same bytes): d = amax / 127 (NaN skipped by
+// the max, as there), q = roundf(clamp(x / d)), rounding half away from zero.
+void quantize_q8_0(const float* src, void* dst, size_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+  for (size_t i = 0; i < n / kQK8_0; ++i, src += kQK8_0) {
+    const __m512 v[2] = {_mm512_loadu_ps(src), _mm512_loadu_ps(src + 16)};
+    __m512 amax = _mm512_setzero_ps();
+    for (const __m512& x : v) amax = _mm512_max_ps(_mm512_abs_ps(x), amax);
+    const float d = _mm512_reduce_max_ps(amax) / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    for (size_t k = 0; k < 2; ++k) {
+      __m512 s = _mm512_max_ps(_mm512_mul_ps(v[k], id), _mm512_set1_ps(-127.0f));
+      s = _mm512_min_ps(s, _mm512_set1_ps(127.0f));
+      // roundf: t = trunc(|s|) is exact, so is |s| - t; add 1 where that is >= 0.5.
+      const __m512 a = _mm512_abs_ps(s);
+      const __m512 t = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 up =
+          _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+      const __m512i rounded =
+          _mm512_castps_si512(_mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f)));
+      const __m512 r = _mm512_castsi512_ps(
+          _mm512_or_si512(rounded, _mm512_and_si512(_mm512_castps_si512(s), sign)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b[i].qs + 16 * k),
+                       _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(r)));
+    }
+    b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
 }  // namespace
 
 void add_avx512_kernels(KernelSet& k) {
@@ -48,6 +80,7 @@ void add_avx512_kernels(KernelSet& k) {
   add_avx512_kquant_repacking(k);
   add_avx512_float_kernels(k);
   k.vec_dot[static_cast<size_t>(DType::kF32)] = dot_f32;
+  k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
 }
 
 }  // namespace slm::isa
