@@ -11,8 +11,9 @@ namespace slm::isa {
 void add_avx2_kernels(KernelSet& k);    // kernels/x86/avx2.cpp: AVX2 + FMA + F16C
 void add_avx512_kernels(KernelSet& k);  // kernels/x86/avx512.cpp: AVX-512 F/BW/VL + VNNI + F16C
 void add_avx2_ops(OpsSet& ops);         // kernels/x86/avx2_ops.cpp (called by add_avx2_kernels)
+void add_avx2_attention(OpsSet& ops);   // kernels/x86/avx2_attention.cpp (called by add_avx2_ops)
 // The two steps of a causal attention pass over a block of keys that a set may do wider, each
-// for `rows` (1 or 2) query rows of D-element heads, with avx2_ops.cpp's attention's operations
+// for `rows` (1 or 2) query rows of D-element heads, with avx2_attention.cpp's operations
 // per element (the same bits):
 struct CausalSteps {
   // p[r][0, n) = scale · (q[r] · k_i) for n ≤ 64 keys transposed in chunks of `width` keys
@@ -28,7 +29,7 @@ struct CausalSteps {
   void (*values)(float* const* out, size_t rows, const float* corr, const float* const* p,
                  const size_t* n, const uint8_t* const* v, size_t D);
 };
-// OpsSet::attention_causal (kernels/x86/avx2_ops.cpp), with a wider set's steps.
+// OpsSet::attention_causal (kernels/x86/avx2_attention.cpp), with a wider set's steps.
 void avx2_attention_causal(const CausalSteps& steps, const float* q, size_t q_stride,
                            size_t n_heads, size_t n_tokens, size_t n_keys0, const ref::KvRows& k,
                            const ref::KvRows& v, bool kv_is_f16, size_t head_dim, float scale,

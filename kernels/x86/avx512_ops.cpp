@@ -159,7 +159,7 @@ void add(float* y, const float* x, size_t n) {
 
 // CausalSteps::scores over chunks of 16 keys, for one or two rows: lane i of a[l] sums dimensions
 // d ≡ l (mod 8) of key i in order, then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), as
-// the AVX2 set's transposed_key_scores does over 8. Each 16-key operand serves both rows: one
+// the AVX2 set's key_scores_row does over 8. Each 16-key operand serves both rows: one
 // load per FMA and a broadcast, which is what the loads allow.
 template <size_t kRows>
 void key_scores_rows(const float* const* q, const float* kt, size_t n, size_t D, float scale,
@@ -199,7 +199,7 @@ void transposed_key_scores(const float* const* q, size_t rows, const float* kt, 
     key_scores_rows<1>(q, kt, n, D, scale, p);
 }
 
-// CausalSteps::softmax: avx2_ops.cpp's softmax_step (without soft-capping), the same bits, 16
+// CausalSteps::softmax: avx2_attention.cpp's softmax_step (without soft-capping), the same bits, 16
 // scores per vector: the same exp per element, the sum still formed 8 lanes at a time in order
 // and reduced in hsum's order there.
 float causal_softmax(float* p, size_t n, float& m_run, float& l_run) {
