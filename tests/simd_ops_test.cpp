@@ -412,7 +412,7 @@ TEST_P(SimdOps, AttentionCausalEqualsOneTokenAtATime) {
     for (size_t D : {17, 64, 80, 128, 136}) {
       for (size_t n_keys0 : {1, 7, 64, 100}) {
         for (size_t n_tokens : {1, 3, 70}) {
-          for (size_t n_heads : {size_t{1}, size_t{3}}) {
+          for (size_t n_heads : {size_t{1}, size_t{3}, size_t{5}}) {
             const size_t elem = f16 ? 2 : 4, total = first + n_keys0 + n_tokens - 1;
             const KvData kv = make_kv(rng_, total, kv_heads, D, f16, 2.0f, false);
             const test::ShuffledPages k_pages(kv.k.data(), total, kv.stride, page_rows, rng_);

@@ -336,7 +336,7 @@ void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, 
 // same scores (below), softmax_step and add_values, so the same bits. Converting once instead of
 // per row, and scoring several keys per vector without hadds, is what makes it faster.
 constexpr size_t kMaxCausalD = 128;     // larger heads go row by row through attention_t
-constexpr size_t kMaxCausalRows = 256;  // tokens × heads
+constexpr size_t kMaxCausalRows = 256;  // tokens × heads per pass (more go in several)
 
 // r[l] lane i = r[i] lane l: an 8 × 8 transpose.
 void transpose8(__m256* r) {
@@ -418,7 +418,16 @@ void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_strid
                         size_t D, float scale, float* out, size_t out_stride) {
   const auto row_q = [&](size_t t, size_t h) { return q + t * q_stride + h * D; };
   const auto row_out = [&](size_t t, size_t h) { return out + t * out_stride + h * D; };
-  if (D % kL != 0 || D > kMaxCausalD || n_tokens * n_heads > kMaxCausalRows) {
+  if (n_tokens * n_heads > kMaxCausalRows && n_heads <= kMaxCausalRows) {
+    const size_t chunk = kMaxCausalRows / n_heads;  // tokens at a time
+    for (size_t t = 0; t < n_tokens; t += chunk) {
+      attention_causal_t<kFormat>(steps, row_q(t, 0), q_stride, n_heads,
+                                  std::min(chunk, n_tokens - t), n_keys0 + t, k, v, D, scale,
+                                  row_out(t, 0), out_stride);
+    }
+    return;
+  }
+  if (D % kL != 0 || D > kMaxCausalD || n_heads > kMaxCausalRows) {
     for (size_t t = 0; t < n_tokens; ++t) {
       for (size_t h = 0; h < n_heads; ++h) {
         attention_t<kFormat>(row_q(t, h), k, v, n_keys0 + t, D, scale, 0, row_out(t, h));
