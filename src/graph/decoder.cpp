@@ -404,6 +404,18 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
     }
   }
 
+  attend(layer, n);
+#pragma omp barrier
+  matmul(L.wo, attn_.data(), n, out_.data());
+  if (L.bo) add_rows(out_.data(), L.bo, n, size_t(c_.n_embd));
+}
+
+// attn_ = softmax(q · kᵀ) · v for every token's query heads over its sequence's cache (the
+// rows stored above).
+void Decoder::attend(int32_t layer, size_t n) {
+  const size_t D = size_t(c_.head_dim);
+  const size_t H = size_t(c_.n_head), KV = size_t(c_.n_head_kv);
+  const OpsSet& ops = kernels_->ops;
   // Causal attention: the token at position p sees positions [0, p], or only the last `window`
   // of them (sliding-window layers). Query head h reads kv head h / (H / KV) (grouped-query
   // attention). Scores are scaled by 1/√D unless the model says otherwise, and soft-capped where
@@ -428,7 +440,7 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
   };
   // Token i's query heads [h0, h0 + heads), all reading kv head g.
   const size_t run = ops.attention_heads != nullptr && cap == 0 ? std::min<size_t>(G, 2) : 1;
-  const auto attend = [&](size_t i, size_t g, size_t h0, size_t heads) {
+  const auto attend_heads = [&](size_t i, size_t g, size_t h0, size_t heads) {
     const KvElement element = rows_[i].cache->element();
     const bool f16 = element == KvElement::kF16;
     const size_t n_keys = key_count(i);
@@ -486,7 +498,8 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
         }
         if (next - i < kMinCausalTokens || cache->element() == KvElement::kQ8_0) {
           for (size_t t = i; t < next; ++t) {
-            for (size_t h0 = 0; h0 < G; h0 += run) attend(t, g, g * G + h0, std::min(run, G - h0));
+            for (size_t h0 = 0; h0 < G; h0 += run)
+              attend_heads(t, g, g * G + h0, std::min(run, G - h0));
           }
           continue;
         }
@@ -511,12 +524,9 @@ void Decoder::attention_block(const LayerWeights& L, int32_t layer, size_t n) {
     });
     for (int64_t job = begin; job < end; ++job) {
       const size_t i = size_t(job) / runs, r = size_t(job) % runs, g = r / runs_per_kv;
-      attend(i, g, g * G + r % runs_per_kv * run, run_heads(r));
+      attend_heads(i, g, g * G + r % runs_per_kv * run, run_heads(r));
     }
   }
-#pragma omp barrier
-  matmul(L.wo, attn_.data(), n, out_.data());
-  if (L.bo) add_rows(out_.data(), L.bo, n, size_t(c_.n_embd));
 }
 
 // x += finish(W_down · (act(W_gate·xn) ⊙ W_up·xn)),  xn = norm(x) · ffn_norm (+ b),

@@ -61,6 +61,7 @@ class Decoder {
                      const float* post_norm = nullptr);
   void add_rows(float* y, const float* b, size_t n, size_t dim);
   void attention_block(const LayerWeights& L, int32_t layer, size_t n);
+  void attend(int32_t layer, size_t n);  // attention_block's attention over the cache
   void mlp_block(const LayerWeights& L, size_t n);
   void moe_block(const LayerWeights& L, size_t n);  // decoder_moe.cpp
   void route_sparsemixer(const float* logits, int32_t* chosen, float* weight) const;
