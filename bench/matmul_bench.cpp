@@ -87,12 +87,13 @@ void BM_Matmul(benchmark::State& state, DType type, int threads, WeightLayout la
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Issue 4's shapes (rows x cols): TinyLlama / Llama-3.2-1B projections, Qwen2.5-0.5B's MLP, and
-// the output layers of TinyLlama (32000 x 2048) and Qwen2.5-0.5B (151936 x 896), the latter
+// Issue 4's shapes (rows x cols): TinyLlama / Llama-3.2-1B projections, Qwen2.5-0.5B's and
+// SmolLM2-135M's MLP (rows of 28 and 18 blocks: 4 and 2 past the last group of 8), and the output
+// layers of TinyLlama (32000 x 2048) and Qwen2.5-0.5B (151936 x 896), the latter
 // decode only (a 64-token prefill there takes seconds on the reference kernels).
 void shapes(benchmark::internal::Benchmark* b) {
   for (const auto& [rows, cols] :
-       {std::pair{2048, 2048}, {5632, 2048}, {2048, 5632}, {4864, 896}}) {
+       {std::pair{2048, 2048}, {5632, 2048}, {2048, 5632}, {4864, 896}, {1536, 576}}) {
     b->Args({rows, cols, 1});   // decode
     b->Args({rows, cols, 64});  // prefill chunk
   }

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/blocks.h"
@@ -245,8 +246,9 @@ template <typename V>
 }
 
 // A block's terms for kT tokens, given their activation dwords x (kStride as in block_sums),
-// -offset sum(x) (start) and scales: added to acc[i · acc_stride].
-template <typename V, size_t kStride, size_t kT>
+// -offset sum(x) (start) and scales: added to acc[i · acc_stride], or with kFresh to 0.0f (the
+// accumulators' first terms: nothing is read from them).
+template <typename V, size_t kStride, size_t kT, bool kFresh = false>
 [[gnu::always_inline]] inline void add_block_terms(const typename V::I* q, typename V::F d_w,
                                                    const uint8_t* const* x, const int32_t* start,
                                                    const float* d_x, typename V::F* acc,
@@ -254,13 +256,14 @@ template <typename V, size_t kStride, size_t kT>
   typename V::I sums[kT];
   block_sums<V, kStride, kT>(q, x, start, sums);
   for (size_t i = 0; i < kT; ++i) {
-    acc[i * acc_stride] = add_term<V>(acc[i * acc_stride], sums[i], d_w, d_x[i]);
+    acc[i * acc_stride] =
+        add_term<V>(kFresh ? V::zero() : acc[i * acc_stride], sums[i], d_w, d_x[i]);
   }
 }
 
 // Block j of packed group g for tokens t .. t + kT - 1: their terms added to acc[t + i][j].
 // starts[t][j]: -offset sum(x) of token t's block j.
-template <typename V, size_t kT>
+template <typename V, size_t kT, bool kFresh>
 [[gnu::always_inline]] inline void group_block_terms(const typename V::I* q, typename V::F d_w,
                                                      const uint8_t* x_packed, size_t x_stride,
                                                      size_t g, size_t j, size_t t,
@@ -275,12 +278,12 @@ template <typename V, size_t kT>
     start[i] = starts[t + i][j];
     std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
   }
-  add_block_terms<V, 32, kT>(q, d_w, x, start, d_x, &acc[t][j], kPackGroup);
+  add_block_terms<V, 32, kT, kFresh>(q, d_w, x, start, d_x, &acc[t][j], kPackGroup);
 }
 
 // Block k of the plain blocks after the groups (tail of them, at tail_at in each row, their sums
 // after them) for tokens t .. t + kT - 1: their terms added to tails[t + i].
-template <typename V, int kOffsetShift, size_t kT>
+template <typename V, int kOffsetShift, size_t kT, bool kFresh>
 [[gnu::always_inline]] inline void tail_block_terms(const typename V::I* q, typename V::F d_w,
                                                     const uint8_t* x_packed, size_t x_stride,
                                                     size_t tail_at, size_t tail, size_t k, size_t t,
@@ -297,7 +300,20 @@ template <typename V, int kOffsetShift, size_t kT>
     start[i] = -sum * (1 << kOffsetShift);
     d_x[i] = half_to_float(block.d);
   }
-  add_block_terms<V, 4, kT>(q, d_w, x, start, d_x, &tails[t], 1);
+  add_block_terms<V, 4, kT, kFresh>(q, d_w, x, start, d_x, &tails[t], 1);
+}
+
+// step(i, fresh) for i = 0 .. count - 1, where step adds term i of some accumulators: the first
+// with fresh true, so that it starts them (0.0f + term, as a row dot's first) and they need no
+// zeroing beforehand; zero() zeroes them when there is no term. Zeroing 16 tokens' accumulators
+// took a visible part of a short row's tile (BM_Matmul q4_0_t1_repacked, 64 tokens, GFLOP/s,
+// medians of 100 short runs, alternated: 1536 x 576 287-289 -> 303-306, 4864 x 896 304-309 ->
+// 314-315, 2048 x 2048 316-320 -> 324-325).
+template <typename Zero, typename Step>
+[[gnu::always_inline]] inline void start_then_add(size_t count, Zero zero, Step step) {
+  if (count == 0) return zero();
+  step(0, std::true_type{});
+  for (size_t i = 1; i < count; ++i) step(i, std::false_type{});
 }
 
 // V::kTiles consecutive runs (run_bytes apart) over one pass of the activations. kTokens > 0:
@@ -313,9 +329,6 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
   const auto* xp = static_cast<const uint8_t*>(x_packed);
   const size_t nb = n / kQK8_0, groups = nb / kPackGroup;
   F acc[kMaxTileTokens][kPackGroup];
-  for (size_t t = 0; t < n_tokens; ++t) {
-    for (F& a : acc[t]) a = V::zero();
-  }
   // No software prefetch, unlike the AVX2 tiles (which a Zen 3 streamed from DRAM half again as
   // fast with it): on this AVX-512 Zen 4 the hardware prefetcher alone streamed the columns faster
   // (BM_Matmul q4_0_t2_repacked, medians of 3 alternated runs: 32000 x 2048 55 -> 73 GB/s,
@@ -337,7 +350,7 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
     d_w = V::join(d8);
   };
   alignas(32) int32_t starts[kMaxTileTokens][kPackGroup];
-  for (size_t g = 0; g < groups; ++g) {
+  const auto group_terms = [&](size_t g, auto fresh) {
     // Each token's -offset sum(x) for the group's 8 blocks, once for all of its columns.
     for (size_t t = 0; t < n_tokens; ++t) {
       const __m256i sums = load_256(xp + t * x_stride + g * kGroupBytes + kSumsAt);
@@ -352,29 +365,42 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
       operands(g * kPackGroup + j, q, d_w);
       size_t t = 0;
       for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
-        group_block_terms<V, kTokenStep>(q, d_w, xp, x_stride, g, j, t, starts, acc);
+        group_block_terms<V, kTokenStep, decltype(fresh)::value>(q, d_w, xp, x_stride, g, j, t,
+                                                                 starts, acc);
       }
-      for (; t < n_tokens; ++t) group_block_terms<V, 1>(q, d_w, xp, x_stride, g, j, t, starts, acc);
+      for (; t < n_tokens; ++t) {
+        group_block_terms<V, 1, decltype(fresh)::value>(q, d_w, xp, x_stride, g, j, t, starts, acc);
+      }
     }
-  }
+  };
+  const auto zero_acc = [&] {
+    for (size_t t = 0; t < n_tokens; ++t) {
+      for (F& a : acc[t]) a = V::zero();
+    }
+  };
+  start_then_add(groups, zero_acc, group_terms);
   // The remaining blocks, plain BlockQ8_0 after the groups: lane r sums row r's terms in block
   // order from 0.0f, as the row dot's tail does.
   F tails[kMaxTileTokens];
-  for (size_t t = 0; t < n_tokens; ++t) tails[t] = V::zero();
   const size_t tail = nb - groups * kPackGroup, tail_at = groups * kGroupBytes;
-  for (size_t k = 0; k < tail; ++k) {
+  const auto tail_terms = [&](size_t k, auto fresh) {
     I q[kQuantDwords];
     F d_w;
     operands(groups * kPackGroup + k, q, d_w);
     size_t t = 0;
     for (; t + kTokenStep <= n_tokens; t += kTokenStep) {
-      tail_block_terms<V, W::kOffsetShift, kTokenStep>(q, d_w, xp, x_stride, tail_at, tail, k, t,
-                                                       tails);
+      tail_block_terms<V, W::kOffsetShift, kTokenStep, decltype(fresh)::value>(
+          q, d_w, xp, x_stride, tail_at, tail, k, t, tails);
     }
     for (; t < n_tokens; ++t) {
-      tail_block_terms<V, W::kOffsetShift, 1>(q, d_w, xp, x_stride, tail_at, tail, k, t, tails);
+      tail_block_terms<V, W::kOffsetShift, 1, decltype(fresh)::value>(q, d_w, xp, x_stride, tail_at,
+                                                                      tail, k, t, tails);
     }
-  }
+  };
+  const auto zero_tails = [&] {
+    for (size_t t = 0; t < n_tokens; ++t) tails[t] = V::zero();
+  };
+  start_then_add(tail, zero_tails, tail_terms);
   for (size_t t = 0; t < n_tokens; ++t) {
     V::store(y + t * y_stride, V::add(hsum_ps_lanes(acc[t]), tails[t]));
   }
