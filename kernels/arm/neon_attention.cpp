@@ -1,10 +1,21 @@
-// Baseline ASIMD attention over a Q8_0 KV cache (formula in kernels/ref/ops.h). Two passes like
-// the reference: the scores by 4-lane dots of q with the dequantized keys, the reference's own
-// soft-cap and softmax over them (in `scores`), then Σ_j p_j · v_j in 4-lane vectors. The
-// dequantized elements d·q are exact, so only the order of the dots' float additions (and fused
-// multiply-adds) differs from the reference: agreement to float rounding.
+// Baseline ASIMD attention over a KV cache (formula in kernels/ref/ops.h).
+//
+// F32 and F16 rows (the default cache): one pass over the keys in blocks of kBlock positions with
+// an online softmax, as the x86 sets do (kernels/x86/avx2_attention.cpp): a running max m, a
+// running sum l of e^(s−m) and out = Σ e^(s−m) v, rescaled by e^(m_old − m_new) when a block
+// raises the max, so nothing is exp'd above 0 and no n_keys-long score row is needed. exp is a
+// degree-7 polynomial after a range reduction (max relative error ≈ 3e-7), the same one as the
+// x86 sets'; soft-capping uses the reference's std::tanh. Results agree with the reference to
+// ~1e-6 relative (tests/simd_ops_test.cpp).
+//
+// Q8_0 rows: two passes like the reference: the scores by 4-lane dots of q with the dequantized
+// keys, the reference's own soft-cap and softmax over them (in `scores`), then Σ_j p_j · v_j in
+// 4-lane vectors. The dequantized elements d·q are exact, so only the order of the dots' float
+// additions (and fused multiply-adds) differs from the reference: agreement to float rounding.
 #include <arm_neon.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -53,8 +64,159 @@ void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, 
   }
 }
 
+// e^x lane by lane: x = n ln2 + r with |r| ≤ ln2 / 2 (ln2 in two parts, so n ln2 is exact to
+// float precision), e^r by its degree-7 Taylor polynomial, then 2^n through the exponent bits
+// (x clamped to [-87, 88], so n stays in the normal range).
+float32x4_t exp4(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.0f / 5040);
+  for (const float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) {
+    p = vfmaq_f32(vdupq_n_f32(c), p, r);
+  }
+  const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  return vmulq_f32(p, vreinterpretq_f32_s32(bits));
+}
+
+float exp1(float x) { return vgetq_lane_f32(exp4(vdupq_n_f32(x)), 0); }
+
+// Elements [d, d + 4) of an F32 or F16 head row as floats, and element d alone.
+template <bool kF16>
+float32x4_t load4(const uint8_t* row, size_t d) {
+  if constexpr (kF16) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(row) + d)));
+  } else {
+    return vld1q_f32(reinterpret_cast<const float*>(row) + d);
+  }
+}
+template <bool kF16>
+float load1(const uint8_t* row, size_t d) {
+  if constexpr (kF16) {
+    return fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[d]);
+  } else {
+    return reinterpret_cast<const float*>(row)[d];
+  }
+}
+
+// p[i] = scale · q · k_i for kKeys rows at once (independent FMA chains, each q vector loaded
+// once for all of them), the elements past the last 4 added in order.
+template <bool kF16, size_t kKeys>
+void key_scores(const float* q, const uint8_t* const* k, size_t D, float scale, float* p) {
+  float32x4_t a[kKeys];
+  for (float32x4_t& x : a) x = vdupq_n_f32(0.0f);
+  size_t d = 0;
+  for (; d + 4 <= D; d += 4) {
+    const float32x4_t qd = vld1q_f32(q + d);
+    for (size_t i = 0; i < kKeys; ++i) a[i] = vfmaq_f32(a[i], qd, load4<kF16>(k[i], d));
+  }
+  for (size_t i = 0; i < kKeys; ++i) {
+    float sum = vaddvq_f32(a[i]);
+    for (size_t e = d; e < D; ++e) sum += q[e] * load1<kF16>(k[i], e);
+    p[i] = sum * scale;
+  }
+}
+
+constexpr size_t kBlock = 64;  // keys per step of the online softmax
+
+// Turns the block's scores p[0, n) into e^(p − m_new) in place, m_new the larger of m_run and
+// their max, and updates m_run and l_run; returns the factor e^(m_old − m_new) that the sums so
+// far take (0 before the first block).
+float softmax_step(float* p, size_t n, float& m_run, float& l_run) {
+  const float m_new = std::max(m_run, *std::max_element(p, p + n));
+  const float corr = m_run == -INFINITY ? 0.0f : exp1(m_run - m_new);
+  const float32x4_t m = vdupq_n_f32(m_new);
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float32x4_t e = exp4(vsubq_f32(vld1q_f32(p + j), m));
+    vst1q_f32(p + j, e);
+    sum = vaddq_f32(sum, e);
+  }
+  float total = vaddvq_f32(sum);
+  for (; j < n; ++j) total += p[j] = exp1(p[j] - m_new);
+  l_run = l_run * corr + total;
+  m_run = m_new;
+  return corr;
+}
+
+// out = corr · out + Σ_j p_j v_j over n rows: kVecs vectors of out (independent FMA chains) at a
+// time over all the rows, then single vectors, then single elements.
+template <bool kF16, size_t kVecs>
+size_t add_value_vectors(float* out, float corr, const float* p, const uint8_t* const* rows,
+                         size_t n, size_t d, size_t D) {
+  for (; d + 4 * kVecs <= D; d += 4 * kVecs) {
+    float32x4_t acc[kVecs];
+    for (size_t c = 0; c < kVecs; ++c) acc[c] = vmulq_n_f32(vld1q_f32(out + d + 4 * c), corr);
+    for (size_t j = 0; j < n; ++j) {
+      for (size_t c = 0; c < kVecs; ++c) {
+        acc[c] = vfmaq_n_f32(acc[c], load4<kF16>(rows[j], d + 4 * c), p[j]);
+      }
+    }
+    for (size_t c = 0; c < kVecs; ++c) vst1q_f32(out + d + 4 * c, acc[c]);
+  }
+  return d;
+}
+template <bool kF16>
+void add_values(float* out, float corr, const float* p, const uint8_t* const* rows, size_t n,
+                size_t D) {
+  size_t d = add_value_vectors<kF16, 4>(out, corr, p, rows, n, 0, D);
+  d = add_value_vectors<kF16, 1>(out, corr, p, rows, n, d, D);
+  for (; d < D; ++d) {
+    float acc = out[d] * corr;
+    for (size_t j = 0; j < n; ++j) acc += p[j] * load1<kF16>(rows[j], d);
+    out[d] = acc;
+  }
+}
+
+// cap > 0: the scores soft-capped first (attention_softcapped).
+template <bool kF16>
+void attention_online(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
+                      size_t D, float scale, float cap, float* out) {
+  const uint8_t* krow[kBlock];
+  const uint8_t* vrow[kBlock];
+  float p[kBlock];
+  float m_run = -INFINITY, l_run = 0;
+  std::fill_n(out, D, 0.0f);
+  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+    const size_t nb = std::min(kBlock, n_keys - j0);
+    k.rows(j0, nb, krow);
+    v.rows(j0, nb, vrow);
+    size_t j = 0;
+    for (; j + 4 <= nb; j += 4) key_scores<kF16, 4>(q, krow + j, D, scale, p + j);
+    for (; j < nb; ++j) key_scores<kF16, 1>(q, krow + j, D, scale, p + j);
+    if (cap > 0) ref::softcap(p, cap, nb);
+    const float corr = softmax_step(p, nb, m_run, l_run);
+    add_values<kF16>(out, corr, p, vrow, nb, D);
+  }
+  const float inv = 1.0f / l_run;
+  for (size_t d = 0; d < D; ++d) out[d] *= inv;
+}
+
+void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+               size_t n_keys, size_t head_dim, float scale, float* /*scores*/, float* out) {
+  if (kv_is_f16)
+    attention_online<true>(q, k, v, n_keys, head_dim, scale, 0, out);
+  else
+    attention_online<false>(q, k, v, n_keys, head_dim, scale, 0, out);
+}
+
+void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRows& v,
+                          bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float cap,
+                          float* /*scores*/, float* out) {
+  if (kv_is_f16)
+    attention_online<true>(q, k, v, n_keys, head_dim, scale, cap, out);
+  else
+    attention_online<false>(q, k, v, n_keys, head_dim, scale, cap, out);
+}
+
 }  // namespace
 
-void add_neon_ops(OpsSet& ops) { ops.attention_q8_0 = attention_q8_0; }
+void add_neon_ops(OpsSet& ops) {
+  ops.attention = attention;
+  ops.attention_softcapped = attention_softcapped;
+  ops.attention_q8_0 = attention_q8_0;
+}
 
 }  // namespace slm::isa
