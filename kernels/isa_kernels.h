@@ -56,7 +56,8 @@ void add_neon_kernels(KernelSet& k);  // kernels/arm/neon.cpp: baseline ASIMD
 // kernels/arm/neon_dotprod.cpp: sdot dots over the baseline set; only when cpu_has_neon_dotprod().
 void add_neon_dotprod_kernels(KernelSet& k);
 bool cpu_has_neon_dotprod();  // HWCAP_ASIMDDP (kernels/arm/neon.cpp)
-void add_neon_ops(OpsSet& ops);  // kernels/arm/neon_attention.cpp (called by add_neon_kernels)
+void add_neon_ops(OpsSet& ops);        // kernels/arm/neon_ops.cpp (called by add_neon_kernels)
+void add_neon_attention(OpsSet& ops);  // kernels/arm/neon_attention.cpp (called by add_neon_ops)
 #endif
 
 }  // namespace slm::isa

@@ -5,8 +5,8 @@
 // running sum l of e^(s−m) and out = Σ e^(s−m) v, rescaled by e^(m_old − m_new) when a block
 // raises the max, so nothing is exp'd above 0 and no n_keys-long score row is needed. exp is a
 // degree-7 polynomial after a range reduction (max relative error ≈ 3e-7), the same one as the
-// x86 sets'; soft-capping uses the reference's std::tanh. Results agree with the reference to
-// ~1e-6 relative (tests/simd_ops_test.cpp).
+// x86 sets' (neon_vec.h); soft-capping uses the reference's std::tanh. Results agree with the
+// reference to ~1e-6 relative (tests/simd_ops_test.cpp).
 //
 // Q8_0 rows: two passes like the reference: the scores by 4-lane dots of q with the dequantized
 // keys, the reference's own soft-cap and softmax over them (in `scores`), then Σ_j p_j · v_j in
@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/arm/neon_vec.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/quant.h"
 
@@ -63,24 +64,6 @@ void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, 
     }
   }
 }
-
-// e^x lane by lane: x = n ln2 + r with |r| ≤ ln2 / 2 (ln2 in two parts, so n ln2 is exact to
-// float precision), e^r by its degree-7 Taylor polynomial, then 2^n through the exponent bits
-// (x clamped to [-87, 88], so n stays in the normal range).
-float32x4_t exp4(float32x4_t x) {
-  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
-  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-  float32x4_t p = vdupq_n_f32(1.0f / 5040);
-  for (const float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) {
-    p = vfmaq_f32(vdupq_n_f32(c), p, r);
-  }
-  const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-  return vmulq_f32(p, vreinterpretq_f32_s32(bits));
-}
-
-float exp1(float x) { return vgetq_lane_f32(exp4(vdupq_n_f32(x)), 0); }
 
 // Elements [d, d + 4) of an F32 or F16 head row as floats, and element d alone.
 template <bool kF16>
@@ -213,7 +196,7 @@ void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRow
 
 }  // namespace
 
-void add_neon_ops(OpsSet& ops) {
+void add_neon_attention(OpsSet& ops) {
   ops.attention = attention;
   ops.attention_softcapped = attention_softcapped;
   ops.attention_q8_0 = attention_q8_0;
