@@ -22,7 +22,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
+#include "kernels/exp_approx.h"
 #include "kernels/isa_kernels.h"
 
 namespace slm::isa {
@@ -32,24 +34,19 @@ constexpr size_t kL = 16;  // floats per vector
 
 __mmask16 tail_mask(size_t n) { return n >= kL ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
-// e^x for x in [-87, 88] (clamped there: e^-87 ≈ 1.6e-38 stands in for anything smaller, which
-// no softmax or sigmoid here can tell from 0). x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two
-// so n·ln2 is exact to float precision), e^r by its degree-7 Taylor polynomial (truncation error
-// ≤ 0.347⁸/8! ≈ 5e-9), then scaled by 2^n. Max relative error ≈ 3e-7 (rounding in Horner's rule).
+// e^x lane by lane: kernels/exp_approx.h's approximation (max relative error ≈ 3e-7), the
+// scaling by 2^n one vscalefps.
 __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+  using namespace exp_approx;
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kMin)), _mm512_set1_ps(kMax));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
+  __m512 p = _mm512_set1_ps(kTaylor[0]);
+  for (size_t i = 1; i < std::size(kTaylor); ++i) {
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kTaylor[i]));
+  }
   return _mm512_scalef_ps(p, n);
 }
 
