@@ -49,6 +49,18 @@ void BM_RmsNorm(benchmark::State& state) {
 }
 BENCHMARK(BM_RmsNorm);
 
+void BM_LayerNorm(benchmark::State& state) {
+  const OpsSet& o = ops(state);
+  const auto x = random(kEmbd), w = random(kEmbd), b = random(kEmbd);
+  std::vector<float> y(kEmbd);
+  for (auto _ : state) {
+    o.layer_norm(x.data(), w.data(), b.data(), 1e-5f, y.data(), kEmbd);
+    benchmark::DoNotOptimize(y.data());
+  }
+  rate(state, kEmbd, 4 * kEmbd * sizeof(float));
+}
+BENCHMARK(BM_LayerNorm);
+
 void BM_Add(benchmark::State& state) {
   const OpsSet& o = ops(state);
   const auto x = random(kEmbd);

@@ -68,7 +68,7 @@ TEST_P(SimdOps, RmsNorm) {
   }
 }
 
-// LayerNorm (scalar in every set so far) against the formula in long double.
+// LayerNorm against the formula in long double.
 TEST_P(SimdOps, LayerNorm) {
   for (size_t n : kSizes) {
     const auto x = random(n, 3.0f), w = random(n, 1.0f), b = random(n, 1.0f);

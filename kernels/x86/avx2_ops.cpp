@@ -5,7 +5,7 @@
 //
 // Agreement with the references (tests/simd_ops_test.cpp):
 //   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
-//   - rms_norm: the same double sum of exact squares in another order, then the same float ops;
+//   - rms_norm, layer_norm: the same double sums in another order, then the same float ops;
 //   - softmax, swiglu, gelu: exp is avx2_vec.h's approximation, max relative error 3e-7 over its
 //     range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
 // Attention is avx2_attention.cpp's.
@@ -36,6 +36,39 @@ void rms_norm(const float* x, const float* w, float eps, float* y, size_t n) {
     __m256 v = _mm256_mul_ps(load(x + i, m), scale);
     if (w) v = _mm256_mul_ps(v, load(w + i, m));
     store(y + i, m, v);
+  }
+}
+
+// The reference's double sums (Σx, then Σ(x − mean)² with the difference taken in double) in
+// another order; then its float steps, lane by lane: ((x − m) · scale) · w + b.
+void layer_norm(const float* x, const float* w, const float* b, float eps, float* y, size_t n) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  for (size_t i = 0; i < n; i += kL) {  // masked lanes load 0: they add nothing
+    const __m256 v = load(x + i, n - i);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  const double mean = hsum_pd(_mm256_add_pd(s0, s1)) / double(n);
+  const __m256d mean_pd = _mm256_set1_pd(mean);
+  s0 = s1 = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + kL <= n; i += kL) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mean_pd);
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mean_pd);
+    s0 = _mm256_add_pd(s0, _mm256_mul_pd(d0, d0));
+    s1 = _mm256_add_pd(s1, _mm256_mul_pd(d1, d1));
+  }
+  double sum_sq = hsum_pd(_mm256_add_pd(s0, s1));
+  for (; i < n; ++i) sum_sq += (x[i] - mean) * (x[i] - mean);
+  const __m256 scale = _mm256_set1_ps(1.0f / std::sqrt(float(sum_sq / double(n)) + eps));
+  const __m256 m = _mm256_set1_ps(float(mean));
+  for (i = 0; i < n; i += kL) {
+    const size_t left = n - i;
+    __m256 v = _mm256_mul_ps(_mm256_sub_ps(load(x + i, left), m), scale);
+    if (w) v = _mm256_mul_ps(v, load(w + i, left));
+    if (b) v = _mm256_add_ps(v, load(b + i, left));
+    store(y + i, left, v);
   }
 }
 
@@ -132,6 +165,7 @@ void add(float* y, const float* x, size_t n) {
 
 void add_avx2_ops(OpsSet& ops) {
   ops.rms_norm = rms_norm;
+  ops.layer_norm = layer_norm;
   ops.rope_interleaved = rope_interleaved;
   ops.rope_half_split = rope_half_split;
   ops.softmax = softmax;
