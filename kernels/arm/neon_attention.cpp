@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/arm/neon_vec.h"
 #include "kernels/isa_kernels.h"
@@ -194,10 +195,107 @@ void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRow
     attention_online<false>(q, k, v, n_keys, head_dim, scale, cap, out);
 }
 
+// Several query rows over the same cache rows (OpsSet::attention_causal and attention_heads): row
+// r is head r % n_heads of token r / n_heads and sees the first n_keys0 + r / n_heads rows. Each
+// block of kBlock keys and values is widened to F32 once for all the rows (an F32 cache is read
+// in place), and every row then takes attention_online's steps over the block. Widening is exact,
+// so each row gets what attention() gives it, bit for bit; the rows share the conversions, and
+// their reads of the block hit L1.
+constexpr size_t kMaxSharedD = 128;     // larger heads go row by row through attention_online
+constexpr size_t kMaxSharedRows = 256;  // tokens × heads per pass (more go in several)
+
+template <bool kF16>
+void attention_shared(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
+                      size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, size_t D,
+                      float scale, float* out, size_t out_stride) {
+  const auto row_q = [&](size_t t, size_t h) { return q + t * q_stride + h * D; };
+  const auto row_out = [&](size_t t, size_t h) { return out + t * out_stride + h * D; };
+  if (n_tokens * n_heads > kMaxSharedRows && n_heads <= kMaxSharedRows) {
+    const size_t chunk = kMaxSharedRows / n_heads;  // tokens at a time
+    for (size_t t = 0; t < n_tokens; t += chunk) {
+      attention_shared<kF16>(row_q(t, 0), q_stride, n_heads, std::min(chunk, n_tokens - t),
+                             n_keys0 + t, k, v, D, scale, row_out(t, 0), out_stride);
+    }
+    return;
+  }
+  if (D > kMaxSharedD || n_heads > kMaxSharedRows) {
+    for (size_t t = 0; t < n_tokens; ++t) {
+      for (size_t h = 0; h < n_heads; ++h) {
+        attention_online<kF16>(row_q(t, h), k, v, n_keys0 + t, D, scale, 0, row_out(t, h));
+      }
+    }
+    return;
+  }
+  float kf[kF16 ? kBlock * kMaxSharedD : 1], vf[kF16 ? kBlock * kMaxSharedD : 1];
+  const uint8_t* krow[kBlock];
+  const uint8_t* vrow[kBlock];
+  float p[kBlock];
+  float m_run[kMaxSharedRows], l_run[kMaxSharedRows];
+  for (size_t r = 0; r < n_tokens * n_heads; ++r) {
+    m_run[r] = -INFINITY, l_run[r] = 0;
+    std::fill_n(row_out(r / n_heads, r % n_heads), D, 0.0f);
+  }
+  const size_t n_keys = n_keys0 + n_tokens - 1;  // the last token's
+  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+    const size_t nb_all = std::min(kBlock, n_keys - j0);
+    k.rows(j0, nb_all, krow);
+    v.rows(j0, nb_all, vrow);
+    if constexpr (kF16) {  // widened in place of the rows: krow and vrow point at F32 from here
+      for (size_t j = 0; j < nb_all; ++j) {
+        for (auto [rows, f] : {std::pair{krow, kf}, std::pair{vrow, vf}}) {
+          float* row = f + j * D;
+          size_t d = 0;
+          for (; d + 4 <= D; d += 4) vst1q_f32(row + d, load4<true>(rows[j], d));
+          for (; d < D; ++d) row[d] = load1<true>(rows[j], d);
+          rows[j] = reinterpret_cast<const uint8_t*>(row);
+        }
+      }
+    }
+    // The tokens that see key j0 onwards (n_keys0 + t > j0).
+    for (size_t t = j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; t < n_tokens; ++t) {
+      const size_t nb = std::min(kBlock, n_keys0 + t - j0);
+      for (size_t h = 0; h < n_heads; ++h) {
+        const float* qr = row_q(t, h);
+        size_t j = 0;
+        for (; j + 4 <= nb; j += 4) key_scores<false, 4>(qr, krow + j, D, scale, p + j);
+        for (; j < nb; ++j) key_scores<false, 1>(qr, krow + j, D, scale, p + j);
+        const size_t r = t * n_heads + h;
+        const float corr = softmax_step(p, nb, m_run[r], l_run[r]);
+        add_values<false>(row_out(t, h), corr, p, vrow, nb, D);
+      }
+    }
+  }
+  for (size_t r = 0; r < n_tokens * n_heads; ++r) {
+    float* o = row_out(r / n_heads, r % n_heads);
+    const float inv = 1.0f / l_run[r];
+    for (size_t d = 0; d < D; ++d) o[d] *= inv;
+  }
+}
+
+void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
+                      size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
+                      size_t head_dim, float scale, float* out, size_t out_stride) {
+  if (kv_is_f16) {
+    attention_shared<true>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, out,
+                           out_stride);
+  } else {
+    attention_shared<false>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, out,
+                            out_stride);
+  }
+}
+
+// One token's heads: the same rows, all seeing n_keys.
+void attention_heads(const float* q, size_t n_heads, const ref::KvRows& k, const ref::KvRows& v,
+                     bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* out) {
+  attention_causal(q, 0, n_heads, 1, n_keys, k, v, kv_is_f16, head_dim, scale, out, 0);
+}
+
 }  // namespace
 
 void add_neon_attention(OpsSet& ops) {
   ops.attention = attention;
+  ops.attention_heads = attention_heads;
+  ops.attention_causal = attention_causal;
   ops.attention_softcapped = attention_softcapped;
   ops.attention_q8_0 = attention_q8_0;
 }
