@@ -22,10 +22,11 @@ void KernelSet::quantize_row(DType type, const float* src, void* dst, size_t n) 
   ref::quantize_row(type, src, dst, n);
 }
 
+static_assert(kPackedScalesAt == kPackGroup * kQK8_0, "a group's quants are its blocks' bytes");
+
 size_t packed_q8_0_bytes(size_t n) {
   const size_t blocks = n / kQK8_0, groups = blocks / kPackGroup;
-  const size_t group_bytes = kPackGroup * (kQK8_0 + sizeof(float) + sizeof(int32_t));
-  return groups * group_bytes +
+  return groups * kPackedGroupBytes +
          (blocks - groups * kPackGroup) * (sizeof(BlockQ8_0) + sizeof(int32_t));
 }
 

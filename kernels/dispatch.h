@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -51,6 +52,10 @@ constexpr size_t kMaxTileTokens = 64;
 // keeps 64.
 constexpr size_t kRepackedTileTokens = 16;
 constexpr size_t kPackGroup = 8;  // blocks per packed group
+// Where a packed Q8_0 group's parts start: its quant bytes at 0, then the scales, then the sums.
+constexpr size_t kPackedScalesAt = kPackGroup * 32;
+constexpr size_t kPackedSumsAt = kPackedScalesAt + kPackGroup * sizeof(float);
+constexpr size_t kPackedGroupBytes = kPackedSumsAt + kPackGroup * sizeof(int32_t);
 size_t packed_q8_0_bytes(size_t n);
 // Bytes of one packed activation row of n elements (activations_packable types).
 size_t packed_row_bytes(DType act_type, size_t n);

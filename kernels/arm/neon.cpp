@@ -219,6 +219,35 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
   }
 }
 
+// Q8_0 activations packed for tile_q8_0 (neon_blocks.h) (KernelSet::pack[Q8_0], the layout in
+// kernels/dispatch.h): in a group the 8 blocks' quant bytes stay in block order, as the tiles
+// load them; the scales are widened to float once per matmul instead of once per row and token.
+void pack_q8_0(const void* x_row, size_t n, void* dst) {
+  const auto* x = static_cast<const BlockQ8_0*>(x_row);
+  auto* out = static_cast<uint8_t*>(dst);
+  const size_t nb = n / kQK8_0;
+  const auto sum_of = [](const BlockQ8_0& b) {
+    return int32_t(vaddlvq_s8(vld1q_s8(b.qs)) + vaddlvq_s8(vld1q_s8(b.qs + 16)));
+  };
+  size_t i = 0;
+  for (; i + kPackGroup <= nb; i += kPackGroup, out += kPackedGroupBytes) {
+    for (size_t j = 0; j < kPackGroup; ++j) {
+      const BlockQ8_0& b = x[i + j];
+      std::memcpy(out + j * kQK8_0, b.qs, kQK8_0);
+      const float d = fp16_to_fp32(b.d);
+      const int32_t sum = sum_of(b);
+      std::memcpy(out + kPackedScalesAt + j * sizeof(float), &d, sizeof(d));
+      std::memcpy(out + kPackedSumsAt + j * sizeof(int32_t), &sum, sizeof(sum));
+    }
+  }
+  std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
+  out += (nb - i) * sizeof(BlockQ8_0);
+  for (; i < nb; ++i, out += sizeof(int32_t)) {
+    const int32_t sum = sum_of(x[i]);
+    std::memcpy(out, &sum, sizeof(sum));
+  }
+}
+
 }  // namespace
 
 void add_neon_kernels(KernelSet& k) {
@@ -231,6 +260,10 @@ void add_neon_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks<PairQ5_0, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks<PairQ5_1, dot_mull>;
   add_neon_kquant_dots<dot16_mull>(k);
+  k.pack[static_cast<size_t>(DType::kQ8_0)] = pack_q8_0;
+  k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_q8_0<PairQ8_0, dot_mull>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_q8_0<PairQ4_0, dot_mull>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ5_0)] = tile_q8_0<PairQ5_0, dot_mull>;
   k.quantize[static_cast<size_t>(DType::kF16)] = quantize_f16;
   k.quantize[static_cast<size_t>(DType::kQ8_0)] = quantize_q8_0;
   k.quantize[static_cast<size_t>(DType::kQ8_1)] = quantize_q8_1;

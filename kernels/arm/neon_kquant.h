@@ -126,39 +126,70 @@ inline void decode(const BlockQ6_K& b, KGroups& out) {
   }
 }
 
-// sum_b term_b, the terms added in order. Dot16(w, x) returns 4 int32 lanes summing to the exact
-// dot of 16 int8 pairs.
+// A super-block's term d · isum (− dmin · msum) with activation block x, given w decoded into k.
+// Dot16(w, x) returns 4 int32 lanes summing to the exact dot of 16 int8 pairs.
+template <typename B, int32x4_t (*Dot16)(int8x16_t, int8x16_t)>
+[[gnu::always_inline]] inline float kquant_term(const B& w, const KGroups& k, const BlockQ8_K& x) {
+  int32x4_t acc = vdupq_n_s32(0);
+  for (size_t g = 0; g < 16; ++g) {
+    acc = vaddq_s32(acc, vmulq_n_s32(Dot16(k.q[g], vld1q_s8(x.qs + 16 * g)), k.scale[g]));
+  }
+  const auto isum = static_cast<float>(vaddvq_s32(acc));
+  const float d = fp16_to_fp32(w.d) * x.d;
+  if constexpr (requires { w.dmin; }) {
+    const int16x8_t m0 = vld1q_s16(k.min), m1 = vld1q_s16(k.min + 8);
+    const int16x8_t b0 = vld1q_s16(x.bsums), b1 = vld1q_s16(x.bsums + 8);
+    int32x4_t m = vmull_s16(vget_low_s16(m0), vget_low_s16(b0));
+    m = vmlal_high_s16(m, m0, b0);
+    m = vmlal_s16(m, vget_low_s16(m1), vget_low_s16(b1));
+    m = vmlal_high_s16(m, m1, b1);
+    const float dmin = fp16_to_fp32(w.dmin) * x.d;
+    return d * isum - dmin * static_cast<float>(vaddvq_s32(m));
+  } else {
+    return d * isum;
+  }
+}
+
+// sum_b term_b, the terms added in order.
 template <typename B, int32x4_t (*Dot16)(int8x16_t, int8x16_t)>
 float dot_kquant(const void* w_row, const void* x_row, size_t n) {
-  constexpr bool kHasMin = requires(B b) { b.dmin; };
   const auto* w = static_cast<const B*>(w_row);
   const auto* x = static_cast<const BlockQ8_K*>(x_row);
   float sum = 0.0f;
   for (size_t i = 0; i < n / kQK_K; ++i) {
     KGroups k;
     decode(w[i], k);
-    int32x4_t acc = vdupq_n_s32(0);
-    for (size_t g = 0; g < 16; ++g) {
-      acc = vaddq_s32(acc, vmulq_n_s32(Dot16(k.q[g], vld1q_s8(x[i].qs + 16 * g)), k.scale[g]));
-    }
-    const auto isum = static_cast<float>(vaddvq_s32(acc));
-    const float d = fp16_to_fp32(w[i].d) * x[i].d;
-    if constexpr (kHasMin) {
-      const int16x8_t m0 = vld1q_s16(k.min), m1 = vld1q_s16(k.min + 8);
-      const int16x8_t b0 = vld1q_s16(x[i].bsums), b1 = vld1q_s16(x[i].bsums + 8);
-      int32x4_t m = vmull_s16(vget_low_s16(m0), vget_low_s16(b0));
-      m = vmlal_high_s16(m, m0, b0);
-      m = vmlal_s16(m, vget_low_s16(m1), vget_low_s16(b1));
-      m = vmlal_high_s16(m, m1, b1);
-      const float dmin = fp16_to_fp32(w[i].dmin) * x[i].d;
-      sum += d * isum - dmin * static_cast<float>(vaddvq_s32(m));
-    } else {
-      sum += d * isum;
-    }
+    sum += kquant_term<B, Dot16>(w[i], k, x[i]);
   }
   return sum;
 }
 
+// Prefill tile (KernelSet::gemm_tile): Y[t][r] for the 8 rows of w and n_tokens Q8_K rows, each
+// dot_kquant's sum for that row and token, bit for bit (the same terms, added in the same order).
+// Each super-block of each row is decoded once for all the tokens, whose blocks (292 bytes each)
+// stay in L1 for the 8 rows.
+template <typename B, int32x4_t (*Dot16)(int8x16_t, int8x16_t)>
+void tile_kquant(const void* w, size_t w_stride, const void* x_rows, size_t x_stride,
+                 size_t n_tokens, size_t n, float* y, size_t y_stride) {
+  const auto* x = static_cast<const uint8_t*>(x_rows);
+  float sum[kTileRows][kMaxTileTokens] = {};
+  for (size_t i = 0; i < n / kQK_K; ++i) {
+    for (size_t r = 0; r < kTileRows; ++r) {
+      const B& wb = reinterpret_cast<const B*>(static_cast<const uint8_t*>(w) + r * w_stride)[i];
+      KGroups k;
+      decode(wb, k);
+      for (size_t t = 0; t < n_tokens; ++t) {
+        const auto& xb = reinterpret_cast<const BlockQ8_K*>(x + t * x_stride)[i];
+        sum[r][t] += kquant_term<B, Dot16>(wb, k, xb);
+      }
+    }
+  }
+  for (size_t r = 0; r < kTileRows; ++r) {
+    for (size_t t = 0; t < n_tokens; ++t) y[t * y_stride + r] = sum[r][t];
+  }
+}
+
+// The dots and tiles with Dot16.
 template <int32x4_t (*Dot16)(int8x16_t, int8x16_t)>
 void add_neon_kquant_dots(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_kquant<BlockQ2_K, Dot16>;
@@ -166,6 +197,11 @@ void add_neon_kquant_dots(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_K)] = dot_kquant<BlockQ4_K, Dot16>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_K)] = dot_kquant<BlockQ5_K, Dot16>;
   k.vec_dot[static_cast<size_t>(DType::kQ6_K)] = dot_kquant<BlockQ6_K, Dot16>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ2_K)] = tile_kquant<BlockQ2_K, Dot16>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ3_K)] = tile_kquant<BlockQ3_K, Dot16>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ4_K)] = tile_kquant<BlockQ4_K, Dot16>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ5_K)] = tile_kquant<BlockQ5_K, Dot16>;
+  k.gemm_tile[static_cast<size_t>(DType::kQ6_K)] = tile_kquant<BlockQ6_K, Dot16>;
 }
 
 }  // namespace

@@ -276,16 +276,16 @@ void pack_q8_0(const void* x_row, size_t n, void* dst) {
   auto* out = static_cast<uint8_t*>(dst);
   const size_t nb = n / kQK8_0;
   size_t i = 0;
-  for (; i + kGroup <= nb; i += kGroup, out += kGroupBytes) {
+  for (; i + kGroup <= nb; i += kGroup, out += kPackedGroupBytes) {
     __m256i q[kGroup], xq[kGroup];
     for (size_t j = 0; j < kGroup; ++j) q[j] = load_q8_0(x[i + j]);
     interleave8(q, xq);
     for (size_t m = 0; m < kGroup; ++m) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + m * sizeof(__m256i)), xq[m]);
     }
-    _mm256_storeu_ps(reinterpret_cast<float*>(out + kScalesAt),
+    _mm256_storeu_ps(reinterpret_cast<float*>(out + kPackedScalesAt),
                      fp16_fields8(reinterpret_cast<const uint8_t*>(&x[i]), sizeof(BlockQ8_0)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kSumsAt), quant_sums(xq));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPackedSumsAt), quant_sums(xq));
   }
   std::memcpy(out, &x[i], (nb - i) * sizeof(BlockQ8_0));
   out += (nb - i) * sizeof(BlockQ8_0);
@@ -304,10 +304,11 @@ struct XGroup {
 
   explicit XGroup(const uint8_t* group) {
     for (size_t m = 0; m < kGroup; ++m) q[m] = load_256(group + m * sizeof(__m256i));
-    scales = _mm256_loadu_ps(reinterpret_cast<const float*>(group + kScalesAt));
+    scales = _mm256_loadu_ps(reinterpret_cast<const float*>(group + kPackedScalesAt));
     offsets = _mm256_setzero_si256();
     if constexpr (Weights::kOffset != 0) {
-      offsets = _mm256_mullo_epi32(load_256(group + kSumsAt), _mm256_set1_epi32(Weights::kOffset));
+      offsets =
+          _mm256_mullo_epi32(load_256(group + kPackedSumsAt), _mm256_set1_epi32(Weights::kOffset));
     }
   }
   // One block of one token in all 8 lanes, for a group whose lanes are 8 weight rows' blocks at
@@ -366,13 +367,13 @@ void tile_with_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t
           fp16_fields8(reinterpret_cast<const uint8_t*>(&wr[r][g * kGroup]), sizeof(WBlock));
     }
     for (size_t t = 0; t < n_tokens; ++t) {
-      const XGroup<Weights> x(xp + t * x_stride + g * kGroupBytes);
+      const XGroup<Weights> x(xp + t * x_stride + g * kPackedGroupBytes);
       for (size_t r = 0; r < kR; ++r) acc[t][r] = x.add_terms(acc[t][r], ops[r], w_scales[r]);
     }
   }
   for (size_t t = 0; t < n_tokens; ++t) {
     const auto* x_tail =
-        reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kGroupBytes);
+        reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kPackedGroupBytes);
     for (size_t r = 0; r < kR; ++r) {
       y[t * y_stride + r] =
           hsum_ps(acc[t][r]) + tail_terms<Weights>(wr[r] + groups * kGroup, x_tail, nb % kGroup);
@@ -425,7 +426,7 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
       typename Weights::Operands ops;
       const __m256 w_scales = Weights::unpack_repacked(wp, ops);
       for (size_t t = 0; t < n_tokens; ++t) {
-        const XGroup<Weights> x(xp + t * x_stride + g * kGroupBytes);
+        const XGroup<Weights> x(xp + t * x_stride + g * kPackedGroupBytes);
         acc[t][r] = x.add_terms(acc[t][r], ops, w_scales);
       }
     }
@@ -440,7 +441,7 @@ void repacked_tile_n(const void* w, const void* x_packed, size_t x_stride, size_
     const __m256 w_scales = Weights::unpack_repacked(wp, ops);
     for (size_t t = 0; t < n_tokens; ++t) {
       const auto* x_tail =
-          reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kGroupBytes);
+          reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kPackedGroupBytes);
       const XGroup<Weights> x(x_tail[i - groups * kGroup]);
       tails[t] = x.add_terms(tails[t], ops, w_scales);
     }

@@ -273,10 +273,10 @@ template <typename V, size_t kT, bool kFresh>
   int32_t start[kT];
   float d_x[kT];
   for (size_t i = 0; i < kT; ++i) {
-    const uint8_t* group = x_packed + (t + i) * x_stride + g * kGroupBytes;
+    const uint8_t* group = x_packed + (t + i) * x_stride + g * kPackedGroupBytes;
     x[i] = group + packed_dword_at(j, 0);
     start[i] = starts[t + i][j];
-    std::memcpy(&d_x[i], group + kScalesAt + j * sizeof(float), sizeof(float));
+    std::memcpy(&d_x[i], group + kPackedScalesAt + j * sizeof(float), sizeof(float));
   }
   add_block_terms<V, 32, kT, kFresh>(q, d_w, x, start, d_x, &acc[t][j], kPackGroup);
 }
@@ -353,7 +353,7 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
   const auto group_terms = [&](size_t g, auto fresh) {
     // Each token's -offset sum(x) for the group's 8 blocks, once for all of its columns.
     for (size_t t = 0; t < n_tokens; ++t) {
-      const __m256i sums = load_256(xp + t * x_stride + g * kGroupBytes + kSumsAt);
+      const __m256i sums = load_256(xp + t * x_stride + g * kPackedGroupBytes + kPackedSumsAt);
       _mm256_store_si256(
           reinterpret_cast<__m256i*>(starts[t]),
           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, W::kOffsetShift)));
@@ -382,7 +382,7 @@ void repacked_tiles_n(const void* w, size_t run_bytes, const void* x_packed, siz
   // The remaining blocks, plain BlockQ8_0 after the groups: lane r sums row r's terms in block
   // order from 0.0f, as the row dot's tail does.
   F tails[kMaxTileTokens];
-  const size_t tail = nb - groups * kPackGroup, tail_at = groups * kGroupBytes;
+  const size_t tail = nb - groups * kPackGroup, tail_at = groups * kPackedGroupBytes;
   const auto tail_terms = [&](size_t k, auto fresh) {
     I q[kQuantDwords];
     F d_w;
