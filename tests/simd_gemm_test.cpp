@@ -1,5 +1,5 @@
 // Prefill tiles (KernelSet::gemm_tile, on activations packed by KernelSet::pack where the set
-// has it: Q8_0, and F16 on AVX-512; else as quantized) and the matmul that uses them. Contract
+// has it: Q8_0 on x86 and NEON, and F16 on AVX-512; else as quantized) and the matmul that uses them. Contract
 // (kernels/dispatch.h): each tile element is bit-identical to the same set's dot for that (row,
 // token), so it agrees with the scalar reference as the dots do
 // (|tile - ref| <= 1e-6 * sum_i |w_i x_i|), and a matmul gives the same Y with or without tiles,
@@ -33,8 +33,8 @@ namespace {
 // Block counts below, at and above one group of 8 blocks, with and without a remainder (the
 // K-quant dots also add their super-block terms in batches of 8).
 constexpr size_t kBlockCounts[] = {1, 3, 7, 8, 9, 16, 33, 64};
-// Q8_0, Q4_0, Q5_0, the K-quants, F16 and BF16 have tiles on x86; Q4_1 has none anywhere (the
-// fallback: one dot per element).
+// Q8_0, Q4_0, Q5_0 and the K-quants have tiles on x86 and NEON, F16 and BF16 on x86; Q4_1 has
+// none anywhere (the fallback: one dot per element).
 constexpr DType kWeightTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ2_K,
                                   DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
                                   DType::kQ4_1, DType::kF16,  DType::kBF16};
