@@ -97,6 +97,23 @@ void BM_Gelu(benchmark::State& state) {
 }
 BENCHMARK(BM_Gelu);
 
+// Gemma 2's final soft-cap over its 256000-token vocabulary, once per generated token.
+void BM_Softcap(benchmark::State& state) {
+  const OpsSet& o = ops(state);
+  constexpr size_t kVocab = 256000;
+  const auto logits = random(kVocab, 10.0f);
+  std::vector<float> x(kVocab);
+  for (auto _ : state) {
+    state.PauseTiming();
+    x = logits;
+    state.ResumeTiming();
+    o.softcap(x.data(), 30.0f, kVocab);
+    benchmark::DoNotOptimize(x.data());
+  }
+  rate(state, kVocab, 2 * kVocab * sizeof(float));
+}
+BENCHMARK(BM_Softcap)->Unit(benchmark::kMicrosecond);
+
 void BM_Softmax(benchmark::State& state) {
   const OpsSet& o = ops(state);
   const auto n = size_t(state.range(0));

@@ -5,12 +5,12 @@
 // running sum l of e^(s−m) and out = Σ e^(s−m) v, rescaled by e^(m_old − m_new) when a block
 // raises the max, so nothing is exp'd above 0 and no n_keys-long score row is needed. exp is a
 // degree-7 polynomial after a range reduction (max relative error ≈ 3e-7), the same one as the
-// x86 sets' (neon_vec.h); soft-capping uses the reference's std::tanh. Results agree with the
-// reference to ~1e-6 relative (tests/simd_ops_test.cpp).
+// x86 sets' (neon_vec.h), and so is the soft-cap's tanh built on it. Results agree with the
+// reference to ~1e-6 relative, plus the tanh's ≈ 2e-7 · cap (tests/simd_ops_test.cpp).
 //
 // Q8_0 rows: two passes like the reference: the scores by 4-lane dots of q with the dequantized
-// keys, the reference's own soft-cap and softmax over them (in `scores`), then Σ_j p_j · v_j in
-// 4-lane vectors. The dequantized elements d·q are exact, so only the order of the dots' float
+// keys, the soft-cap above and the reference's softmax over them (in `scores`), then Σ_j p_j · v_j
+// in 4-lane vectors. The dequantized elements d·q are exact, so only the order of the dots' float
 // additions (and fused multiply-adds) differs from the reference: agreement to float rounding.
 #include <arm_neon.h>
 
@@ -52,7 +52,7 @@ void attention_q8_0(const float* q, const ref::KvRows& k, const ref::KvRows& v, 
     }
     scores[j] = vaddvq_f32(vaddq_f32(a0, a1)) * scale;
   }
-  if (cap > 0) ref::softcap(scores, cap, n_keys);
+  if (cap > 0) softcap(scores, cap, n_keys);
   ref::softmax(scores, n_keys);
   for (size_t d = 0; d < D; d += 4) vst1q_f32(out + d, vdupq_n_f32(0.0f));
   for (size_t j = 0; j < n_keys; ++j) {
@@ -170,7 +170,7 @@ void attention_online(const float* q, const ref::KvRows& k, const ref::KvRows& v
     size_t j = 0;
     for (; j + 4 <= nb; j += 4) key_scores<kF16, 4>(q, krow + j, D, scale, p + j);
     for (; j < nb; ++j) key_scores<kF16, 1>(q, krow + j, D, scale, p + j);
-    if (cap > 0) ref::softcap(p, cap, nb);
+    if (cap > 0) softcap(p, cap, nb);
     const float corr = softmax_step(p, nb, m_run, l_run);
     add_values<kF16>(out, corr, p, vrow, nb, D);
   }

@@ -200,27 +200,11 @@ void add_values(float* out, const float* corr, const float* p, const uint8_t* co
   for (; d < D; d += kL) add_values_span<kFormat, 1, kHeads>(out + d, corr, p, rows, n, d, D);
 }
 
-// In place over n ≤ 64 scores: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
-// (absolute error ≈ 1e-7 · cap, where e^(2|y|) overflows the quotient is 0 and tanh 1).
-void softcap_scores(float* p, size_t n, float cap) {
-  const __m256 inv2 = _mm256_set1_ps(2.0f / cap), capv = _mm256_set1_ps(cap);
-  const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-  for (size_t j = 0; j < n; j += kL) {
-    const size_t m = n - j;  // elements left
-    const __m256 x = load(p + j, m);
-    const __m256 sign = _mm256_and_ps(x, sign_bit);
-    const __m256 e = exp_ps(_mm256_mul_ps(_mm256_andnot_ps(sign_bit, x), inv2));
-    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
-    store(p + j, m, _mm256_mul_ps(capv, _mm256_or_ps(t, sign)));
-  }
-}
-
 // The online softmax's step over a block's nb scores p (soft-capped first if cap > 0): p becomes
 // e^(p − m_new) for the new running max m_new, l_run = l_run · corr + Σ p; returns corr =
 // e^(m_old − m_new), the factor the block's output sum is rescaled by.
 float softmax_step(float* p, size_t nb, float cap, float& m_run, float& l_run) {
-  if (cap > 0) softcap_scores(p, nb, cap);
+  if (cap > 0) softcap(p, cap, nb);
   const float m_new = std::fmax(m_run, max_of(p, nb));
   // m_run = −inf first: clamps to ~0, l = out = 0
   const float corr = exp_scalar(m_run - m_new);

@@ -6,7 +6,8 @@
 // Agreement with the references (tests/simd_ops_test.cpp):
 //   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
 //   - rms_norm, layer_norm: the same double sums in another order, then the same float ops;
-//   - softmax, swiglu, gelu: exp is avx2_vec.h's approximation, max relative error 3e-7 over its
+//   - softmax, swiglu, gelu, softcap: exp is avx2_vec.h's approximation, max relative error 3e-7
+//   over its
 //     range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
 // Attention is avx2_attention.cpp's.
 #include <immintrin.h>
@@ -173,6 +174,7 @@ void add_avx2_ops(OpsSet& ops) {
   ops.gelu = gelu;
   ops.geglu = geglu;
   ops.add = add;
+  ops.softcap = softcap;
   add_avx2_attention(ops);
 }
 

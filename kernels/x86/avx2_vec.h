@@ -73,6 +73,22 @@ inline __m256 exp_ps(__m256 x) {
 
 inline float exp_scalar(float x) { return _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(x))); }
 
+// In place: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
+// (absolute error ≈ 1e-7 · cap, where e^(2|y|) overflows the quotient is 0 and tanh 1).
+inline void softcap(float* p, float cap, size_t n) {
+  const __m256 inv2 = _mm256_set1_ps(2.0f / cap), capv = _mm256_set1_ps(cap);
+  const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (size_t j = 0; j < n; j += kL) {
+    const size_t m = n - j;  // elements left
+    const __m256 x = load(p + j, m);
+    const __m256 sign = _mm256_and_ps(x, sign_bit);
+    const __m256 e = exp_ps(_mm256_mul_ps(_mm256_andnot_ps(sign_bit, x), inv2));
+    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    store(p + j, m, _mm256_mul_ps(capv, _mm256_or_ps(t, sign)));
+  }
+}
+
 inline float max_of(const float* x, size_t n) {
   __m256 mx = _mm256_set1_ps(-INFINITY);
   for (size_t i = 0; i < n; i += kL) {

@@ -329,14 +329,18 @@ void Decoder::add_rows(float* y, const float* b, size_t n, size_t dim) {
 
 // logits = final_softcap · tanh(logit_scale · logits / final_softcap) (Granite's logits_scaling,
 // Gemma 2's final soft-cap), where the model has them.
+// In chunks of kChunk values, so that one token's vocabulary (Gemma 2's 256000 tanh) is shared
+// by the team.
 void Decoder::finish_logits(float* logits, size_t rows) {
   if (c_.logit_scale == 1.0f && c_.final_softcap <= 0) return;
-  const size_t V = size_t(c_.n_vocab);
+  const size_t total = rows * size_t(c_.n_vocab);
+  const auto chunks = static_cast<int64_t>((total + kChunk - 1) / kChunk);
 #pragma omp for schedule(static)
-  for (int64_t i = 0; i < int64_t(rows); ++i) {
-    float* row = &logits[size_t(i) * V];
-    if (c_.logit_scale != 1.0f) ref::scale(row, c_.logit_scale, V);
-    if (c_.final_softcap > 0) ref::softcap(row, c_.final_softcap, V);
+  for (int64_t c = 0; c < chunks; ++c) {
+    float* x = logits + size_t(c) * kChunk;
+    const size_t len = std::min(kChunk, total - size_t(c) * kChunk);
+    if (c_.logit_scale != 1.0f) ref::scale(x, c_.logit_scale, len);
+    if (c_.final_softcap > 0) kernels_->ops.softcap(x, c_.final_softcap, len);
   }
 }
 
