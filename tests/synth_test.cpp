@@ -63,7 +63,10 @@ TEST_P(SynthPresetTest, WritesPresetShapesAndLoads) {
   EXPECT_EQ(file.find_tensor("output.weight") == nullptr, shape.tied_embeddings);
   EXPECT_NE(file.find_tensor("blk.1.attn_v.weight"), nullptr);
   EXPECT_EQ(file.find_tensor("blk.2.attn_v.weight"), nullptr);
-  EXPECT_EQ(file.find_tensor("blk.0.attn_q.bias") != nullptr, shape.arch != synth::Arch::kLlama);
+  EXPECT_EQ(file.find_tensor("blk.0.attn_q.bias") != nullptr,
+            shape.arch == synth::Arch::kQwen2 || shape.arch == synth::Arch::kPhi2);
+  EXPECT_EQ(file.find_tensor("blk.1.post_ffw_norm.weight") != nullptr,
+            shape.arch == synth::Arch::kGemma2);
   EXPECT_EQ(file.find_tensor("blk.0.ffn_gate.weight") != nullptr, shape.arch != synth::Arch::kPhi2);
   for (const GgufTensor& t : file.tensors()) {
     if (t.dims.size() == 1) {
@@ -95,7 +98,7 @@ TEST_P(SynthPresetTest, WritesPresetShapesAndLoads) {
 
 INSTANTIATE_TEST_SUITE_P(Presets, SynthPresetTest,
                          testing::Values("smollm2-135m", "qwen2.5-0.5b", "tinyllama-1.1b",
-                                         "llama-3.2-1b", "phi-2", "qwen2.5-1.5b"),
+                                         "llama-3.2-1b", "phi-2", "qwen2.5-1.5b", "gemma-2-2b"),
                          [](const testing::TestParamInfo<std::string>& info) {
                            std::string name = info.param;
                            for (char& c : name) {

@@ -145,12 +145,17 @@ void set_metadata(GgufWriter& w, const synth::Shape& s, const synth::FileType& f
   c.n_ff = s.n_ff;
   c.n_head = s.n_head;
   c.n_head_kv = s.n_head_kv;
-  c.head_dim = s.n_embd / s.n_head;
+  c.head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
   c.n_rot = s.n_rot;
   c.rope_freq_base = s.rope_theta;
   c.norm_kind = s.arch == synth::Arch::kPhi2 ? NormKind::kLayer : NormKind::kRms;
   c.norm_eps = s.norm_eps;
   write_core_hparams(w, c);
+  if (s.arch == synth::Arch::kGemma2) {  // gemma-2-2b's config.json
+    w.set_f32(a + ".attn_logit_softcapping", 50.0f);
+    w.set_f32(a + ".final_logit_softcapping", 30.0f);
+    w.set_u32(a + ".attention.sliding_window", 4096);
+  }
 
   const Vocab v = make_vocab(size_t(s.n_vocab));
   w.set_string("tokenizer.ggml.model", "llama");

@@ -12,25 +12,29 @@ std::string_view arch_name(Arch arch) {
       return "qwen2";
     case Arch::kPhi2:
       return "phi2";
+    case Arch::kGemma2:
+      return "gemma2";
   }
   return "?";
 }
 
 const std::vector<Shape>& shapes() {
   // From each model's config.json: hidden_size, num_hidden_layers, num_attention_heads,
-  // num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, rope_theta,
-  // rms_norm_eps / layer_norm_eps, tie_word_embeddings. Llama 3.2's rope_scaling (llama.cpp's
+  // num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, head_dim (where
+  // it is not hidden_size / num_attention_heads), rope_theta, rms_norm_eps / layer_norm_eps,
+  // tie_word_embeddings. Llama 3.2's rope_scaling (llama.cpp's
   // rope_freqs.weight) is left out: slm has no such factors yet, and both engines then compute
   // the same plain RoPE.
   // clang-format off
   static const std::vector<Shape> kShapes = {
-    //  name              source                                  arch         vocab   embd layer head kv    ff     ctx    rot  theta     eps   tied
-    {"smollm2-135m",   "HuggingFaceTB/SmolLM2-135M",          Arch::kLlama,  49152,  576, 30,  9,  3,  1536,   8192,  64, 100000.f,  1e-5f, true},
-    {"qwen2.5-0.5b",   "Qwen/Qwen2.5-0.5B",                   Arch::kQwen2, 151936,  896, 24, 14,  2,  4864,  32768,  64, 1000000.f, 1e-6f, true},
-    {"tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-Chat-v1.0",  Arch::kLlama,  32000, 2048, 22, 32,  4,  5632,   2048,  64, 10000.f,   1e-5f, false},
-    {"llama-3.2-1b",   "meta-llama/Llama-3.2-1B",             Arch::kLlama, 128256, 2048, 16, 32,  8,  8192, 131072,  64, 500000.f,  1e-5f, true},
-    {"phi-2",          "microsoft/phi-2",                     Arch::kPhi2,   51200, 2560, 32, 32, 32, 10240,   2048,  32, 10000.f,   1e-5f, false},
-    {"qwen2.5-1.5b",   "Qwen/Qwen2.5-1.5B",                   Arch::kQwen2, 151936, 1536, 28, 12,  2,  8960,  32768, 128, 1000000.f, 1e-6f, true},
+    //  name              source                                  arch          vocab   embd layer head kv    ff     ctx    hd   rot  theta      eps   tied
+    {"smollm2-135m",   "HuggingFaceTB/SmolLM2-135M",          Arch::kLlama,   49152,  576, 30,  9,  3,  1536,   8192,   0,  64, 100000.f,  1e-5f, true},
+    {"qwen2.5-0.5b",   "Qwen/Qwen2.5-0.5B",                   Arch::kQwen2,  151936,  896, 24, 14,  2,  4864,  32768,   0,  64, 1000000.f, 1e-6f, true},
+    {"tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-Chat-v1.0",  Arch::kLlama,   32000, 2048, 22, 32,  4,  5632,   2048,   0,  64, 10000.f,   1e-5f, false},
+    {"llama-3.2-1b",   "meta-llama/Llama-3.2-1B",             Arch::kLlama,  128256, 2048, 16, 32,  8,  8192, 131072,   0,  64, 500000.f,  1e-5f, true},
+    {"phi-2",          "microsoft/phi-2",                     Arch::kPhi2,    51200, 2560, 32, 32, 32, 10240,   2048,   0,  32, 10000.f,   1e-5f, false},
+    {"qwen2.5-1.5b",   "Qwen/Qwen2.5-1.5B",                   Arch::kQwen2,  151936, 1536, 28, 12,  2,  8960,  32768,   0, 128, 1000000.f, 1e-6f, true},
+    {"gemma-2-2b",     "google/gemma-2-2b",                   Arch::kGemma2, 256000, 2304, 26,  8,  4,  9216,   8192, 256, 256, 10000.f,   1e-6f, true},
   };
   // clang-format on
   return kShapes;
@@ -127,10 +131,10 @@ std::vector<TensorPlan> plan_tensors(const Shape& s, const FileType& ft) {
     out.push_back(TensorPlan{std::move(name), std::move(dims), role, layer, type});
   };
   const uint64_t embd = uint64_t(s.n_embd), ff = uint64_t(s.n_ff), vocab = uint64_t(s.n_vocab);
-  const uint64_t head_dim = embd / uint64_t(s.n_head);
+  const uint64_t head_dim = uint64_t(s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head);
   const uint64_t q_dim = head_dim * uint64_t(s.n_head), kv_dim = head_dim * uint64_t(s.n_head_kv);
-  const bool phi = s.arch == Arch::kPhi2;
-  const bool qkv_bias = s.arch != Arch::kLlama;
+  const bool phi = s.arch == Arch::kPhi2, gemma2 = s.arch == Arch::kGemma2;
+  const bool qkv_bias = s.arch == Arch::kQwen2 || phi;
 
   add("token_embd.weight", {embd, vocab}, Role::kTokenEmbd, -1);
   for (int32_t l = 0; l < s.n_layer; ++l) {
@@ -144,6 +148,7 @@ std::vector<TensorPlan> plan_tensors(const Shape& s, const FileType& ft) {
     add(p + "attn_v.weight", {embd, kv_dim}, Role::kAttnV, l);
     if (qkv_bias) add(p + "attn_v.bias", {kv_dim}, Role::kBias, l);
     add(p + "attn_output.weight", {q_dim, embd}, Role::kMatrix, l);
+    if (gemma2) add(p + "post_attention_norm.weight", {embd}, Role::kNormWeight, l);
     if (phi) {
       // Phi-2: the MLP reads the same normed input as attention (no ffn_norm, no gate).
       add(p + "attn_output.bias", {embd}, Role::kBias, l);
@@ -156,6 +161,7 @@ std::vector<TensorPlan> plan_tensors(const Shape& s, const FileType& ft) {
       add(p + "ffn_gate.weight", {embd, ff}, Role::kMatrix, l);
       add(p + "ffn_up.weight", {embd, ff}, Role::kMatrix, l);
       add(p + "ffn_down.weight", {ff, embd}, Role::kFfnDown, l);
+      if (gemma2) add(p + "post_ffw_norm.weight", {embd}, Role::kNormWeight, l);
     }
   }
   add("output_norm.weight", {embd}, Role::kNormWeight, -1);

@@ -14,9 +14,11 @@
 namespace slm::synth {
 
 enum class Arch {
-  kLlama,  // RMSNorm, SwiGLU, no biases
-  kQwen2,  // llama + q/k/v biases
-  kPhi2,   // LayerNorm with biases, parallel attention + GELU MLP, partial RoPE, biases
+  kLlama,   // RMSNorm, SwiGLU, no biases
+  kQwen2,   // llama + q/k/v biases
+  kPhi2,    // LayerNorm with biases, parallel attention + GELU MLP, partial RoPE, biases
+  kGemma2,  // RMSNorm before and after each block, GeGLU, soft-capped scores and logits,
+            // a sliding window on every other layer
 };
 
 struct Shape {
@@ -24,7 +26,8 @@ struct Shape {
   std::string_view source;  // Hugging Face model id
   Arch arch;
   int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
-  int32_t n_rot;  // rotated dims per head (phi-2: partial_rotary_factor 0.4 of 80)
+  int32_t head_dim;  // 0: n_embd / n_head (Gemma 2's heads are wider)
+  int32_t n_rot;     // rotated dims per head (phi-2: partial_rotary_factor 0.4 of 80)
   float rope_theta;
   float norm_eps;
   bool tied_embeddings;
