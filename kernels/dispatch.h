@@ -100,7 +100,7 @@ struct OpsSet {
   void (*geglu)(const float* g, const float* u, float* y, size_t n) = ref::geglu;
   void (*add)(float* y, const float* x, size_t n) = ref::add;
   // x = cap · tanh(x / cap) (Gemma 2's final logits: a whole vocabulary per token). SIMD versions
-  // take tanh through exp: absolute error ≈ 2e-7 · cap.
+  // take tanh through exp: absolute error within 2e-7 · cap.
   void (*softcap)(float* x, float cap, size_t n) = ref::softcap;
   // `scores` (n_keys floats) is scratch for versions that need it; SIMD ones use an online
   // softmax over blocks of positions and ignore it.

@@ -31,7 +31,7 @@ inline float32x4_t exp4(float32x4_t x) {
 inline float exp1(float x) { return vgetq_lane_f32(exp4(vdupq_n_f32(x)), 0); }
 
 // cap · tanh(x / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1)), as the x86 sets' softcap:
-// absolute error ≈ 2e-7 · cap; where e^(2|y|) is huge the quotient is 0 and tanh 1.
+// absolute error within 2e-7 · cap; where e^(2|y|) is huge the quotient is 0 and tanh 1.
 inline float32x4_t softcap4(float32x4_t x, float cap) {
   const uint32x4_t sign = vandq_u32(vreinterpretq_u32_f32(x), vdupq_n_u32(0x80000000u));
   const float32x4_t e = exp4(vmulq_n_f32(vabsq_f32(x), 2.0f / cap));

@@ -6,9 +6,9 @@
 // Agreement with the references (tests/simd_ops_test.cpp):
 //   - rope: bit-identical (same products and sums, no contraction: -ffp-contract=off);
 //   - rms_norm, layer_norm: the same double sums in another order, then the same float ops;
-//   - softmax, swiglu, gelu, softcap: exp is avx2_vec.h's approximation, max relative error 3e-7
-//   over its
-//     range (vs 1 ulp for libm), so results agree to ~1e-6 relative.
+//   - softmax, swiglu, gelu, softcap: exp is avx2_vec.h's approximation, max relative error
+//     3e-7 over its range (vs 1 ulp for libm), so results agree to ~1e-6 relative (softcap:
+//     within 2e-7 · cap absolute).
 // Attention is avx2_attention.cpp's.
 #include <immintrin.h>
 

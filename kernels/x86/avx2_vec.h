@@ -74,7 +74,7 @@ inline __m256 exp_ps(__m256 x) {
 inline float exp_scalar(float x) { return _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(x))); }
 
 // In place: p = cap · tanh(p / cap), tanh(y) = sign(y) (1 − 2 / (e^(2|y|) + 1))
-// (absolute error ≈ 1e-7 · cap, where e^(2|y|) overflows the quotient is 0 and tanh 1).
+// (absolute error within 2e-7 · cap; where e^(2|y|) is huge the quotient is 0 and tanh 1).
 inline void softcap(float* p, float cap, size_t n) {
   const __m256 inv2 = _mm256_set1_ps(2.0f / cap), capv = _mm256_set1_ps(cap);
   const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);

@@ -471,8 +471,8 @@ void repacked_n(const void* w, const void* x_rows, size_t x_stride, size_t token
       // leaves it to the hardware prefetcher, as the Q4_0 tiles do: on this Zen 4 it streams
       // faster alone (slm bench TinyLlama-1.1B Q4_K_M tg64, 2 threads, alternated: 66.6-68.1 ->
       // 81.8-84.3 t/s; Llama-3.2-1B 53.6-59.2 -> 69.9-73.5).
-      constexpr size_t kPackedGroupBytes = sizeof(Column) / kGroups;
-      if (!SLM_KQUANT_VNNI) prefetch_ahead<kPackedGroupBytes>(bytes + g * kPackedGroupBytes);
+      constexpr size_t kGroupBytes = sizeof(Column) / kGroups;
+      if (!SLM_KQUANT_VNNI) prefetch_ahead<kGroupBytes>(bytes + g * kGroupBytes);
       __m256i q[8];
       Format::unpack(col, g, q);
       for (size_t t = 0; t < n_tokens; ++t) {

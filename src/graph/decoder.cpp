@@ -328,9 +328,8 @@ void Decoder::add_rows(float* y, const float* b, size_t n, size_t dim) {
 }
 
 // logits = final_softcap · tanh(logit_scale · logits / final_softcap) (Granite's logits_scaling,
-// Gemma 2's final soft-cap), where the model has them.
-// In chunks of kChunk values, so that one token's vocabulary (Gemma 2's 256000 tanh) is shared
-// by the team.
+// Gemma 2's final soft-cap), where the model has them: in chunks of kChunk values, so that even
+// one token's vocabulary (Gemma 2's 256000 tanh) is shared by the team.
 void Decoder::finish_logits(float* logits, size_t rows) {
   if (c_.logit_scale == 1.0f && c_.final_softcap <= 0) return;
   const size_t total = rows * size_t(c_.n_vocab);
