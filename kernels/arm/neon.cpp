@@ -219,8 +219,8 @@ void quantize_q8_k(const float* src, void* dst, size_t n) {
   }
 }
 
-// Q8_0 activations packed for tile_q8_0 (neon_blocks.h) (KernelSet::pack[Q8_0], the layout in
-// kernels/dispatch.h): in a group the 8 blocks' quant bytes stay in block order, as the tiles
+// Q8_0 activations packed for neon_blocks.h's tile_q8_0 (KernelSet::pack[Q8_0]; the layout is
+// kernels/dispatch.h's): in a group the 8 blocks' quant bytes stay in block order, as the tiles
 // load them; the scales are widened to float once per matmul instead of once per row and token.
 void pack_q8_0(const void* x_row, size_t n, void* dst) {
   const auto* x = static_cast<const BlockQ8_0*>(x_row);
