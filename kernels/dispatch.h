@@ -117,11 +117,13 @@ struct OpsSet {
   // Causal attention over one kv head for n_tokens consecutive positions of one sequence, n_heads
   // query heads each (a prompt): token t sees the first n_keys0 + t rows of k and v; head h's q
   // is at q + t · q_stride + h · head_dim and its result goes to out + t · out_stride + h ·
-  // head_dim, bit-identical to attention()'s with n_keys0 + t keys. SIMD versions convert each
-  // block of rows once for all the tokens. Null in a set without one.
+  // head_dim, bit-identical to attention()'s with n_keys0 + t keys (cap > 0: to
+  // attention_softcapped()'s). SIMD versions go through the rows block by block for all the
+  // tokens, converting each block once where the heads are narrow enough. Null in a set without
+  // one.
   void (*attention_causal)(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                            size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v,
-                           bool kv_is_f16, size_t head_dim, float scale, float* out,
+                           bool kv_is_f16, size_t head_dim, float scale, float cap, float* out,
                            size_t out_stride) = nullptr;
   // Mixture of experts: O(n_embd) per routed expert and token, not worth a SIMD version yet.
   void (*add_scaled)(float* y, const float* x, float a, size_t n) = ref::add_scaled;

@@ -22,8 +22,9 @@ struct CausalSteps {
   void (*scores)(const float* const* q, size_t rows, const float* kt, size_t n, size_t D,
                  float scale, float* const* p);
   size_t width;
-  // The online softmax's step over one row's n scores p: p = e^(p − m_new) for the new running
-  // max m_new, l_run = l_run · corr + Σ p; returns corr = e^(m_old − m_new).
+  // The online softmax's step over one row's n scores p (soft-capped before, where asked): p =
+  // e^(p − m_new) for the new running max m_new, l_run = l_run · corr + Σ p; returns corr =
+  // e^(m_old − m_new).
   float (*softmax)(float* p, size_t n, float& m_run, float& l_run);
   // out[r] = corr[r] · out[r] + Σ_{j < n[r]} p[r][j] v_j over F32 rows v_j (n[0] ≤ n[1]).
   void (*values)(float* const* out, size_t rows, const float* corr, const float* const* p,
@@ -33,7 +34,7 @@ struct CausalSteps {
 void avx2_attention_causal(const CausalSteps& steps, const float* q, size_t q_stride,
                            size_t n_heads, size_t n_tokens, size_t n_keys0, const ref::KvRows& k,
                            const ref::KvRows& v, bool kv_is_f16, size_t head_dim, float scale,
-                           float* out, size_t out_stride);
+                           float cap, float* out, size_t out_stride);
 // kernels/x86/avx2_kquant.cpp: K-quant dots (called by add_avx2_kernels).
 void add_avx2_kquant_kernels(KernelSet& k);
 // kernels/x86/avx2_gemm.cpp: prefill GEMM tiles (called by add_avx2_kernels).

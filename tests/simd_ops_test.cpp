@@ -425,18 +425,19 @@ TEST_P(SimdOps, AttentionHeadsEqualsOneHeadAtATime) {
 }
 
 // A prompt's tokens in one attention_causal call get bit for bit what each gets from attention()
-// with its own key count (head sizes the SIMD version transposes and ones it hands on to
-// attention(), keys starting mid-block, blocks that some tokens see only in part, rows over
-// pages).
+// (or, soft-capped, attention_softcapped()) with its own key count: head sizes the SIMD versions
+// convert or transpose and wider ones (Gemma's 256) they read in place, keys starting mid-block,
+// blocks that some tokens see only in part, rows over pages.
 TEST_P(SimdOps, AttentionCausalEqualsOneTokenAtATime) {
   if (ops().attention_causal == nullptr)
     GTEST_SKIP() << isa_name(GetParam()) << " has no attention_causal";
   const size_t kv_heads = 2, g = 1, page_rows = 16, first = 3;
   for (bool f16 : {false, true}) {
-    for (size_t D : {17, 64, 80, 128, 136}) {
+    for (size_t D : {17, 64, 80, 128, 136, 256}) {
       for (size_t n_keys0 : {1, 7, 64, 100}) {
         for (size_t n_tokens : {1, 3, 70}) {
           for (size_t n_heads : {size_t{1}, size_t{3}, size_t{5}}) {
+            const float cap = n_heads == 3 ? 0.5f : 0.0f;  // scores reach about ±2
             const size_t elem = f16 ? 2 : 4, total = first + n_keys0 + n_tokens - 1;
             const KvData kv = make_kv(rng_, total, kv_heads, D, f16, 2.0f, false);
             const test::ShuffledPages k_pages(kv.k.data(), total, kv.stride, page_rows, rng_);
@@ -450,15 +451,20 @@ TEST_P(SimdOps, AttentionCausalEqualsOneTokenAtATime) {
             for (size_t t = 0; t < n_tokens; ++t) {
               for (size_t h = 0; h < n_heads; ++h) {
                 const size_t at = t * q_stride + h * D;
-                ops().attention(&q[at], k, v, f16, n_keys0 + t, D, 0.125f, scores.data(),
-                                &alone[at]);
+                if (cap > 0) {
+                  ops().attention_softcapped(&q[at], k, v, f16, n_keys0 + t, D, 0.125f, cap,
+                                             scores.data(), &alone[at]);
+                } else {
+                  ops().attention(&q[at], k, v, f16, n_keys0 + t, D, 0.125f, scores.data(),
+                                  &alone[at]);
+                }
               }
             }
             ops().attention_causal(q.data(), q_stride, n_heads, n_tokens, n_keys0, k, v, f16, D,
-                                   0.125f, together.data(), q_stride);
+                                   0.125f, cap, together.data(), q_stride);
             ASSERT_TRUE(bits_equal(alone, together))  // the gaps between tokens untouched too
                 << "f16 " << f16 << " D " << D << " keys " << n_keys0 << " tokens " << n_tokens
-                << " heads " << n_heads;
+                << " heads " << n_heads << " cap " << cap;
           }
         }
       }

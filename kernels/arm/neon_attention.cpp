@@ -154,7 +154,27 @@ void add_values(float* out, float corr, const float* p, const uint8_t* const* ro
   }
 }
 
-// cap > 0: the scores soft-capped first (attention_softcapped).
+// One block of nb ≤ kBlock rows (krow, vrow; kF16: F16 rows, else F32) in the online softmax:
+// the scores into p, soft-capped first if cap > 0 (attention_softcapped), the softmax step, the
+// values added into out.
+template <bool kF16>
+void attention_block(const float* q, const uint8_t* const* krow, const uint8_t* const* vrow,
+                     size_t nb, size_t D, float scale, float cap, float* p, float& m_run,
+                     float& l_run, float* out) {
+  size_t j = 0;
+  for (; j + 4 <= nb; j += 4) key_scores<kF16, 4>(q, krow + j, D, scale, p + j);
+  for (; j < nb; ++j) key_scores<kF16, 1>(q, krow + j, D, scale, p + j);
+  if (cap > 0) softcap(p, cap, nb);
+  const float corr = softmax_step(p, nb, m_run, l_run);
+  add_values<kF16>(out, corr, p, vrow, nb, D);
+}
+
+// out[0, D) *= 1 / l: the softmax's normalisation, once at the end.
+void divide(float* out, size_t D, float l) {
+  const float inv = 1.0f / l;
+  for (size_t d = 0; d < D; ++d) out[d] *= inv;
+}
+
 template <bool kF16>
 void attention_online(const float* q, const ref::KvRows& k, const ref::KvRows& v, size_t n_keys,
                       size_t D, float scale, float cap, float* out) {
@@ -167,15 +187,9 @@ void attention_online(const float* q, const ref::KvRows& k, const ref::KvRows& v
     const size_t nb = std::min(kBlock, n_keys - j0);
     k.rows(j0, nb, krow);
     v.rows(j0, nb, vrow);
-    size_t j = 0;
-    for (; j + 4 <= nb; j += 4) key_scores<kF16, 4>(q, krow + j, D, scale, p + j);
-    for (; j < nb; ++j) key_scores<kF16, 1>(q, krow + j, D, scale, p + j);
-    if (cap > 0) softcap(p, cap, nb);
-    const float corr = softmax_step(p, nb, m_run, l_run);
-    add_values<kF16>(out, corr, p, vrow, nb, D);
+    attention_block<kF16>(q, krow, vrow, nb, D, scale, cap, p, m_run, l_run, out);
   }
-  const float inv = 1.0f / l_run;
-  for (size_t d = 0; d < D; ++d) out[d] *= inv;
+  divide(out, D, l_run);
 }
 
 void attention(const float* q, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
@@ -196,36 +210,37 @@ void attention_softcapped(const float* q, const ref::KvRows& k, const ref::KvRow
 }
 
 // Several query rows over the same cache rows (OpsSet::attention_causal and attention_heads): row
-// r is head r % n_heads of token r / n_heads and sees the first n_keys0 + r / n_heads rows. Each
-// block of kBlock keys and values is widened to F32 once for all the rows (an F32 cache is read
-// in place), and every row then takes attention_online's steps over the block. Widening is exact,
-// so each row gets what attention() gives it, bit for bit; the rows share the conversions, and
-// their reads of the block hit L1.
-constexpr size_t kMaxSharedD = 128;     // larger heads go row by row through attention_online
+// r is head r % n_heads of token r / n_heads and sees the first n_keys0 + r / n_heads rows. The
+// rows go through the cache block by block, each block in turn for all of them, every row taking
+// attention_online's steps over it (so it gets what attention() or attention_softcapped() gives
+// it, bit for bit). Where the heads are at most kMaxSharedD wide, each block of F16 keys and
+// values is first widened to F32 once for all the rows (exactly: the same values).
+constexpr size_t kMaxSharedD = 128;
 constexpr size_t kMaxSharedRows = 256;  // tokens × heads per pass (more go in several)
 
 template <bool kF16>
 void attention_shared(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, size_t D,
-                      float scale, float* out, size_t out_stride) {
+                      float scale, float cap, float* out, size_t out_stride) {
   const auto row_q = [&](size_t t, size_t h) { return q + t * q_stride + h * D; };
   const auto row_out = [&](size_t t, size_t h) { return out + t * out_stride + h * D; };
   if (n_tokens * n_heads > kMaxSharedRows && n_heads <= kMaxSharedRows) {
     const size_t chunk = kMaxSharedRows / n_heads;  // tokens at a time
     for (size_t t = 0; t < n_tokens; t += chunk) {
       attention_shared<kF16>(row_q(t, 0), q_stride, n_heads, std::min(chunk, n_tokens - t),
-                             n_keys0 + t, k, v, D, scale, row_out(t, 0), out_stride);
+                             n_keys0 + t, k, v, D, scale, cap, row_out(t, 0), out_stride);
     }
     return;
   }
-  if (D > kMaxSharedD || n_heads > kMaxSharedRows) {
+  if (n_heads > kMaxSharedRows) {
     for (size_t t = 0; t < n_tokens; ++t) {
       for (size_t h = 0; h < n_heads; ++h) {
-        attention_online<kF16>(row_q(t, h), k, v, n_keys0 + t, D, scale, 0, row_out(t, h));
+        attention_online<kF16>(row_q(t, h), k, v, n_keys0 + t, D, scale, cap, row_out(t, h));
       }
     }
     return;
   }
+  const bool widen = kF16 && D <= kMaxSharedD;
   float kf[kF16 ? kBlock * kMaxSharedD : 1], vf[kF16 ? kBlock * kMaxSharedD : 1];
   const uint8_t* krow[kBlock];
   const uint8_t* vrow[kBlock];
@@ -240,7 +255,7 @@ void attention_shared(const float* q, size_t q_stride, size_t n_heads, size_t n_
     const size_t nb_all = std::min(kBlock, n_keys - j0);
     k.rows(j0, nb_all, krow);
     v.rows(j0, nb_all, vrow);
-    if constexpr (kF16) {  // widened in place of the rows: krow and vrow point at F32 from here
+    if (widen) {  // in place of the rows: krow and vrow point at F32 from here
       for (size_t j = 0; j < nb_all; ++j) {
         for (auto [rows, f] : {std::pair{krow, kf}, std::pair{vrow, vf}}) {
           float* row = f + j * D;
@@ -255,39 +270,33 @@ void attention_shared(const float* q, size_t q_stride, size_t n_heads, size_t n_
     for (size_t t = j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; t < n_tokens; ++t) {
       const size_t nb = std::min(kBlock, n_keys0 + t - j0);
       for (size_t h = 0; h < n_heads; ++h) {
-        const float* qr = row_q(t, h);
-        size_t j = 0;
-        for (; j + 4 <= nb; j += 4) key_scores<false, 4>(qr, krow + j, D, scale, p + j);
-        for (; j < nb; ++j) key_scores<false, 1>(qr, krow + j, D, scale, p + j);
         const size_t r = t * n_heads + h;
-        const float corr = softmax_step(p, nb, m_run[r], l_run[r]);
-        add_values<false>(row_out(t, h), corr, p, vrow, nb, D);
+        const auto block = widen ? attention_block<false> : attention_block<kF16>;
+        block(row_q(t, h), krow, vrow, nb, D, scale, cap, p, m_run[r], l_run[r], row_out(t, h));
       }
     }
   }
   for (size_t r = 0; r < n_tokens * n_heads; ++r) {
-    float* o = row_out(r / n_heads, r % n_heads);
-    const float inv = 1.0f / l_run[r];
-    for (size_t d = 0; d < D; ++d) o[d] *= inv;
+    divide(row_out(r / n_heads, r % n_heads), D, l_run[r]);
   }
 }
 
 void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
-                      size_t head_dim, float scale, float* out, size_t out_stride) {
+                      size_t head_dim, float scale, float cap, float* out, size_t out_stride) {
   if (kv_is_f16) {
-    attention_shared<true>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, out,
+    attention_shared<true>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, cap, out,
                            out_stride);
   } else {
-    attention_shared<false>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, out,
-                            out_stride);
+    attention_shared<false>(q, q_stride, n_heads, n_tokens, n_keys0, k, v, head_dim, scale, cap,
+                            out, out_stride);
   }
 }
 
 // One token's heads: the same rows, all seeing n_keys.
 void attention_heads(const float* q, size_t n_heads, const ref::KvRows& k, const ref::KvRows& v,
                      bool kv_is_f16, size_t n_keys, size_t head_dim, float scale, float* out) {
-  attention_causal(q, 0, n_heads, 1, n_keys, k, v, kv_is_f16, head_dim, scale, out, 0);
+  attention_causal(q, 0, n_heads, 1, n_keys, k, v, kv_is_f16, head_dim, scale, 0, out, 0);
 }
 
 }  // namespace

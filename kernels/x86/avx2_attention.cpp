@@ -230,6 +230,39 @@ void divide(float* out, size_t D, float l) {
   }
 }
 
+// One block of nb ≤ kBlock keys and values (rows krow, vrow) in the online softmax below, for
+// kHeads query heads (q, out: one head after another): the scores into p (kBlock per head), then
+// each head's softmax step (m_run, l_run) and its values added into out.
+template <KvFormat kFormat, size_t kHeads>
+void attention_block(const float* q, const uint8_t* const* krow, const uint8_t* const* vrow,
+                     size_t nb, size_t D, float scale, float cap, float* p, float* m_run,
+                     float* l_run, float* out) {
+  // Keys go 8 at a time for one head; Q8_0 keys, or two heads, 4 at a time: more would need
+  // 16 accumulators and spill.
+  constexpr size_t kGroup = kFormat == KvFormat::kQ8_0 || kHeads > 1 ? 4 : 8;
+  size_t j = 0;
+  for (; j + kGroup <= nb; j += kGroup) {
+    key_scores<kFormat, kGroup, kHeads>(q, krow + j, D, scale, p + j);
+  }
+  for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4, kHeads>(q, krow + j, D, scale, p + j);
+  for (; j < nb; ++j) key_scores<kFormat, 1, kHeads>(q, krow + j, D, scale, p + j);
+  float corr[kHeads];
+  for (size_t h = 0; h < kHeads; ++h) {
+    corr[h] = softmax_step(p + h * kBlock, nb, cap, m_run[h], l_run[h]);
+  }
+  if constexpr (kFormat == KvFormat::kQ8_0) {
+    add_values_q8_0(out, corr[0], p, vrow, nb, D);
+  } else {
+    add_values<kFormat, kHeads>(out, corr, p, vrow, nb, D);
+  }
+}
+
+// A head's running state before its first block: m = −inf, l = 0, out = 0.
+void start_rows(float* m_run, float* l_run, float* out, size_t D) {
+  *m_run = -INFINITY, *l_run = 0;
+  for (size_t d = 0; d < D; d += kL) store(out + d, D - d, _mm256_setzero_ps());
+}
+
 // One pass over the keys in blocks of kBlock positions with an online softmax: keeping the
 // running max m, the running sum l of e^(s−m) and out = Σ e^(s−m) v, each block rescales l and
 // out by e^(m_old − m_new) when its max is larger. Nothing is ever exp'd above 0, so nothing
@@ -243,32 +276,13 @@ void attention_t(const float* q, const ref::KvRows& k, const ref::KvRows& v, siz
   const uint8_t* krow[kBlock];
   const uint8_t* vrow[kBlock];
   alignas(32) float p[kHeads * kBlock];
-  float m_run[kHeads], l_run[kHeads], corr[kHeads];
-  for (size_t h = 0; h < kHeads; ++h) {
-    m_run[h] = -INFINITY, l_run[h] = 0;
-    for (size_t d = 0; d < D; d += kL) store(out + h * D + d, D - d, _mm256_setzero_ps());
-  }
+  float m_run[kHeads], l_run[kHeads];
+  for (size_t h = 0; h < kHeads; ++h) start_rows(&m_run[h], &l_run[h], out + h * D, D);
   for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
     const size_t nb = std::min(kBlock, n_keys - j0);
     k.rows(j0, nb, krow);
     v.rows(j0, nb, vrow);
-    // Keys go 8 at a time for one head; Q8_0 keys, or two heads, 4 at a time: more would need
-    // 16 accumulators and spill.
-    constexpr size_t kGroup = kFormat == KvFormat::kQ8_0 || kHeads > 1 ? 4 : 8;
-    size_t j = 0;
-    for (; j + kGroup <= nb; j += kGroup) {
-      key_scores<kFormat, kGroup, kHeads>(q, krow + j, D, scale, p + j);
-    }
-    for (; j + 4 <= nb; j += 4) key_scores<kFormat, 4, kHeads>(q, krow + j, D, scale, p + j);
-    for (; j < nb; ++j) key_scores<kFormat, 1, kHeads>(q, krow + j, D, scale, p + j);
-    for (size_t h = 0; h < kHeads; ++h) {
-      corr[h] = softmax_step(p + h * kBlock, nb, cap, m_run[h], l_run[h]);
-    }
-    if constexpr (kFormat == KvFormat::kQ8_0) {
-      add_values_q8_0(out, corr[0], p, vrow, nb, D);
-    } else {
-      add_values<kFormat, kHeads>(out, corr, p, vrow, nb, D);
-    }
+    attention_block<kFormat, kHeads>(q, krow, vrow, nb, D, scale, cap, p, m_run, l_run, out);
   }
   for (size_t h = 0; h < kHeads; ++h) divide(out + h * D, D, l_run[h]);
 }
@@ -399,66 +413,88 @@ void add_value_rows(float* const* out, size_t rows, const float* corr, const flo
 template <KvFormat kFormat>
 void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_stride, size_t n_heads,
                         size_t n_tokens, size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v,
-                        size_t D, float scale, float* out, size_t out_stride) {
+                        size_t D, float scale, float cap, float* out, size_t out_stride) {
   const auto row_q = [&](size_t t, size_t h) { return q + t * q_stride + h * D; };
   const auto row_out = [&](size_t t, size_t h) { return out + t * out_stride + h * D; };
   if (n_tokens * n_heads > kMaxCausalRows && n_heads <= kMaxCausalRows) {
     const size_t chunk = kMaxCausalRows / n_heads;  // tokens at a time
     for (size_t t = 0; t < n_tokens; t += chunk) {
       attention_causal_t<kFormat>(steps, row_q(t, 0), q_stride, n_heads,
-                                  std::min(chunk, n_tokens - t), n_keys0 + t, k, v, D, scale,
+                                  std::min(chunk, n_tokens - t), n_keys0 + t, k, v, D, scale, cap,
                                   row_out(t, 0), out_stride);
     }
     return;
   }
-  if (D % kL != 0 || D > kMaxCausalD || n_heads > kMaxCausalRows) {
+  if (n_heads > kMaxCausalRows) {
     for (size_t t = 0; t < n_tokens; ++t) {
       for (size_t h = 0; h < n_heads; ++h) {
-        attention_t<kFormat>(row_q(t, h), k, v, n_keys0 + t, D, scale, 0, row_out(t, h));
+        attention_t<kFormat>(row_q(t, h), k, v, n_keys0 + t, D, scale, cap, row_out(t, h));
       }
     }
     return;
   }
-  alignas(64) float kt[kBlock * kMaxCausalD];  // the block's keys, transposed
-  alignas(32) float vf[kBlock * kMaxCausalD];  // its values, row after row
-  alignas(32) float p[2 * kBlock];
   const uint8_t* krow[kBlock];
   const uint8_t* vrow[kBlock];
-  const uint8_t* vf_row[kBlock];
   float m_run[kMaxCausalRows], l_run[kMaxCausalRows];
   for (size_t r = 0; r < n_tokens * n_heads; ++r) {
-    m_run[r] = -INFINITY, l_run[r] = 0;
-    std::fill_n(row_out(r / n_heads, r % n_heads), D, 0.0f);
+    start_rows(&m_run[r], &l_run[r], row_out(r / n_heads, r % n_heads), D);
   }
   const size_t n_keys = n_keys0 + n_tokens - 1;  // the last token's
-  for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
-    const size_t nb_all = std::min(kBlock, n_keys - j0);
-    k.rows(j0, nb_all, krow);
-    v.rows(j0, nb_all, vrow);
-    transpose_keys<kFormat>(krow, nb_all, D, steps.width, kt);
-    for (size_t j = 0; j < nb_all; ++j) {
-      for (size_t d = 0; d < D; d += kL) {
-        _mm256_store_ps(vf + j * D + d, load_kv<kFormat>(vrow[j], d, kL));
-      }
-      vf_row[j] = reinterpret_cast<const uint8_t*>(vf + j * D);
-    }
-    // The tokens that see key j0 onwards (n_keys0 + t > j0), two at a time: each head of
-    // tokens t and t + 1 scored together over the keys the later one sees.
-    for (size_t t = j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; t < n_tokens; t += 2) {
-      const size_t rows = std::min<size_t>(2, n_tokens - t);
-      for (size_t h = 0; h < n_heads; ++h) {
-        const float* q_rows[2] = {row_q(t, h), row_q(t + rows - 1, h)};
-        float* p_rows[2] = {p, p + kBlock};
-        float* out_rows[2] = {row_out(t, h), row_out(t + rows - 1, h)};
-        size_t nb[2];
-        float corr[2];
-        for (size_t i = 0; i < rows; ++i) nb[i] = std::min(kBlock, n_keys0 + t + i - j0);
-        steps.scores(q_rows, rows, kt, nb[rows - 1], D, scale, p_rows);
-        for (size_t i = 0; i < rows; ++i) {
-          const size_t r = (t + i) * n_heads + h;
-          corr[i] = steps.softmax(p_rows[i], nb[i], m_run[r], l_run[r]);
+  // The tokens that see key j0 onwards (n_keys0 + t > j0) and how many of the block's keys.
+  const auto first_token = [&](size_t j0) { return j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; };
+  const auto block_keys = [&](size_t t, size_t j0) { return std::min(kBlock, n_keys0 + t - j0); };
+  if (D % kL != 0 || D > kMaxCausalD) {
+    // Heads too wide for the transposed block (Gemma's 256): every row takes attention_t's own
+    // block steps over the cache rows, block by block, while the block is in cache.
+    alignas(32) float p[kBlock];
+    for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+      const size_t nb_all = std::min(kBlock, n_keys - j0);
+      k.rows(j0, nb_all, krow);
+      v.rows(j0, nb_all, vrow);
+      for (size_t t = first_token(j0); t < n_tokens; ++t) {
+        for (size_t h = 0; h < n_heads; ++h) {
+          const size_t r = t * n_heads + h;
+          attention_block<kFormat, 1>(row_q(t, h), krow, vrow, block_keys(t, j0), D, scale, cap, p,
+                                      &m_run[r], &l_run[r], row_out(t, h));
         }
-        steps.values(out_rows, rows, corr, p_rows, nb, vf_row, D);
+      }
+    }
+  } else {
+    alignas(64) float kt[kBlock * kMaxCausalD];  // the block's keys, transposed
+    alignas(32) float vf[kBlock * kMaxCausalD];  // its values, row after row
+    alignas(32) float p[2 * kBlock];
+    const uint8_t* vf_row[kBlock];
+    for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
+      const size_t nb_all = std::min(kBlock, n_keys - j0);
+      k.rows(j0, nb_all, krow);
+      v.rows(j0, nb_all, vrow);
+      transpose_keys<kFormat>(krow, nb_all, D, steps.width, kt);
+      for (size_t j = 0; j < nb_all; ++j) {
+        for (size_t d = 0; d < D; d += kL) {
+          _mm256_store_ps(vf + j * D + d, load_kv<kFormat>(vrow[j], d, kL));
+        }
+        vf_row[j] = reinterpret_cast<const uint8_t*>(vf + j * D);
+      }
+      // Two tokens at a time: each head of tokens t and t + 1 scored together over the keys
+      // the later one sees.
+      for (size_t t = first_token(j0); t < n_tokens; t += 2) {
+        const size_t rows = std::min<size_t>(2, n_tokens - t);
+        for (size_t h = 0; h < n_heads; ++h) {
+          const float* q_rows[2] = {row_q(t, h), row_q(t + rows - 1, h)};
+          float* p_rows[2] = {p, p + kBlock};
+          float* out_rows[2] = {row_out(t, h), row_out(t + rows - 1, h)};
+          size_t nb[2];
+          float corr[2];
+          for (size_t i = 0; i < rows; ++i) nb[i] = block_keys(t + i, j0);
+          steps.scores(q_rows, rows, kt, nb[rows - 1], D, scale, p_rows);
+          for (size_t i = 0; i < rows; ++i) {
+            const size_t r = (t + i) * n_heads + h;
+            // The soft-cap here, with this set's softcap, as attention_t's softmax_step does.
+            if (cap > 0) softcap(p_rows[i], cap, nb[i]);
+            corr[i] = steps.softmax(p_rows[i], nb[i], m_run[r], l_run[r]);
+          }
+          steps.values(out_rows, rows, corr, p_rows, nb, vf_row, D);
+        }
       }
     }
   }
@@ -469,9 +505,9 @@ void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_strid
 
 void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
-                      size_t head_dim, float scale, float* out, size_t out_stride) {
+                      size_t head_dim, float scale, float cap, float* out, size_t out_stride) {
   avx2_attention_causal({transposed_key_scores, kL, causal_softmax, add_value_rows}, q, q_stride,
-                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, out,
+                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, cap, out,
                         out_stride);
 }
 
@@ -480,13 +516,13 @@ void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_
 void avx2_attention_causal(const CausalSteps& steps, const float* q, size_t q_stride,
                            size_t n_heads, size_t n_tokens, size_t n_keys0, const ref::KvRows& k,
                            const ref::KvRows& v, bool kv_is_f16, size_t head_dim, float scale,
-                           float* out, size_t out_stride) {
+                           float cap, float* out, size_t out_stride) {
   if (kv_is_f16) {
     attention_causal_t<KvFormat::kF16>(steps, q, q_stride, n_heads, n_tokens, n_keys0, k, v,
-                                       head_dim, scale, out, out_stride);
+                                       head_dim, scale, cap, out, out_stride);
   } else {
     attention_causal_t<KvFormat::kF32>(steps, q, q_stride, n_heads, n_tokens, n_keys0, k, v,
-                                       head_dim, scale, out, out_stride);
+                                       head_dim, scale, cap, out, out_stride);
   }
 }
 

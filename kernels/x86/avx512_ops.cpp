@@ -286,9 +286,9 @@ void add_value_rows(float* const* out, size_t rows, const float* corr, const flo
 
 void attention_causal(const float* q, size_t q_stride, size_t n_heads, size_t n_tokens,
                       size_t n_keys0, const ref::KvRows& k, const ref::KvRows& v, bool kv_is_f16,
-                      size_t head_dim, float scale, float* out, size_t out_stride) {
+                      size_t head_dim, float scale, float cap, float* out, size_t out_stride) {
   avx2_attention_causal({transposed_key_scores, kL, causal_softmax, add_value_rows}, q, q_stride,
-                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, out,
+                        n_heads, n_tokens, n_keys0, k, v, kv_is_f16, head_dim, scale, cap, out,
                         out_stride);
 }
 

@@ -468,8 +468,8 @@ void Decoder::attend(int32_t layer, size_t n) {
   };
   const auto job_cost = [&](size_t i, size_t heads) { return double((key_count(i) + 8) * heads); };
 
-  // A prompt (F16 or F32 cache, no window or soft-capping): one job per (tile of kCausalTile
-  // tokens, kv head), whose runs of consecutive positions of one sequence go to
+  // A prompt (F16 or F32 cache, no window shorter than its positions): one job per (tile of
+  // kCausalTile tokens, kv head), whose runs of consecutive positions of one sequence go to
   // attention_causal, which converts each key and value row once for all their tokens and heads
   // (SmolLM2-135M Q4_0 pp512 on 2 threads: 1557-1580 -> 1742-1773 t/s). Shorter runs, which
   // would convert rows for few rows' use, go token by token, and so does a batch that is mostly
@@ -479,7 +479,10 @@ void Decoder::attend(int32_t layer, size_t n) {
   for (size_t i = 1; i < n; ++i) {
     continuing += rows_[i].cache == rows_[i - 1].cache && rows_[i].pos == rows_[i - 1].pos + 1;
   }
-  if (ops.attention_causal != nullptr && cap == 0 && window == 0 && 2 * continuing >= n) {
+  // A window no token's keys reach past (Gemma 2's 4096 over a shorter prompt) changes nothing.
+  bool windowed = false;
+  for (size_t i = 0; i < n && window > 0; ++i) windowed = windowed || rows_[i].pos >= window;
+  if (ops.attention_causal != nullptr && !windowed && 2 * continuing >= n) {
     const size_t tiles = (n + kCausalTile - 1) / kCausalTile;
     const auto tile_tokens = [&](size_t tile) {
       return std::pair{tile * kCausalTile, std::min(n, (tile + 1) * kCausalTile)};
@@ -508,7 +511,7 @@ void Decoder::attend(int32_t layer, size_t n) {
         }
         const auto [keys, values] = kv_rows(i, g);
         ops.attention_causal(&q_[(i * H + g * G) * D], H * D, G, next - i, key_count(i), keys,
-                             values, cache->element() == KvElement::kF16, D, scale,
+                             values, cache->element() == KvElement::kF16, D, scale, cap,
                              &attn_[(i * H + g * G) * D], H * D);
       }
     }
