@@ -444,8 +444,9 @@ void attention_causal_t(const CausalSteps& steps, const float* q, size_t q_strid
   const auto first_token = [&](size_t j0) { return j0 < n_keys0 ? 0 : j0 - n_keys0 + 1; };
   const auto block_keys = [&](size_t t, size_t j0) { return std::min(kBlock, n_keys0 + t - j0); };
   if (D % kL != 0 || D > kMaxCausalD) {
-    // Heads too wide for the transposed block (Gemma's 256): every row takes attention_t's own
-    // block steps over the cache rows, block by block, while the block is in cache.
+    // Heads too wide for the transposed block (Gemma's 256), or not whole vectors: every row
+    // takes attention_t's own block step over the cache rows, block by block, while the block is
+    // in cache.
     alignas(32) float p[kBlock];
     for (size_t j0 = 0; j0 < n_keys; j0 += kBlock) {
       const size_t nb_all = std::min(kBlock, n_keys - j0);
