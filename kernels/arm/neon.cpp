@@ -259,7 +259,7 @@ void add_neon_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks<PairQ4_1, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks<PairQ5_0, dot_mull>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks<PairQ5_1, dot_mull>;
-  add_neon_kquant_dots<dot16_mull>(k);
+  add_neon_kquant_kernels<dot16_mull>(k);
   k.pack[static_cast<size_t>(DType::kQ8_0)] = pack_q8_0;
   k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_q8_0<PairQ8_0, dot_mull>;
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_q8_0<PairQ4_0, dot_mull>;

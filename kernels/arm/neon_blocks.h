@@ -99,6 +99,22 @@ using PairQ5_0 = BlockPair<BlockQ5_0, BlockQ8_0, load_q5_0, load_q8_0, 0>;
 using PairQ4_1 = BlockPair<BlockQ4_1, BlockQ8_1, load_q4_1, load_q8_1, offsetof(BlockQ4_1, m)>;
 using PairQ5_1 = BlockPair<BlockQ5_1, BlockQ8_1, load_q5_1, load_q8_1, offsetof(BlockQ5_1, m)>;
 
+// The term of 4 consecutive blocks, lane j for block j: s[j]'s lanes summed (pairwise adds, exact)
+// times the blocks' d_w · d_x.
+inline float32x4_t four_block_terms(const int32x4_t* s, float32x4_t d_w, float32x4_t d_x) {
+  const int32x4_t sumi = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
+  return vmulq_f32(vcvtq_f32_s32(sumi), vmulq_f32(d_w, d_x));
+}
+
+// One block's term alone (the blocks after the last full group of 8), as the reference forms it.
+template <typename Pair, int32x4_t (*Dot)(I8x32, I8x32)>
+float block_term(const typename Pair::WBlock& w, const typename Pair::XBlock& x) {
+  const int32_t sumi = vaddvq_s32(Dot(Pair::load_w(w), Pair::load_x(x)));
+  float term = static_cast<float>(sumi) * (fp16_to_fp32(w.d) * fp16_to_fp32(x.d));
+  if constexpr (Pair::kHasMin) term = term + fp16_to_fp32(w.m) * fp16_to_fp32(x.s);
+  return term;
+}
+
 // sum_b term_b over n / 32 blocks. Dot(w, x) returns 4 int32 lanes whose sum is the block's exact
 // integer dot product.
 template <typename Pair, int32x4_t (*Dot)(I8x32, I8x32)>
@@ -116,9 +132,7 @@ float dot_blocks(const void* w_row, const void* x_row, size_t n) {
       const X* xg = x + i + 4 * g;
       int32x4_t s[4];
       for (size_t j = 0; j < 4; ++j) s[j] = Dot(Pair::load_w(wg[j]), Pair::load_x(xg[j]));
-      // Pairwise adds: lane j = the integer sum of block j (exact).
-      const int32x4_t sumi = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
-      float32x4_t term = vmulq_f32(vcvtq_f32_s32(sumi), vmulq_f32(field4(wg, 0), field4(xg, 0)));
+      float32x4_t term = four_block_terms(s, field4(wg, 0), field4(xg, 0));
       if constexpr (Pair::kHasMin) {
         term =
             vaddq_f32(term, vmulq_f32(field4(wg, Pair::kMin), field4(xg, offsetof(BlockQ8_1, s))));
@@ -127,12 +141,7 @@ float dot_blocks(const void* w_row, const void* x_row, size_t n) {
     }
   }
   float tail = 0.0f;
-  for (; i < nb; ++i) {
-    const int32_t sumi = vaddvq_s32(Dot(Pair::load_w(w[i]), Pair::load_x(x[i])));
-    float term = static_cast<float>(sumi) * (fp16_to_fp32(w[i].d) * fp16_to_fp32(x[i].d));
-    if constexpr (Pair::kHasMin) term = term + fp16_to_fp32(w[i].m) * fp16_to_fp32(x[i].s);
-    tail += term;
-  }
+  for (; i < nb; ++i) tail += block_term<Pair, Dot>(w[i], x[i]);
   return vaddvq_f32(vaddq_f32(acc[0], acc[1])) + tail;
 }
 
@@ -171,11 +180,9 @@ void tile_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t x_st
             const int8_t* q = reinterpret_cast<const int8_t*>(group + (4 * h + j) * kQK8_0);
             s[j] = Dot(wq[4 * h + j], {vld1q_s8(q), vld1q_s8(q + 16)});
           }
-          const int32x4_t sumi = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
           const float32x4_t dx =
               vld1q_f32(reinterpret_cast<const float*>(group + kPackedScalesAt) + 4 * h);
-          const float32x4_t term = vmulq_f32(vcvtq_f32_s32(sumi), vmulq_f32(dw[h], dx));
-          acc[r][t][h] = vaddq_f32(acc[r][t][h], term);
+          acc[r][t][h] = vaddq_f32(acc[r][t][h], four_block_terms(s, dw[h], dx));
         }
       }
     }
@@ -187,9 +194,7 @@ void tile_q8_0(const void* w, size_t w_stride, const void* x_packed, size_t x_st
           reinterpret_cast<const BlockQ8_0*>(xp + t * x_stride + groups * kPackedGroupBytes);
       float sum = 0.0f;
       for (size_t i = groups * kPackGroup; i < nb; ++i) {
-        const BlockQ8_0& xb = tail[i - groups * kPackGroup];
-        const int32_t sumi = vaddvq_s32(Dot(Pair::load_w(wr[i]), load_q8_0(xb)));
-        sum += static_cast<float>(sumi) * (fp16_to_fp32(wr[i].d) * fp16_to_fp32(xb.d));
+        sum += block_term<Pair, Dot>(wr[i], tail[i - groups * kPackGroup]);
       }
       y[t * y_stride + r] = vaddvq_f32(vaddq_f32(acc[r][t][0], acc[r][t][1])) + sum;
     }

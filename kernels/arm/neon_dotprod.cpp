@@ -25,7 +25,7 @@ void add_neon_dotprod_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ4_1)] = dot_blocks<PairQ4_1, dot_sdot>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_0)] = dot_blocks<PairQ5_0, dot_sdot>;
   k.vec_dot[static_cast<size_t>(DType::kQ5_1)] = dot_blocks<PairQ5_1, dot_sdot>;
-  add_neon_kquant_dots<dot16_sdot>(k);
+  add_neon_kquant_kernels<dot16_sdot>(k);
   k.gemm_tile[static_cast<size_t>(DType::kQ8_0)] = tile_q8_0<PairQ8_0, dot_sdot>;
   k.gemm_tile[static_cast<size_t>(DType::kQ4_0)] = tile_q8_0<PairQ4_0, dot_sdot>;
   k.gemm_tile[static_cast<size_t>(DType::kQ5_0)] = tile_q8_0<PairQ5_0, dot_sdot>;

@@ -191,7 +191,7 @@ void tile_kquant(const void* w, size_t w_stride, const void* x_rows, size_t x_st
 
 // The dots and tiles with Dot16.
 template <int32x4_t (*Dot16)(int8x16_t, int8x16_t)>
-void add_neon_kquant_dots(KernelSet& k) {
+void add_neon_kquant_kernels(KernelSet& k) {
   k.vec_dot[static_cast<size_t>(DType::kQ2_K)] = dot_kquant<BlockQ2_K, Dot16>;
   k.vec_dot[static_cast<size_t>(DType::kQ3_K)] = dot_kquant<BlockQ3_K, Dot16>;
   k.vec_dot[static_cast<size_t>(DType::kQ4_K)] = dot_kquant<BlockQ4_K, Dot16>;

@@ -145,7 +145,7 @@ void set_metadata(GgufWriter& w, const synth::Shape& s, const synth::FileType& f
   c.n_ff = s.n_ff;
   c.n_head = s.n_head;
   c.n_head_kv = s.n_head_kv;
-  c.head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+  c.head_dim = synth::head_dim(s);
   c.n_rot = s.n_rot;
   c.rope_freq_base = s.rope_theta;
   c.norm_kind = s.arch == synth::Arch::kPhi2 ? NormKind::kLayer : NormKind::kRms;

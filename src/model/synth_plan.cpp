@@ -131,7 +131,7 @@ std::vector<TensorPlan> plan_tensors(const Shape& s, const FileType& ft) {
     out.push_back(TensorPlan{std::move(name), std::move(dims), role, layer, type});
   };
   const uint64_t embd = uint64_t(s.n_embd), ff = uint64_t(s.n_ff), vocab = uint64_t(s.n_vocab);
-  const uint64_t head_dim = uint64_t(s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head);
+  const auto head_dim = uint64_t(synth::head_dim(s));
   const uint64_t q_dim = head_dim * uint64_t(s.n_head), kv_dim = head_dim * uint64_t(s.n_head_kv);
   const bool phi = s.arch == Arch::kPhi2, gemma2 = s.arch == Arch::kGemma2;
   const bool qkv_bias = s.arch == Arch::kQwen2 || phi;

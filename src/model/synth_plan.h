@@ -33,6 +33,11 @@ struct Shape {
   bool tied_embeddings;
 };
 
+// Elements per attention head: the preset's head_dim, or n_embd / n_head.
+inline int32_t head_dim(const Shape& s) {
+  return s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+}
+
 std::string_view arch_name(Arch arch);  // GGUF general.architecture
 const std::vector<Shape>& shapes();
 const Shape* find_shape(std::string_view name);
