@@ -193,6 +193,11 @@ struct SharedJob {
   }
   int64_t conversions() const { return int64_t(n_acts * n_tokens); }
   int64_t blocks() const { return first_block[n_products]; }
+  size_t weight_bytes() const {
+    size_t bytes = 0;
+    for (size_t p = 0; p < n_products; ++p) bytes += products[p].rows * products[p].w_bytes;
+    return bytes;
+  }
   size_t work() const {
     size_t macs = 0;
     for (size_t p = 0; p < n_products; ++p) macs += products[p].rows * cols * n_tokens;
@@ -245,6 +250,7 @@ class Share {
 // apart from the conversions that follow in the scratch).
 constexpr size_t kLine = 64;
 constexpr int kMaxSharingTeam = int(kMatmulScheduleBytes / kLine) - 1;
+constexpr size_t kBalancedStepBytes = size_t{64} << 20;
 
 uint64_t& schedule_word(void* scratch, int thread) {
   const auto line = (reinterpret_cast<uintptr_t>(scratch) + kLine - 1) / kLine * kLine;
@@ -253,23 +259,34 @@ uint64_t& schedule_word(void* scratch, int thread) {
 
 // The row blocks of the job, shared out in the team of the calling thread (which every thread of
 // it calls), then a barrier. Each thread owns a contiguous share, as a static schedule would
-// give it, so that its weights stream in one run, and takes it from the front; done with it, it
-// takes the others' last blocks, one at a time from the back, until none is left. On this
-// 2-core host a static split left one thread waiting for the other 4-8 % of each decode step
-// (the longer wait of the two, per run; the other's stream ran slower that time: DRAM, the
-// host's other load); sharing the blocks this way left 1-3 %. Every block is computed whole by
-// one thread, so which thread does it changes no result. A word as the team's previous call
-// left it is empty (every block was taken before that call's barrier), so a thread that looks
-// at a share before its owner has reset it for this call finds nothing to take.
+// give it, so that its weights stream in one run. Every block is computed whole by one thread,
+// so which thread does it changes no result.
+//
+// Balanced, each thread takes its share from the front and, done with it, the others' last
+// blocks one at a time from the back until none is left. This is for long steps: several tokens'
+// compute, or a single token over more than kBalancedStepBytes of weights (an output layer),
+// where one thread's slower stream would leave the other waiting (on this 2-core host a static
+// split left one thread waiting 4-8 % of a step; balancing left 1-3 %; Qwen2.5-0.5B's 145 MB
+// output layer took 4 % less time). A word as the team's previous call left it is empty (every
+// block was taken before that call's barrier), so a thread that looks at a share before its owner
+// has reset it for this call finds nothing to take.
+//
+// A shorter single-token step is a few microseconds of weight stream, and each thread keeps to
+// its own share: once a thread takes from the back, every block the owner takes meets the other's
+// atomic on the same word, the owner stalls for the line each time, and the blocks taken from the
+// back stream cold. With the two threads on different CCDs (the host's higher-bandwidth
+// placement, where a round trip between them takes 5x longer), SmolLM2-135M's gate/up step took
+// 27 us a layer balanced and 20 us static (docs/performance.md, "Decode steps").
 void run_blocks(const SharedJob& job, void* scratch) {
   const int team = omp_get_num_threads(), me = omp_get_thread_num();
+  const bool balance = job.n_tokens > 1 || job.weight_bytes() > kBalancedStepBytes;
   const int64_t blocks = job.blocks();
-  if (team > kMaxSharingTeam) {
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) job.row_block(b);
+  const auto start = [&](int t) { return uint32_t(blocks * t / team); };
+  if (!balance || team > kMaxSharingTeam) {
+    for (int64_t b = start(me); b < start(me + 1); ++b) job.row_block(b);
+#pragma omp barrier
     return;
   }
-  const auto start = [&](int t) { return uint32_t(blocks * t / team); };
   Share(schedule_word(scratch, me)).reset(start(me), start(me + 1));
   int64_t b = 0;
   for (int k = 0; k < team; ++k) {
