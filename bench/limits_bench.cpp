@@ -4,7 +4,9 @@
 //   - FP32 FMA peak: independent vfmadd231ps chains, 2 FLOP per lane;
 //   - int8 peak on AVX2: the vpmaddubsw → vpmaddwd → vpaddd sequence the quantized dot products
 //     use, counted as 2 ops (multiply, add) per byte pair, like llama.cpp's "int8 TOPS"; and with
-//     AVX-512 VNNI (vpdpbusd), where the CPU has it.
+//     AVX-512 VNNI (vpdpbusd), where the CPU has it;
+//   - the round trip between two threads: one writes a cache line, the other answers on another
+//     (every barrier and every value one thread hands another in a decode step pays it).
 // Thread counts come from Google Benchmark's Threads(). Each test runs twice: rates per CPU
 // second of each thread (what the cores do while they run: steadier on a shared, loaded
 // machine) and wall-clock rates (real_time: what a user sees, including time the scheduler gave
@@ -13,9 +15,11 @@
 #include <immintrin.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 
 namespace {
 
@@ -62,6 +66,40 @@ void BM_MemoryReadBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryReadBandwidth)->Threads(1)->Threads(2)->MinTime(1.0);
 BENCHMARK(BM_MemoryReadBandwidth)->Threads(1)->Threads(2)->MinTime(1.0)->UseRealTime();
+
+// Thread 0 writes iteration i to one line and waits for thread 1 to write it back on another:
+// the time per iteration is one round trip. On the 2-core Zen 4 virtual machine it is about 110
+// ns while the host keeps both vCPUs on one CCD and about 500 ns while it puts them on two, the
+// placement whose read bandwidth is the higher (docs/performance.md, "The machine").
+void BM_ThreadRoundTrip(benchmark::State& state) {
+  struct alignas(64) Line {
+    std::atomic<int64_t> value{0};
+  };
+  // With one CPU each answer would wait for the scheduler to switch threads.
+  if (std::thread::hardware_concurrency() < 2) return state.SkipWithError("needs 2 CPUs");
+  static Line ping, pong;
+  const bool first = state.thread_index() == 0;
+  if (first) ping.value = pong.value = 0;  // before the threads' common start
+  int64_t i = 0;
+  for (auto _ : state) {
+    ++i;
+    if (first) {
+      ping.value.store(i, std::memory_order_release);
+      while (pong.value.load(std::memory_order_acquire) != i) {
+      }
+    } else {
+      while (ping.value.load(std::memory_order_acquire) != i) {
+      }
+      pong.value.store(i, std::memory_order_release);
+    }
+  }
+  // Seconds per round trip (the time columns divide by both threads' iterations: half of it).
+  state.counters["round_trip"] = benchmark::Counter(
+      double(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kAvgThreads | benchmark::Counter::kInvert);
+}
+// A fixed count, so that both threads answer every round.
+BENCHMARK(BM_ThreadRoundTrip)->Threads(2)->Iterations(200000)->UseRealTime();
 
 constexpr int64_t kInnerLoops = 1 << 16;
 

@@ -2,11 +2,14 @@
 // GEMV reports weight bytes streamed per second ("GB/s", 1e9 bytes; compare with the machine's
 // read bandwidth, DESIGN.md); GEMM reports FLOP/s (2·rows·cols·tokens), at a 64-token chunk and,
 // for the types with prefill tiles, at a 512-token prompt (pp512).
+// BM_DecodeSteps streams a decode step's weights from DRAM, as a model's layers do (below).
 // The kernel set is the dispatched one (shown as "isa" in the context); compare ISAs with
 // SLM_ISA=scalar|avx2|avx512|neon.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,6 +90,13 @@ void BM_Matmul(benchmark::State& state, DType type, int threads, WeightLayout la
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// With --benchmark_repetitions, a "_min" aggregate: the smallest of each column over them.
+void add_min_aggregate(benchmark::internal::Benchmark* b) {
+  b->ComputeStatistics("min", [](const std::vector<double>& v) {
+    return *std::min_element(v.begin(), v.end());
+  });
+}
+
 // Issue 4's shapes (rows x cols): TinyLlama / Llama-3.2-1B projections, Qwen2.5-0.5B's and
 // SmolLM2-135M's MLP (rows of 28 and 18 blocks: 4 and 2 past the last group of 8), and the output
 // layers of TinyLlama (32000 x 2048) and Qwen2.5-0.5B (151936 x 896), the latter
@@ -108,9 +118,57 @@ void shapes(benchmark::internal::Benchmark* b) {
   // --benchmark_report_aggregates_only=true reports its time as the "_min" aggregate (whose
   // counters are the smallest of each, not that repetition's: derive GB/s from the time).
   // Debian 12's Google Benchmark 1.7 takes min_time in seconds only, not as "1x".
-  b->ComputeStatistics("min", [](const std::vector<double>& v) {
-    return *std::min_element(v.begin(), v.end());
-  });
+  add_min_aggregate(b);
+}
+
+// One token through distinct copies of a repacked matrix, one after another in one team of two
+// threads, as a decoder runs its layers' steps: the copies together are several times the L3, so
+// every step streams its weights from DRAM and pays its own start, end and barrier. BM_Matmul's
+// decode rows re-read one matrix that, at these shapes, stays in the caches after the first
+// call, and start a team per call; neither is what decoding a small model does.
+void BM_DecodeSteps(benchmark::State& state, DType type) {
+  const auto rows = size_t(state.range(0)), cols = size_t(state.range(1));
+  constexpr int kThreads = 2;
+  if (active_kernels().repacked[static_cast<size_t>(type)].repack == nullptr) {
+    state.SkipWithError("this kernel set does not repack this type");
+    return;
+  }
+  Problem p = make_problem(type, rows, cols, 1, WeightLayout::kRepackedTiles);
+  const size_t matrix = p.w.size(), copies = std::max<size_t>(2, (size_t{256} << 20) / matrix);
+  std::vector<uint8_t> ring(copies * matrix);
+  for (size_t c = 0; c < copies; ++c) std::memcpy(&ring[c * matrix], p.w.data(), matrix);
+  p.scratch.assign(matmul_scratch_bytes(type, cols, 1, kThreads), 0);
+  state.SetLabel(std::string(active_isa_name()));
+  for (auto _ : state) {
+#pragma omp parallel num_threads(kThreads)
+    for (size_t c = 0; c < copies; ++c) {
+      matmul(type, &ring[c * matrix], rows, cols, p.x.data(), 1, p.y.data(), rows, p.scratch.data(),
+             kThreads, WeightLayout::kRepackedTiles);
+    }
+  }
+  state.SetBytesProcessed(int64_t(state.iterations() * copies * matrix));
+  // Seconds per step (an inverted rate, so that the "_min" aggregate's is the fastest).
+  state.counters["step"] = benchmark::Counter(
+      double(copies), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+// SmolLM2-135M's and Qwen2.5-0.5B's layer steps (q and o, gate and up, down) and Qwen2.5-0.5B's
+// output layer. The host's bandwidth changes from run to run (docs/performance.md): compare
+// the "_min" aggregate of many short repetitions, alternating the builds compared.
+void decode_step_shapes(benchmark::internal::Benchmark* b) {
+  for (const auto& [rows, cols] : {std::pair{576, 576},
+                                   {1536, 576},
+                                   {576, 1536},
+                                   {896, 896},
+                                   {4864, 896},
+                                   {896, 4864},
+                                   {151936, 896}}) {
+    b->Args({rows, cols});
+  }
+  // The "_min" aggregate holds the fastest repetition's time and step (its bytes_per_second is
+  // the smallest of each: derive GB/s from the time).
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+  add_min_aggregate(b);
 }
 
 // A 512-token prompt at the projection shapes above.
@@ -148,6 +206,11 @@ const bool kRegistered = [] {
         benchmark::RegisterBenchmark((repacked + "_pp512").c_str(), BM_Matmul, type, threads,
                                      WeightLayout::kRepackedTiles)
             ->Apply(prefill_shapes);
+      }
+      if (threads == 2 && (type == DType::kQ8_0 || type == DType::kQ4_0)) {
+        benchmark::RegisterBenchmark(("BM_DecodeSteps/" + std::string(dtype_name(type))).c_str(),
+                                     BM_DecodeSteps, type)
+            ->Apply(decode_step_shapes);
       }
     }
   }
