@@ -265,11 +265,10 @@ uint64_t& schedule_word(void* scratch, int thread) {
 // Balanced, each thread takes its share from the front and, done with it, the others' last
 // blocks one at a time from the back until none is left. This is for long steps: several tokens'
 // compute, or a single token over more than kBalancedStepBytes of weights (an output layer),
-// where one thread's slower stream would leave the other waiting (on this 2-core host a static
-// split left one thread waiting 4-8 % of a step; balancing left 1-3 %; Qwen2.5-0.5B's 145 MB
-// output layer took 4 % less time). A word as the team's previous call left it is empty (every
-// block was taken before that call's barrier), so a thread that looks at a share before its owner
-// has reset it for this call finds nothing to take.
+// where what one thread's slower stream leaves the other waiting grows with the stream
+// (Qwen2.5-0.5B's 145 MB output layer took 4 % less time balanced). A word as the team's
+// previous call left it is empty (every block was taken before that call's barrier), so a
+// thread that looks at a share before its owner has reset it for this call finds nothing to take.
 //
 // A shorter single-token step is a few microseconds of weight stream, and each thread keeps to
 // its own share: once a thread takes from the back, every block the owner takes meets the other's
