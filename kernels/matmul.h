@@ -32,7 +32,7 @@ constexpr size_t kMatmulScheduleBytes = 4096;
 // kTileRows rows; rows is a multiple of kTileRows) and is read by its tile, for any n_tokens,
 // with the same results as the plain rows.
 // Called inside an active parallel region, it must be called by every thread of that team (with
-// the same arguments): the team shares the work (orphaned `omp for`, ending in a barrier) and
+// the same arguments): the team shares the work (each thread its rows, ending in a barrier) and
 // `threads` is ignored. Called outside one, it starts its own team of `threads`.
 void matmul(DType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens,
             float* y, size_t y_stride, void* scratch, int threads,
